@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/device"
+)
+
+// deviceFlags select the backend.
+func deviceFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
+		&cli.IntFlag{Name: "threads", Value: 0, Usage: "CPU threads (0: all cores)"},
+	}
+}
+
+// openBackend opens the backend the flags name.
+func openBackend(c *cli.Context) (engine.Backend, error) {
+	return device.Open(c.String("device"), c.Int("threads"), func(note string) {
+		fmt.Fprintln(os.Stderr, "qmulgpu: "+note)
+	})
+}
+
+// commandLine is the command as typed, for results and checkpoints.
+func commandLine() string {
+	quoted := make([]string, len(os.Args))
+	for i, a := range os.Args {
+		if strings.ContainsAny(a, " \t\"'") || a == "" {
+			a = fmt.Sprintf("%q", a)
+		}
+		quoted[i] = a
+	}
+	return strings.Join(quoted, " ")
+}
+
+// positive checks an integer flag.
+func positive(c *cli.Context, name string) (int, error) {
+	v := c.Int(name)
+	if v < 1 {
+		return 0, fmt.Errorf("--%s %d: must be at least 1", name, v)
+	}
+	return v, nil
+}
+
+// finite checks a float flag is a finite number in [lo, hi].
+func finite(c *cli.Context, name string, lo, hi float64) (float64, error) {
+	v := c.Float64(name)
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < lo || v > hi {
+		return 0, fmt.Errorf("--%s %g: must be a number in [%g, %g]", name, v, lo, hi)
+	}
+	return v, nil
+}

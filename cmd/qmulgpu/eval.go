@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
+	"github.com/qmulgpu/qmulgpu/engine/train"
+)
+
+// evalReport is what `qmulgpu eval --json` prints.
+type evalReport struct {
+	Checkpoint string  `json:"checkpoint"`
+	Dataset    string  `json:"dataset"`
+	TrainAcc   float64 `json:"train_acc"`
+	ValAcc     float64 `json:"val_acc,omitempty"`
+	TestAcc    float64 `json:"test_acc"`
+	Backend    string  `json:"backend"`
+}
+
+func evalCommand() *cli.Command {
+	flags := append(dataFlags(),
+		&cli.StringFlag{Name: "checkpoint", Usage: "model checkpoint (.safetensors)"},
+		&cli.IntFlag{Name: "batch", Value: 256, Usage: "evaluation batch size"},
+		&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+	)
+	flags = append(flags, deviceFlags()...)
+	return &cli.Command{
+		Name:  "eval",
+		Usage: "evaluate a checkpoint on its data set's splits",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			path := c.String("checkpoint")
+			if path == "" {
+				return fmt.Errorf("--checkpoint is required")
+			}
+			batch, err := positive(c, "batch")
+			if err != nil {
+				return err
+			}
+			b, err := openBackend(c)
+			if err != nil {
+				return err
+			}
+			m, f, err := checkpoint.Open(path, b, nil)
+			if err != nil {
+				return err
+			}
+			spec, err := evalDataSpec(c, f.Metadata)
+			if err != nil {
+				return err
+			}
+			splits, err := spec.Load()
+			if err != nil {
+				return err
+			}
+			trainData, testData := train.Upload(b, splits.Train), train.Upload(b, splits.Test)
+			r := evalReport{Checkpoint: path, Dataset: spec.Dataset, Backend: b.Name()}
+			r.TrainAcc = train.Evaluate(b, m, trainData, splits.TrainIdx, batch, false, nil).Accuracy()
+			if len(splits.ValIdx) > 0 {
+				r.ValAcc = train.Evaluate(b, m, trainData, splits.ValIdx, batch, false, nil).Accuracy()
+			}
+			r.TestAcc = train.Evaluate(b, m, testData, train.All(splits.Test.N), batch, false, nil).Accuracy()
+			if err := b.Err(); err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(r)
+			}
+			fmt.Printf("%s on %s: train %.2f%%, val %.2f%%, test %.2f%%\n", path, spec.Dataset, r.TrainAcc, r.ValAcc, r.TestAcc)
+			return nil
+		},
+	}
+}
+
+// evalDataSpec takes the data set and split from the flags, defaulting to
+// what the checkpoint was trained with.
+func evalDataSpec(c *cli.Context, meta map[string]string) (train.DataSpec, error) {
+	s := train.DataSpec{Dataset: meta["dataset"], Dir: c.String("data"), Size: c.Int("size")}
+	if c.IsSet("dataset") {
+		s.Dataset = c.String("dataset")
+	}
+	if s.Dataset == "" {
+		return s, fmt.Errorf("--dataset is required (the checkpoint does not name one)")
+	}
+	var err error
+	s.ValFrac, err = strconv.ParseFloat(meta["val_frac"], 64)
+	if c.IsSet("val-frac") || err != nil {
+		if s.ValFrac, err = finite(c, "val-frac", 0, 0.99); err != nil {
+			return s, err
+		}
+	}
+	s.SplitSeed, err = strconv.ParseUint(meta["split_seed"], 10, 64)
+	if c.IsSet("split-seed") || err != nil {
+		s.SplitSeed = c.Uint64("split-seed")
+	}
+	return s, nil
+}

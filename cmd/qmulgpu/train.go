@@ -1,0 +1,162 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/qmulgpu/qmulgpu/data"
+	"github.com/qmulgpu/qmulgpu/engine/models"
+	"github.com/qmulgpu/qmulgpu/engine/optim"
+	"github.com/qmulgpu/qmulgpu/engine/train"
+)
+
+// recipeFlags are the optimiser and schedule flags shared by train and
+// unlearn; defaults are given per command.
+func recipeFlags(epochs int, lr float64, batch int) []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "epochs", Value: epochs, Usage: "training epochs"},
+		&cli.Float64Flag{Name: "lr", Value: lr, Usage: "peak learning rate"},
+		&cli.IntFlag{Name: "batch", Value: batch, Usage: "minibatch size"},
+		&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
+		&cli.Float64Flag{Name: "wd", Value: 5e-4, Usage: "weight decay"},
+		&cli.BoolFlag{Name: "nesterov", Usage: "Nesterov momentum"},
+		&cli.StringFlag{Name: "schedule", Value: "cosine", Usage: "learning-rate schedule: " + strings.Join(optim.ScheduleKinds(), ", ")},
+		&cli.IntFlag{Name: "warmup", Usage: "linear warm-up epochs"},
+		&cli.IntFlag{Name: "lr-step", Value: 30, Usage: "epochs per decay of the step schedule"},
+		&cli.Float64Flag{Name: "lr-gamma", Value: 0.1, Usage: "decay factor of the step schedule"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed (initialisation, shuffling, augmentation)"},
+		&cli.StringFlag{Name: "augment", Value: "auto", Usage: "training augmentation: auto (the data set's usual), none, crop, flip, crop+flip"},
+	}
+}
+
+// dataFlags select the data set and its split.
+func dataFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "dataset", Usage: "data set: " + strings.Join(data.Names(), ", ")},
+		&cli.StringFlag{Name: "data", Usage: "directory holding the data set's files (default: $QMUL_DATA, then the usual places)"},
+		&cli.Float64Flag{Name: "val-frac", Value: 0.1, Usage: "fraction of each class of the training set held out for validation"},
+		&cli.Uint64Flag{Name: "split-seed", Value: 1, Usage: "seed of the validation hold-out and of forget sets"},
+		&cli.IntFlag{Name: "size", Usage: "side length folder images are resized to (default 32)"},
+	}
+}
+
+func dataSpec(c *cli.Context) (train.DataSpec, error) {
+	s := train.DataSpec{Dataset: c.String("dataset"), Dir: c.String("data"), SplitSeed: c.Uint64("split-seed"), Size: c.Int("size")}
+	if s.Dataset == "" {
+		return s, fmt.Errorf("--dataset is required (one of %s)", strings.Join(data.Names(), ", "))
+	}
+	v, err := finite(c, "val-frac", 0, 0.99)
+	s.ValFrac = v
+	return s, err
+}
+
+func recipe(c *cli.Context, dataset string) (train.Recipe, error) {
+	r := train.Recipe{Epochs: c.Int("epochs"), Batch: c.Int("batch"), Momentum: c.Float64("momentum"),
+		WeightDecay: c.Float64("wd"), Nesterov: c.Bool("nesterov"), Seed: c.Uint64("seed")}
+	r.Schedule = optim.Schedule{Kind: c.String("schedule"), Base: c.Float64("lr"), Epochs: r.Epochs,
+		Warmup: c.Int("warmup"), StepSize: c.Int("lr-step"), Gamma: c.Float64("lr-gamma")}
+	switch a := c.String("augment"); a {
+	case "auto":
+		r.Aug = data.DefaultAugmentation(dataset)
+	case "none":
+	case "crop":
+		r.Aug = data.Augmentation{Pad: 4}
+	case "flip":
+		r.Aug = data.Augmentation{Flip: true}
+	case "crop+flip":
+		r.Aug = data.Augmentation{Pad: 4, Flip: true}
+	default:
+		return r, fmt.Errorf("--augment %q: want auto, none, crop, flip or crop+flip", a)
+	}
+	return r, r.Validate()
+}
+
+func modelFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "model", Usage: "architecture: " + strings.Join(models.Names(), ", ")},
+		&cli.Float64Flag{Name: "width", Value: 1, Usage: "MobileNetV2 width multiplier"},
+	}
+}
+
+func modelConfig(c *cli.Context) (models.Config, error) {
+	cfg := models.Config{Arch: c.String("model")}
+	if cfg.Arch == "" {
+		return cfg, fmt.Errorf("--model is required (one of %s)", strings.Join(models.Names(), ", "))
+	}
+	if cfg.Arch == "mobilenetv2" {
+		cfg.Width = c.Float64("width")
+	}
+	return cfg, nil
+}
+
+func trainCommand() *cli.Command {
+	flags := append(dataFlags(), modelFlags()...)
+	flags = append(flags, recipeFlags(182, 0.1, 256)...)
+	flags = append(flags, deviceFlags()...)
+	flags = append(flags,
+		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json, log.jsonl)"},
+		&cli.BoolFlag{Name: "resume", Usage: "continue a stopped run in --out from its last epoch"},
+		&cli.BoolFlag{Name: "force", Usage: "overwrite a finished run in --out"},
+		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
+		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+	)
+	return &cli.Command{
+		Name:  "train",
+		Usage: "train a model (quantization-aware with --quant) and write a checkpoint",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			job, err := trainJob(c)
+			if err != nil {
+				return err
+			}
+			res, err := job.Run()
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(res)
+			}
+			fmt.Printf("%s %s on %s: test accuracy %.2f%% (train %.2f%%) in %.1fs on %s\n",
+				res.Model.Arch, res.Data.Dataset, res.Backend, res.TestAcc, res.TrainAcc, res.Phases["total"], res.Device)
+			return nil
+		},
+	}
+}
+
+func trainJob(c *cli.Context) (*train.Job, error) {
+	if c.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", c.Args().First())
+	}
+	ds, err := dataSpec(c)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := modelConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	r, err := recipe(c, ds.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	out := c.String("out")
+	if out == "" {
+		return nil, fmt.Errorf("--out is required")
+	}
+	b, err := openBackend(c)
+	if err != nil {
+		return nil, err
+	}
+	return &train.Job{Data: ds, Model: mc, Recipe: r, Out: out, Resume: c.Bool("resume"), Force: c.Bool("force"),
+		Command: commandLine(), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet"))}, nil
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

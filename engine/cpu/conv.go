@@ -1,0 +1,335 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+)
+
+// Convolutions are computed as im2col + GEMM over blocks of whole samples.
+// Each goroutine takes a contiguous range of the batch and walks it in
+// blocks sized so that the column buffer stays bounded while the GEMMs stay
+// large enough to run at full speed. Pure depthwise convolutions (one input
+// and one output channel per group) use direct loops instead.
+
+const (
+	targetRows  = 1024    // GEMM rows per block worth reaching
+	maxColElems = 4 << 20 // column-buffer elements per block, at most
+)
+
+// samplesPerBlock is how many samples one im2col block holds.
+func samplesPerBlock(outPixels, rowLen int) int {
+	per := (targetRows + outPixels - 1) / outPixels
+	if limit := maxColElems / max(1, outPixels*rowLen); per > limit {
+		per = limit
+	}
+	return max(1, per)
+}
+
+func checkConv(x, w, y *engine.Tensor, g engine.ConvGeom) {
+	if err := g.Validate(); err != nil {
+		panic("cpu: " + err.Error())
+	}
+	want := [][]int{{g.N, g.H, g.W, g.C}, {g.K, g.R, g.S, g.C / g.Groups}, {g.N, g.OutH(), g.OutW(), g.K}}
+	for i, t := range []*engine.Tensor{x, w, y} {
+		if t != nil && engine.Numel(t.Shape) != engine.Numel(want[i]) {
+			panic(fmt.Sprintf("cpu: conv %+v: operand %d is %v, want %v", g, i, t, want[i]))
+		}
+	}
+}
+
+func isDepthwise(g engine.ConvGeom) bool {
+	return g.Groups > 1 && g.Groups == g.C && g.Groups == g.K
+}
+
+func isPointwise(g engine.ConvGeom) bool {
+	return g.R == 1 && g.S == 1 && g.Stride == 1 && g.Pad == 0 && g.Groups == 1
+}
+
+// Conv2d implements engine.Backend.
+func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
+	checkConv(x, w, y, g)
+	if x.DType == engine.Float32 {
+		convForward(b, F32(x), F32(w), F32(y), g)
+	} else {
+		convForward(b, F64(x), F64(w), F64(y), g)
+	}
+}
+
+// Conv2dBackward implements engine.Backend.
+func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvGeom) {
+	checkConv(x, w, dy, g)
+	checkConv(dx, dw, nil, g)
+	if x.DType == engine.Float32 {
+		convBackward(b, F32(x), F32(w), F32(dy), floatsOrNil[float32](dx), F32(dw), g)
+	} else {
+		convBackward(b, F64(x), F64(w), F64(dy), floatsOrNil[float64](dx), F64(dw), g)
+	}
+}
+
+func convForward[T float](b *Backend, x, w, y []T, g engine.ConvGeom) {
+	if isDepthwise(g) {
+		depthwiseForward(b, x, w, y, g)
+		return
+	}
+	oh, ow := g.OutH(), g.OutW()
+	cg, kg := g.C/g.Groups, g.K/g.Groups
+	rsc := g.R * g.S * cg
+	pointwise := isPointwise(g)
+	per := samplesPerBlock(oh*ow, rsc)
+	b.parallel(g.N, 1, func(_, lo, hi int) {
+		var col []T
+		if !pointwise {
+			col = getScratch[T](b, min(per, hi-lo)*oh*ow*rsc)
+			defer putScratch(b, col)
+		}
+		for n0 := lo; n0 < hi; n0 += per {
+			n1 := min(hi, n0+per)
+			rows := (n1 - n0) * oh * ow
+			for grp := 0; grp < g.Groups; grp++ {
+				a, lda := x[n0*g.H*g.W*g.C:], g.C
+				if !pointwise {
+					im2col(x, col, n0, n1, grp, g)
+					a, lda = col, rsc
+				}
+				gemm(false, true, rows, kg, rsc, 1, a, lda, w[grp*kg*rsc:], rsc, 0, y[n0*oh*ow*g.K+grp*kg:], g.K)
+			}
+		}
+	})
+}
+
+func convBackward[T float](b *Backend, x, w, dy, dx, dw []T, g engine.ConvGeom) {
+	if isDepthwise(g) {
+		depthwiseBackward(b, x, w, dy, dx, dw, g)
+		return
+	}
+	oh, ow := g.OutH(), g.OutW()
+	cg, kg := g.C/g.Groups, g.K/g.Groups
+	rsc := g.R * g.S * cg
+	pointwise := isPointwise(g)
+	per := samplesPerBlock(oh*ow, rsc)
+	partial := make([][]T, b.threads)
+	chunks := b.parallel(g.N, 1, func(wk, lo, hi int) {
+		acc := getScratch[T](b, len(dw))
+		clear(acc)
+		partial[wk] = acc
+		var col, dcol []T
+		if !pointwise {
+			col = getScratch[T](b, min(per, hi-lo)*oh*ow*rsc)
+			defer putScratch(b, col)
+			if dx != nil {
+				dcol = getScratch[T](b, min(per, hi-lo)*oh*ow*rsc)
+				defer putScratch(b, dcol)
+			}
+		}
+		for n0 := lo; n0 < hi; n0 += per {
+			n1 := min(hi, n0+per)
+			rows := (n1 - n0) * oh * ow
+			if dx != nil && !pointwise {
+				clear(dx[n0*g.H*g.W*g.C : n1*g.H*g.W*g.C])
+			}
+			for grp := 0; grp < g.Groups; grp++ {
+				a, lda := x[n0*g.H*g.W*g.C:], g.C
+				if !pointwise {
+					im2col(x, col, n0, n1, grp, g)
+					a, lda = col, rsc
+				}
+				dyg := dy[n0*oh*ow*g.K+grp*kg:]
+				wg := w[grp*kg*rsc:]
+				gemm(true, false, kg, rsc, rows, 1, dyg, g.K, a, lda, 1, acc[grp*kg*rsc:], rsc)
+				if dx == nil {
+					continue
+				}
+				if pointwise {
+					gemm(false, false, rows, rsc, kg, 1, dyg, g.K, wg, rsc, 0, dx[n0*g.H*g.W*g.C:], g.C)
+				} else {
+					gemm(false, false, rows, rsc, kg, 1, dyg, g.K, wg, rsc, 0, dcol, rsc)
+					col2im(dcol, dx, n0, n1, grp, g)
+				}
+			}
+		}
+	})
+	for _, p := range partial[:chunks] {
+		for i, v := range p {
+			dw[i] += v
+		}
+		putScratch(b, p)
+	}
+}
+
+// im2col writes, for samples [n0, n1) and group grp, one row per output
+// pixel holding the input window in (r, s, c) order.
+func im2col[T float](x, col []T, n0, n1, grp int, g engine.ConvGeom) {
+	oh, ow := g.OutH(), g.OutW()
+	cg := g.C / g.Groups
+	rsc := g.R * g.S * cg
+	sc := g.S * cg
+	row := 0
+	for n := n0; n < n1; n++ {
+		img := x[n*g.H*g.W*g.C:]
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				dst := col[row*rsc : (row+1)*rsc]
+				row++
+				ix0 := ox*g.Stride - g.Pad
+				inside := ix0 >= 0 && ix0+g.S <= g.W && g.Groups == 1
+				for r := 0; r < g.R; r++ {
+					iy := oy*g.Stride - g.Pad + r
+					seg := dst[r*sc : (r+1)*sc]
+					if iy < 0 || iy >= g.H {
+						clear(seg)
+						continue
+					}
+					line := img[iy*g.W*g.C:]
+					if inside {
+						copy(seg, line[ix0*g.C:ix0*g.C+sc])
+						continue
+					}
+					for s := 0; s < g.S; s++ {
+						ix := ix0 + s
+						d := seg[s*cg : (s+1)*cg]
+						if ix < 0 || ix >= g.W {
+							clear(d)
+						} else {
+							copy(d, line[ix*g.C+grp*cg:ix*g.C+grp*cg+cg])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds the rows of dcol back into dx: the adjoint of im2col.
+func col2im[T float](dcol, dx []T, n0, n1, grp int, g engine.ConvGeom) {
+	oh, ow := g.OutH(), g.OutW()
+	cg := g.C / g.Groups
+	rsc := g.R * g.S * cg
+	row := 0
+	for n := n0; n < n1; n++ {
+		img := dx[n*g.H*g.W*g.C:]
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				src := dcol[row*rsc : (row+1)*rsc]
+				row++
+				for r := 0; r < g.R; r++ {
+					iy := oy*g.Stride - g.Pad + r
+					if iy < 0 || iy >= g.H {
+						continue
+					}
+					for s := 0; s < g.S; s++ {
+						ix := ox*g.Stride - g.Pad + s
+						if ix < 0 || ix >= g.W {
+							continue
+						}
+						d := img[(iy*g.W+ix)*g.C+grp*cg : (iy*g.W+ix)*g.C+grp*cg+cg]
+						v := src[(r*g.S+s)*cg : (r*g.S+s+1)*cg]
+						for c := range d {
+							d[c] += v[c]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// depthwiseWeights transposes [C, R, S] weights to [R·S, C] so that the
+// inner loops run over contiguous channels.
+func depthwiseWeights[T float](w []T, g engine.ConvGeom) []T {
+	rs := g.R * g.S
+	wt := make([]T, rs*g.C)
+	for c := 0; c < g.C; c++ {
+		for k := 0; k < rs; k++ {
+			wt[k*g.C+c] = w[c*rs+k]
+		}
+	}
+	return wt
+}
+
+func depthwiseForward[T float](b *Backend, x, w, y []T, g engine.ConvGeom) {
+	oh, ow, C := g.OutH(), g.OutW(), g.C
+	wt := depthwiseWeights(w, g)
+	b.parallel(g.N, 1, func(_, lo, hi int) {
+		for n := lo; n < hi; n++ {
+			img := x[n*g.H*g.W*C:]
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					out := y[((n*oh+oy)*ow+ox)*C:][:C]
+					clear(out)
+					for r := 0; r < g.R; r++ {
+						iy := oy*g.Stride - g.Pad + r
+						if iy < 0 || iy >= g.H {
+							continue
+						}
+						for s := 0; s < g.S; s++ {
+							ix := ox*g.Stride - g.Pad + s
+							if ix < 0 || ix >= g.W {
+								continue
+							}
+							in := img[(iy*g.W+ix)*C:][:C]
+							wr := wt[(r*g.S+s)*C:][:C]
+							for c := range out {
+								out[c] += in[c] * wr[c]
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func depthwiseBackward[T float](b *Backend, x, w, dy, dx, dw []T, g engine.ConvGeom) {
+	oh, ow, C := g.OutH(), g.OutW(), g.C
+	rs := g.R * g.S
+	wt := depthwiseWeights(w, g)
+	partial := make([][]T, b.threads)
+	chunks := b.parallel(g.N, 1, func(wk, lo, hi int) {
+		acc := make([]T, rs*C)
+		partial[wk] = acc
+		if dx != nil {
+			clear(dx[lo*g.H*g.W*C : hi*g.H*g.W*C])
+		}
+		for n := lo; n < hi; n++ {
+			img := x[n*g.H*g.W*C:]
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					d := dy[((n*oh+oy)*ow+ox)*C:][:C]
+					for r := 0; r < g.R; r++ {
+						iy := oy*g.Stride - g.Pad + r
+						if iy < 0 || iy >= g.H {
+							continue
+						}
+						for s := 0; s < g.S; s++ {
+							ix := ox*g.Stride - g.Pad + s
+							if ix < 0 || ix >= g.W {
+								continue
+							}
+							k := r*g.S + s
+							in := img[(iy*g.W+ix)*C:][:C]
+							a := acc[k*C:][:C]
+							for c := range d {
+								a[c] += d[c] * in[c]
+							}
+							if dx != nil {
+								o := dx[((n*g.H+iy)*g.W+ix)*C:][:C]
+								wr := wt[k*C:][:C]
+								for c := range d {
+									o[c] += d[c] * wr[c]
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+	for _, p := range partial[:chunks] {
+		for k := 0; k < rs; k++ {
+			for c := 0; c < C; c++ {
+				dw[c*rs+k] += p[k*C+c]
+			}
+		}
+	}
+}

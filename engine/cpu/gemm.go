@@ -1,0 +1,121 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+)
+
+// gemm dispatches to sgemm or dgemm.
+func gemm[T float](ta, tb bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	switch cs := any(c).(type) {
+	case []float32:
+		sgemm(ta, tb, m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cs, ldc)
+	case []float64:
+		dgemm(ta, tb, m, n, k, float64(alpha), any(a).([]float64), lda, any(b).([]float64), ldb, float64(beta), cs, ldc)
+	}
+}
+
+// Gemm implements engine.Backend. Large products are split by rows of c
+// across goroutines.
+func (b *Backend) Gemm(ta, tb bool, m, n, k int, alpha float64, a, bm *engine.Tensor, beta float64, c *engine.Tensor) {
+	if a.Numel() != m*k || bm.Numel() != k*n || c.Numel() != m*n {
+		panic(fmt.Sprintf("cpu: gemm %dx%dx%d with %v, %v, %v", m, n, k, a, bm, c))
+	}
+	if c.DType == engine.Float32 {
+		gemmRows(b, ta, tb, m, n, k, float32(alpha), F32(a), F32(bm), float32(beta), F32(c))
+	} else {
+		gemmRows(b, ta, tb, m, n, k, alpha, F64(a), F64(bm), beta, F64(c))
+	}
+}
+
+func gemmRows[T float](b *Backend, ta, tb bool, m, n, k int, alpha T, a, bm []T, beta T, c []T) {
+	lda, ldb := k, n
+	if ta {
+		lda = m
+	}
+	if tb {
+		ldb = k
+	}
+	// Rows of op(a) are rows of a, or columns of a when transposed.
+	minRows := max(1, (1<<20)/max(1, n*k))
+	b.parallel(m, minRows, func(_, lo, hi int) {
+		off := lo * lda
+		if ta {
+			off = lo
+		}
+		gemm(ta, tb, hi-lo, n, k, alpha, a[off:], lda, bm, ldb, beta, c[lo*n:], n)
+	})
+}
+
+// AddBias implements engine.Backend.
+func (b *Backend) AddBias(y, bias *engine.Tensor) {
+	if y.DType == engine.Float32 {
+		addBias(b, F32(y), F32(bias))
+	} else {
+		addBias(b, F64(y), F64(bias))
+	}
+}
+
+func addBias[T float](b *Backend, y, bias []T) {
+	n := len(bias)
+	b.parallel(len(y)/n, max(1, minElems/n), func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := y[r*n : (r+1)*n]
+			for j := range row {
+				row[j] += bias[j]
+			}
+		}
+	})
+}
+
+// BiasGrad implements engine.Backend.
+func (b *Backend) BiasGrad(dy, db *engine.Tensor) {
+	if dy.DType == engine.Float32 {
+		biasGrad(b, F32(dy), F32(db))
+	} else {
+		biasGrad(b, F64(dy), F64(db))
+	}
+}
+
+func biasGrad[T float](b *Backend, dy, db []T) {
+	n := len(db)
+	sums := columnSums(b, dy, n, nil)
+	for j := range db {
+		db[j] += T(sums[j])
+	}
+}
+
+// columnSums returns Σ_rows x[row, j] (and Σ_rows x[row,j]·y[row,j] in the
+// second half when y is non-nil) accumulated in float64, deterministically.
+func columnSums[T float](b *Backend, x []T, n int, y []T) []float64 {
+	rows := len(x) / n
+	width := n
+	if y != nil {
+		width = 2 * n
+	}
+	partial := make([][]float64, b.threads)
+	chunks := b.parallel(rows, max(1, minElems/n), func(w, lo, hi int) {
+		acc := make([]float64, width)
+		for r := lo; r < hi; r++ {
+			xs := x[r*n : (r+1)*n]
+			for j, v := range xs {
+				acc[j] += float64(v)
+			}
+			if y != nil {
+				ys := y[r*n : (r+1)*n]
+				for j, v := range xs {
+					acc[n+j] += float64(v) * float64(ys[j])
+				}
+			}
+		}
+		partial[w] = acc
+	})
+	out := make([]float64, width)
+	for _, p := range partial[:chunks] {
+		for j, v := range p {
+			out[j] += v
+		}
+	}
+	return out
+}

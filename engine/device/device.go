@@ -1,0 +1,90 @@
+// Package device chooses the compute backend from a --device string:
+// "cpu", "cuda", "cuda:N" or "auto" (a GPU when one is usable, else the CPU).
+package device
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/cpu"
+)
+
+// GPU describes one GPU for `qmulgpu devices`.
+type GPU struct {
+	Index             int    `json:"index"`
+	Name              string `json:"name"`
+	MemoryTotal       uint64 `json:"memory_total_bytes"`
+	MemoryFree        uint64 `json:"memory_free_bytes"`
+	ComputeCapability string `json:"compute_capability"`
+	Driver            string `json:"driver_version"`
+	CUDA              string `json:"cuda_version"`
+}
+
+// Provider is a GPU backend, registered by the cuda build.
+type Provider interface {
+	// Discover lists usable GPUs; an error says why none can be used.
+	Discover() ([]GPU, error)
+	// Open starts a backend on GPU index.
+	Open(index int) (engine.Backend, error)
+}
+
+var gpu Provider
+
+// Register installs the GPU provider (called from the cuda package's init).
+func Register(p Provider) { gpu = p }
+
+// GPUs lists usable GPUs; the error says why there are none (no CUDA
+// support compiled in, no driver, no device).
+func GPUs() ([]GPU, error) {
+	if gpu == nil {
+		return nil, fmt.Errorf("this binary was built without CUDA support (build tag cuda)")
+	}
+	return gpu.Discover()
+}
+
+// Open returns the backend named by spec. For "auto" it picks GPU 0 when
+// one is usable and otherwise the CPU, reporting why through note (one line)
+// when it falls back. threads bounds the CPU backend (0: all cores).
+func Open(spec string, threads int, note func(string)) (engine.Backend, error) {
+	if threads < 0 {
+		return nil, fmt.Errorf("--threads %d: must be 0 (all cores) or positive", threads)
+	}
+	switch {
+	case spec == "" || spec == "auto":
+		if gpu != nil {
+			gpus, err := gpu.Discover()
+			if err == nil && len(gpus) > 0 {
+				b, err := gpu.Open(0)
+				if err == nil {
+					return b, nil
+				}
+				note(fmt.Sprintf("GPU unusable (%v); running on the CPU", err))
+			} else if err != nil {
+				note(fmt.Sprintf("no usable GPU (%v); running on the CPU", err))
+			}
+		}
+		return cpu.New(threads), nil
+	case spec == "cpu":
+		return cpu.New(threads), nil
+	case spec == "cuda" || strings.HasPrefix(spec, "cuda:"):
+		idx := 0
+		if rest, ok := strings.CutPrefix(spec, "cuda:"); ok {
+			n, err := strconv.Atoi(rest)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("--device %q: want cuda:N with N a GPU index", spec)
+			}
+			idx = n
+		}
+		gpus, err := GPUs()
+		if err != nil {
+			return nil, fmt.Errorf("--device %s: %w", spec, err)
+		}
+		if idx >= len(gpus) {
+			return nil, fmt.Errorf("--device %s: only %d GPU(s) present", spec, len(gpus))
+		}
+		return gpu.Open(idx)
+	}
+	return nil, fmt.Errorf("--device %q: want auto, cpu, cuda or cuda:N", spec)
+}
