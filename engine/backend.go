@@ -104,6 +104,19 @@ type Backend interface {
 	// GatherImages assembles a normalised, augmented float batch from uint8
 	// images resident on the backend; see GatherArgs.
 	GatherImages(a GatherArgs)
+
+	// FakeQuant maps X onto a uniform grid; see FakeQuantArgs.
+	FakeQuant(a FakeQuantArgs)
+	// FakeQuantBackward computes the straight-through input gradient and
+	// the scale gradient; see FakeQuantArgs.
+	FakeQuantBackward(a FakeQuantArgs)
+	// Observe updates min/max observers and the scale and zero point they
+	// imply; see ObserveArgs.
+	Observe(a ObserveArgs)
+	// DoReFaWeights quantizes weights as DoReFa-Net does; see DoReFaArgs.
+	DoReFaWeights(a DoReFaArgs)
+	// DoReFaWeightsBackward accumulates the weight gradient; see DoReFaArgs.
+	DoReFaWeightsBackward(a DoReFaArgs)
 }
 
 // ConvGeom is the geometry of a 2-D convolution over NHWC activations.
@@ -234,4 +247,65 @@ type GatherArgs struct {
 	Pad                    int
 	Mean, Std              []float32
 	Out                    *Tensor
+}
+
+// FakeQuantArgs are the operands of FakeQuant and FakeQuantBackward, the
+// uniform affine fake quantizer shared by every scheme. With channel c of an
+// element (the leading index when Scale has more than one element, else 0),
+// s = ScaleMul·Scale[c], z = ZeroPoint[c] (0 when ZeroPoint is nil) and
+// v = X/s + z:
+//
+//	Y = s·(clamp(round(v), Lo, Hi) − z)        (round half to even)
+//
+// Backward, with "inside" meaning Lo ≤ v ≤ Hi:
+//
+//	DX = DY where inside, else 0               (+= when Accumulate)
+//	DScale[c] += GradScale·( CInside·Σ_inside DY·(round(v)−v)
+//	                       + CAbove·Σ_{v>Hi} DY + CBelow·Σ_{v<Lo} DY )
+//
+// which is LSQ's step gradient with (CInside, CAbove, CBelow) = (1, Hi, Lo)
+// and PACT's clip gradient with (0, 1, 0). DScale may be nil.
+type FakeQuantArgs struct {
+	X, Y, DY, DX             *Tensor
+	Scale, ZeroPoint, DScale *Tensor
+	ScaleMul                 float64
+	Lo, Hi                   int
+	GradScale                float64
+	CInside, CAbove, CBelow  float64
+	Accumulate               bool
+}
+
+// ObserveArgs are the operands of Observe. X is viewed per channel like
+// FakeQuantArgs (leading index when Min has more than one element). In
+// training (Update set) the batch minimum and maximum of each channel (with
+// 0 included, so that zero stays exactly representable) update Min and Max:
+// the first update (Count = 0) copies them, later ones move by Momentum.
+// Then, for the grid [Lo, Hi]:
+//
+//	symmetric: Scale = max(|Min|, |Max|)/Hi, ZeroPoint = 0
+//	affine:    Scale = (Max − Min)/(Hi − Lo), ZeroPoint = Lo − round(Min/Scale)
+//
+// with Scale floored at 1e-8 so that an all-zero tensor stays finite.
+type ObserveArgs struct {
+	X                *Tensor
+	Min, Max         *Tensor
+	Scale, ZeroPoint *Tensor
+	Update           bool
+	Count            int64
+	Momentum         float64
+	Symmetric        bool
+	Lo, Hi           int
+}
+
+// DoReFaArgs are the operands of DoReFaWeights and its backward: with
+// t = tanh(W), M = max|t| over the whole tensor and n = 2^Bits − 1,
+//
+//	Y = 2·round(n·(t/(2M) + 1/2))/n − 1
+//
+// and the backward pass accumulates into DW the exact derivative of
+// 2·(t/(2M) + 1/2) − 1 (rounding passed straight through, the dependence
+// on M included) applied to DY.
+type DoReFaArgs struct {
+	W, Y, DY, DW *Tensor
+	Bits         int
 }

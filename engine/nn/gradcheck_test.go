@@ -290,6 +290,6 @@ func (s *scaleLayer) Backward(c *Ctx, dy *engine.Tensor) *engine.Tensor {
 	c.B.Scale(dx, s.k)
 	return dx
 }
-func (s *scaleLayer) Release(*Ctx)      {}
+func (s *scaleLayer) Release(*Ctx)     {}
 func (s *scaleLayer) Params() []*Param { return nil }
 func (s *scaleLayer) States() []*State { return nil }

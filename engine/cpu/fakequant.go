@@ -1,0 +1,227 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+)
+
+// roundEven rounds half to even, as torch.round and CUDA's rintf do.
+func roundEven[T float](v T) T { return T(math.RoundToEven(float64(v))) }
+
+// channels splits n elements into ch equal leading-index channels and runs
+// fn over (channel, lo, hi) segments in parallel; the worker index w is
+// passed for partial reductions. It returns the number of workers used.
+func (b *Backend) channels(n, ch int, fn func(w, c, lo, hi int)) int {
+	per := n / ch
+	if ch == 1 {
+		return b.parallel(n, minElems, func(w, lo, hi int) { fn(w, 0, lo, hi) })
+	}
+	return b.parallel(ch, max(1, minElems/max(1, per)), func(w, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			fn(w, c, c*per, (c+1)*per)
+		}
+	})
+}
+
+// FakeQuant implements engine.Backend.
+func (b *Backend) FakeQuant(a engine.FakeQuantArgs) {
+	if a.X.DType == engine.Float32 {
+		fakeQuant[float32](b, a)
+	} else {
+		fakeQuant[float64](b, a)
+	}
+}
+
+// FakeQuantBackward implements engine.Backend.
+func (b *Backend) FakeQuantBackward(a engine.FakeQuantArgs) {
+	if a.X.DType == engine.Float32 {
+		fakeQuantBackward[float32](b, a)
+	} else {
+		fakeQuantBackward[float64](b, a)
+	}
+}
+
+func fakeQuant[T float](b *Backend, a engine.FakeQuantArgs) {
+	x, y := floats[T](a.X), floats[T](a.Y)
+	scale, zp := floats[T](a.Scale), floatsOrNil[T](a.ZeroPoint)
+	lo, hi := T(a.Lo), T(a.Hi)
+	b.channels(len(x), len(scale), func(_, c, i0, i1 int) {
+		s := T(a.ScaleMul) * scale[c]
+		var z T
+		if zp != nil {
+			z = zp[c]
+		}
+		for i := i0; i < i1; i++ {
+			r := min(max(roundEven(x[i]/s+z), lo), hi)
+			y[i] = s * (r - z)
+		}
+	})
+}
+
+func fakeQuantBackward[T float](b *Backend, a engine.FakeQuantArgs) {
+	x, dy, dx := floats[T](a.X), floats[T](a.DY), floatsOrNil[T](a.DX)
+	scale, zp := floats[T](a.Scale), floatsOrNil[T](a.ZeroPoint)
+	ch := len(scale)
+	lo, hi := T(a.Lo), T(a.Hi)
+	// Partial sums per worker: inside, above and below, per channel.
+	partial := make([][]float64, b.threads)
+	for w := range partial {
+		partial[w] = make([]float64, 3*ch)
+	}
+	workers := b.channels(len(x), ch, func(w, c, i0, i1 int) {
+		s := T(a.ScaleMul) * scale[c]
+		var z T
+		if zp != nil {
+			z = zp[c]
+		}
+		var in, above, below float64
+		for i := i0; i < i1; i++ {
+			v := x[i]/s + z
+			d := dy[i]
+			switch {
+			case v < lo:
+				below += float64(d)
+				d = 0
+			case v > hi:
+				above += float64(d)
+				d = 0
+			default:
+				in += float64(d) * float64(roundEven(v)-v)
+			}
+			if dx != nil {
+				if a.Accumulate {
+					dx[i] += d
+				} else {
+					dx[i] = d
+				}
+			}
+		}
+		p := partial[w]
+		p[c] += in
+		p[ch+c] += above
+		p[2*ch+c] += below
+	})
+	if a.DScale == nil {
+		return
+	}
+	ds := floats[T](a.DScale)
+	for c := 0; c < ch; c++ {
+		var in, above, below float64
+		for _, p := range partial[:workers] {
+			in += p[c]
+			above += p[ch+c]
+			below += p[2*ch+c]
+		}
+		ds[c] += T(a.GradScale * (a.CInside*in + a.CAbove*above + a.CBelow*below))
+	}
+}
+
+// Observe implements engine.Backend.
+func (b *Backend) Observe(a engine.ObserveArgs) {
+	if a.X.DType == engine.Float32 {
+		observe[float32](b, a)
+	} else {
+		observe[float64](b, a)
+	}
+}
+
+func observe[T float](b *Backend, a engine.ObserveArgs) {
+	mn, mx := floats[T](a.Min), floats[T](a.Max)
+	ch := len(mn)
+	if a.Update || a.Count == 0 {
+		x := floats[T](a.X)
+		lows, highs := make([]T, ch), make([]T, ch) // start at 0: zero is always in range
+		b.channels(len(x), ch, func(_, c, i0, i1 int) {
+			lo, hi := T(0), T(0)
+			for _, v := range x[i0:i1] {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			// Per-tensor chunks run concurrently: merge under the lock.
+			b.mu.Lock()
+			lows[c], highs[c] = min(lows[c], lo), max(highs[c], hi)
+			b.mu.Unlock()
+		})
+		for c := range mn {
+			if a.Count == 0 {
+				mn[c], mx[c] = lows[c], highs[c]
+			} else {
+				m := T(a.Momentum)
+				mn[c] += m * (lows[c] - mn[c])
+				mx[c] += m * (highs[c] - mx[c])
+			}
+		}
+	}
+	scale, zp := floats[T](a.Scale), floats[T](a.ZeroPoint)
+	for c := range mn {
+		if a.Symmetric {
+			scale[c] = max(max(-mn[c], mx[c])/T(a.Hi), 1e-8)
+			zp[c] = 0
+			continue
+		}
+		s := max((mx[c]-mn[c])/T(a.Hi-a.Lo), 1e-8)
+		scale[c] = s
+		zp[c] = min(max(T(a.Lo)-roundEven(mn[c]/s), T(a.Lo)), T(a.Hi))
+	}
+}
+
+// DoReFaWeights implements engine.Backend.
+func (b *Backend) DoReFaWeights(a engine.DoReFaArgs) {
+	if a.W.DType == engine.Float32 {
+		dorefa[float32](b, a)
+	} else {
+		dorefa[float64](b, a)
+	}
+}
+
+// DoReFaWeightsBackward implements engine.Backend.
+func (b *Backend) DoReFaWeightsBackward(a engine.DoReFaArgs) {
+	if a.W.DType == engine.Float32 {
+		dorefaBackward[float32](b, a)
+	} else {
+		dorefaBackward[float64](b, a)
+	}
+}
+
+// dorefaMax returns M = max|tanh(w)| and the first index attaining it.
+func dorefaMax[T float](w []T) (float64, int) {
+	m, at := -1.0, 0
+	for i, v := range w {
+		if t := math.Abs(math.Tanh(float64(v))); t > m {
+			m, at = t, i
+		}
+	}
+	return math.Max(m, 1e-12), at
+}
+
+func dorefa[T float](b *Backend, a engine.DoReFaArgs) {
+	w, y := floats[T](a.W), floats[T](a.Y)
+	m, _ := dorefaMax(w)
+	n := float64(int(1)<<a.Bits - 1)
+	b.parallel(len(w), minElems, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			t := math.Tanh(float64(w[i]))
+			q := math.RoundToEven(n*(t/(2*m)+0.5)) / n
+			y[i] = T(2*q - 1)
+		}
+	})
+}
+
+func dorefaBackward[T float](b *Backend, a engine.DoReFaArgs) {
+	w, dy, dw := floats[T](a.W), floats[T](a.DY), floats[T](a.DW)
+	m, at := dorefaMax(w)
+	var dot float64 // Σ DY·t
+	for i, v := range w {
+		dot += float64(dy[i]) * math.Tanh(float64(v))
+	}
+	b.parallel(len(w), minElems, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			t := math.Tanh(float64(w[i]))
+			dt := float64(dy[i]) / m
+			if i == at {
+				dt -= math.Copysign(1, t) * dot / (m * m)
+			}
+			dw[i] += T(dt * (1 - t*t))
+		}
+	})
+}
