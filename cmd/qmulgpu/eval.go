@@ -6,8 +6,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
+	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/qat"
 )
 
 // evalReport is what `qmulgpu eval --json` prints.
@@ -21,7 +24,7 @@ type evalReport struct {
 }
 
 func evalCommand() *cli.Command {
-	flags := append(dataFlags(),
+	flags := append(append(dataFlags(), quantFlags()...),
 		&cli.StringFlag{Name: "checkpoint", Usage: "model checkpoint (.safetensors)"},
 		&cli.IntFlag{Name: "batch", Value: 256, Usage: "evaluation batch size"},
 		&cli.BoolFlag{Name: "json", Usage: "print JSON"},
@@ -44,7 +47,11 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, f, err := checkpoint.Open(path, b, nil)
+			want, err := quantConfig(c)
+			if err != nil {
+				return err
+			}
+			m, f, err := checkpoint.Open(path, b, checkQuant(b, want))
 			if err != nil {
 				return err
 			}
@@ -62,14 +69,18 @@ func evalCommand() *cli.Command {
 			if len(splits.ValIdx) > 0 {
 				r.ValAcc = train.Evaluate(b, m, trainData, splits.ValIdx, batch, false, nil).Accuracy()
 			}
-			r.TestAcc = train.Evaluate(b, m, testData, train.All(splits.Test.N), batch, false, nil).Accuracy()
+			r.TestAcc = train.Evaluate(b, m, testData, splits.TestIdx, batch, false, nil).Accuracy()
 			if err := b.Err(); err != nil {
 				return err
 			}
 			if c.Bool("json") {
 				return printJSON(r)
 			}
-			fmt.Printf("%s on %s: train %.2f%%, val %.2f%%, test %.2f%%\n", path, spec.Dataset, r.TrainAcc, r.ValAcc, r.TestAcc)
+			val := ""
+			if len(splits.ValIdx) > 0 {
+				val = fmt.Sprintf(", val %.2f%%", r.ValAcc)
+			}
+			fmt.Printf("%s on %s: train %.2f%%%s, test %.2f%%\n", path, spec.Dataset, r.TrainAcc, val, r.TestAcc)
 			return nil
 		},
 	}
@@ -78,7 +89,7 @@ func evalCommand() *cli.Command {
 // evalDataSpec takes the data set and split from the flags, defaulting to
 // what the checkpoint was trained with.
 func evalDataSpec(c *cli.Context, meta map[string]string) (train.DataSpec, error) {
-	s := train.DataSpec{Dataset: meta["dataset"], Dir: c.String("data"), Size: c.Int("size")}
+	s := train.DataSpec{Dataset: meta["dataset"], Dir: c.String("data"), Size: c.Int("size"), TestSubset: c.Int("test-subset")}
 	if c.IsSet("dataset") {
 		s.Dataset = c.String("dataset")
 	}
@@ -97,4 +108,19 @@ func evalDataSpec(c *cli.Context, meta map[string]string) (train.DataSpec, error
 		s.SplitSeed = c.Uint64("split-seed")
 	}
 	return s, nil
+}
+
+// checkQuant attaches a checkpoint's quantizers after checking that the
+// requested configuration (if any) agrees with it.
+func checkQuant(b engine.Backend, want qat.Config) func(*models.Model, map[string]string) error {
+	return func(m *models.Model, meta map[string]string) error {
+		have, err := qat.FromMeta(meta)
+		if err != nil {
+			return err
+		}
+		if err := want.Contradicts(have); err != nil {
+			return err
+		}
+		return qat.Apply(b, m, have)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/qat"
 )
 
 // recipeFlags are the optimiser and schedule flags shared by train and
@@ -41,11 +42,14 @@ func dataFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "val-frac", Value: 0.1, Usage: "fraction of each class of the training set held out for validation"},
 		&cli.Uint64Flag{Name: "split-seed", Value: 1, Usage: "seed of the validation hold-out and of forget sets"},
 		&cli.IntFlag{Name: "size", Usage: "side length folder images are resized to (default 32)"},
+		&cli.IntFlag{Name: "subset", Usage: "train on a class-balanced random subset of this many samples (0: all)"},
+		&cli.IntFlag{Name: "test-subset", Usage: "evaluate on a class-balanced random subset of the test set (0: all)"},
 	}
 }
 
 func dataSpec(c *cli.Context) (train.DataSpec, error) {
-	s := train.DataSpec{Dataset: c.String("dataset"), Dir: c.String("data"), SplitSeed: c.Uint64("split-seed"), Size: c.Int("size")}
+	s := train.DataSpec{Dataset: c.String("dataset"), Dir: c.String("data"), SplitSeed: c.Uint64("split-seed"), Size: c.Int("size"),
+		Subset: c.Int("subset"), TestSubset: c.Int("test-subset")}
 	if s.Dataset == "" {
 		return s, fmt.Errorf("--dataset is required (one of %s)", strings.Join(data.Names(), ", "))
 	}
@@ -95,6 +99,7 @@ func modelConfig(c *cli.Context) (models.Config, error) {
 
 func trainCommand() *cli.Command {
 	flags := append(dataFlags(), modelFlags()...)
+	flags = append(flags, quantFlags()...)
 	flags = append(flags, recipeFlags(182, 0.1, 256)...)
 	flags = append(flags, deviceFlags()...)
 	flags = append(flags,
@@ -143,6 +148,10 @@ func trainJob(c *cli.Context) (*train.Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	q, err := quantConfig(c)
+	if err != nil {
+		return nil, err
+	}
 	out := c.String("out")
 	if out == "" {
 		return nil, fmt.Errorf("--out is required")
@@ -151,7 +160,12 @@ func trainJob(c *cli.Context) (*train.Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if q.Scheme == "" {
+		q.Scheme = "none"
+	}
 	return &train.Job{Data: ds, Model: mc, Recipe: r, Out: out, Resume: c.Bool("resume"), Force: c.Bool("force"),
+		Meta:    map[string]string{qat.MetaKey: q.Meta()},
+		Prepare: func(m *models.Model) error { return qat.Apply(b, m, q) },
 		Command: commandLine(), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet"))}, nil
 }
 

@@ -139,8 +139,8 @@ type Trainer struct {
 	// Val and Test, when they have samples, are evaluated after each epoch.
 	Val, Test Split
 	Progress  Progress
-	// EpochEnd is called after each epoch (checkpointing); an error stops
-	// training.
+	// EpochEnd is called after each epoch (checkpointing), before Progress
+	// hears of it; an error stops training.
 	EpochEnd func(s EpochStats) error
 }
 
@@ -197,13 +197,13 @@ func (t *Trainer) Run(start int) error {
 			s.TestAcc = Evaluate(t.B, t.Model, t.Test.Data, t.Test.Indices, evalBatch(t.Recipe.Batch), false, nil).Accuracy()
 		}
 		s.Seconds = time.Since(began).Seconds()
-		if t.Progress != nil {
-			t.Progress.EpochEnd(s)
-		}
 		if t.EpochEnd != nil {
 			if err := t.EpochEnd(s); err != nil {
 				return err
 			}
+		}
+		if t.Progress != nil {
+			t.Progress.EpochEnd(s)
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,14 +32,19 @@ type DataSpec struct {
 	SplitSeed uint64 `json:"split_seed"`
 	// Size is the side length of folder images (0: the default).
 	Size int `json:"size,omitempty"`
+	// Subset and TestSubset, when positive, keep a class-balanced random
+	// subset of that many samples of the training split and of the test
+	// set (drawn with SplitSeed), for quick runs.
+	Subset     int `json:"subset,omitempty"`
+	TestSubset int `json:"test_subset,omitempty"`
 }
 
 // Splits are a loaded data set divided for training.
 type Splits struct {
 	Train, Test *data.Dataset
 	// TrainIdx and ValIdx index Train: the training split and the
-	// per-class validation hold-out.
-	TrainIdx, ValIdx []int
+	// per-class validation hold-out. TestIdx indexes Test.
+	TrainIdx, ValIdx, TestIdx []int
 }
 
 // Load reads the data set and draws the hold-out.
@@ -59,7 +65,43 @@ func (s DataSpec) Load() (*Splits, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Splits{Train: tr, Test: te, TrainIdx: trainIdx, ValIdx: valIdx}, nil
+	sp := &Splits{Train: tr, Test: te, TrainIdx: trainIdx, ValIdx: valIdx, TestIdx: All(te.N)}
+	if s.Subset < 0 || s.TestSubset < 0 {
+		return nil, fmt.Errorf("subset sizes %d and %d: must not be negative", s.Subset, s.TestSubset)
+	}
+	if s.Subset > 0 {
+		sp.TrainIdx = balanced(tr.Labels, sp.TrainIdx, s.Subset, tr.Classes, s.SplitSeed)
+	}
+	if s.TestSubset > 0 {
+		sp.TestIdx = balanced(te.Labels, sp.TestIdx, s.TestSubset, te.Classes, s.SplitSeed+1)
+	}
+	return sp, nil
+}
+
+// balanced keeps n of the indices (all when n ≥ len), taking classes in
+// turn from a seeded shuffle so that every class is represented; the result
+// is sorted.
+func balanced(labels []int32, idx []int, n, classes int, seed uint64) []int {
+	if n >= len(idx) {
+		return idx
+	}
+	r := rand.New(rand.NewPCG(seed, 0x737562736574))
+	perm := append([]int(nil), idx...)
+	r.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+	byClass := make([][]int, classes)
+	for _, i := range perm {
+		byClass[labels[i]] = append(byClass[labels[i]], i)
+	}
+	out := make([]int, 0, n)
+	for round := 0; len(out) < n; round++ {
+		for c := range byClass {
+			if round < len(byClass[c]) && len(out) < n {
+				out = append(out, byClass[c][round])
+			}
+		}
+	}
+	sort.Ints(out)
+	return out
 }
 
 // ModelFor completes a model configuration with a data set's shape.
@@ -138,9 +180,6 @@ func (j *Job) Run() (*Result, error) {
 	if err := j.Recipe.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(j.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
 	resumePath := filepath.Join(j.Out, ResumeFile)
 	if !j.Resume && !j.Force {
 		for _, f := range []string{ModelFile, ResumeFile} {
@@ -152,6 +191,9 @@ func (j *Job) Run() (*Result, error) {
 	splits, err := j.Data.Load()
 	if err != nil {
 		return nil, err
+	}
+	if err := os.MkdirAll(j.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
 	}
 	trainIdx, err := without(splits.TrainIdx, j.Exclude)
 	if err != nil {
@@ -193,7 +235,7 @@ func (j *Job) Run() (*Result, error) {
 
 	meta := j.meta(string(jobJSON))
 	t := &Trainer{B: b, Model: m, Opt: opt, Recipe: j.Recipe,
-		Train: Split{trainData, trainIdx}, Val: Split{trainData, splits.ValIdx}, Test: Split{testData, All(testData.N)},
+		Train: Split{trainData, trainIdx}, Val: Split{trainData, splits.ValIdx}, Test: Split{testData, splits.TestIdx},
 		Progress: j.Progress}
 	t.EpochEnd = func(s EpochStats) error {
 		history = append(history, s)
@@ -226,7 +268,7 @@ func (j *Job) Run() (*Result, error) {
 	evalStart := time.Now()
 	res := &Result{Kind: "train", Command: j.Command, Versions: Versions(), Data: j.Data, Model: m.Config,
 		Params: m.NumParams(), Meta: j.Meta, Recipe: j.Recipe, Exclude: j.ExcludeSpec,
-		Samples: map[string]int{"train": len(trainIdx), "val": len(splits.ValIdx), "test": splits.Test.N},
+		Samples: map[string]int{"train": len(trainIdx), "val": len(splits.ValIdx), "test": len(splits.TestIdx)},
 		Backend: b.Name(), Device: b.Describe(), Threads: j.Threads, Epochs: history, BestEpoch: bestEpoch}
 	last := history[len(history)-1]
 	res.TrainAcc = Evaluate(b, m, trainData, trainIdx, evalBatch(j.Recipe.Batch), false, nil).Accuracy()

@@ -1,0 +1,49 @@
+# qmulgpu: the two set-up commands are `make demo` and `make test`.
+# Both install what they need first (Debian/Ubuntu packages, Go modules).
+
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN     := bin/qmulgpu
+
+# OpenBLAS picks its kernels for this CPU unless OPENBLAS_CORETYPE forces a
+# narrower set (some environments force Haswell, halving SGEMM speed on
+# AVX-512 machines). Our targets let OpenBLAS choose; set it explicitly on
+# the command line to override.
+unexport OPENBLAS_CORETYPE
+
+.PHONY: all deps build demo test test-short fuzz bench-cpu kernels build-cuda test-cuda gpu-bundle clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+	@$(GO) mod download
+
+build: deps
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/qmulgpu
+
+demo: build
+	$(BIN) demo --out out/demo
+
+test: deps
+	@scripts/install-deps.sh test
+	$(GO) vet ./...
+	$(GO) test -timeout 30m ./...
+
+test-short: deps
+	$(GO) test -short ./...
+
+FUZZTIME ?= 20s
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz FuzzParseIDX -fuzztime $(FUZZTIME) ./data/
+	$(GO) test -run '^$$' -fuzz FuzzParseCIFAR -fuzztime $(FUZZTIME) ./data/
+	$(GO) test -run '^$$' -fuzz FuzzParseMAT -fuzztime $(FUZZTIME) ./data/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/safetensors/
+
+bench-cpu: build
+	@scripts/install-deps.sh torch
+	bench/compare-cpu.sh $(BIN)
+
+clean:
+	rm -rf bin build out

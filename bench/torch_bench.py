@@ -1,0 +1,68 @@
+"""Times PyTorch training steps (forward, backward, SGD update) of the same
+models, quantizers and step as `qmulgpu bench`, and prints JSON.
+
+    python3 bench/torch_bench.py --model resnet18 --batch 64 --threads 2 [--quant lsq]
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_models  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", required=True)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup-steps", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--quant", default="none", choices=["none", "lsq"])
+    p.add_argument("--wbits", type=int, default=4)
+    p.add_argument("--abits", type=int, default=4)
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    h, w, c = (28, 28, 1) if a.model == "smallcnn" else (32, 32, 3)
+    quant = (a.wbits, a.abits) if a.quant == "lsq" else None
+    dev = torch.device(a.device)
+    net = torch_models.build(a.model, c, 10, h, w, a.width, quant).to(dev).train()
+    torch.manual_seed(1)
+    x = torch.randn(a.batch, c, h, w, device=dev)
+    y = torch.randint(0, 10, (a.batch,), device=dev)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    for _ in range(a.warmup_steps):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    secs = time.perf_counter() - t
+    print(json.dumps({
+        "framework": "pytorch " + torch.__version__, "model": a.model, "batch": a.batch, "quant": a.quant,
+        "threads": torch.get_num_threads(), "steps": a.steps, "seconds": secs,
+        "images_per_sec": a.batch * a.steps / secs, "ms_per_step": 1000 * secs / a.steps,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+package qat
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
+	"github.com/qmulgpu/qmulgpu/engine/cpu"
+	"github.com/qmulgpu/qmulgpu/engine/models"
+	"github.com/qmulgpu/qmulgpu/engine/nn"
+	"github.com/qmulgpu/qmulgpu/engine/optim"
+	"github.com/qmulgpu/qmulgpu/engine/train"
+)
+
+// torchPython finds a Python with PyTorch, or skips.
+func torchPython(t *testing.T) string {
+	t.Helper()
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import torch, numpy").Run() == nil {
+			return py
+		}
+	}
+	t.Skip("PyTorch not installed (apt-get install python3-torch): cross-framework check skipped")
+	return ""
+}
+
+// TestCheckpointsLoadIntoPyTorch trains each model briefly (so BatchNorm
+// statistics and LSQ steps are non-trivial), saves it, loads the file into
+// the PyTorch twin in bench/torch_models.py with strict names and shapes,
+// and compares evaluation logits.
+func TestCheckpointsLoadIntoPyTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	py := torchPython(t)
+	cases := []struct {
+		cfg   models.Config
+		quant Config
+	}{
+		{models.Config{Arch: "smallcnn", Classes: 10, H: 28, W: 28, C: 1}, Config{Scheme: "none"}},
+		{models.Config{Arch: "smallcnn", Classes: 10, H: 28, W: 28, C: 1}, Config{Scheme: "lsq", WBits: 4, ABits: 4, Float: DefaultFloat()}},
+		{models.Config{Arch: "resnet18", Classes: 10, H: 32, W: 32, C: 3}, Config{Scheme: "lsq", WBits: 4, ABits: 4, Float: DefaultFloat()}},
+		{models.Config{Arch: "resnet18", Classes: 7, H: 64, W: 64, C: 3}, Config{Scheme: "none"}},
+		{models.Config{Arch: "mobilenetv2", Classes: 10, H: 32, W: 32, C: 3, Width: 0.5}, Config{Scheme: "lsq", WBits: 4, ABits: 4, Float: DefaultFloat()}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.cfg.Arch+" "+tc.quant.String()+" "+strconv.Itoa(tc.cfg.H), func(t *testing.T) {
+			b := cpu.New(2)
+			m, err := models.New(b, engine.Float32, tc.cfg, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Apply(b, m, tc.quant); err != nil {
+				t.Fatal(err)
+			}
+			n := 4
+			r := rand.New(rand.NewPCG(9, 9))
+			xv := make([]float32, n*tc.cfg.H*tc.cfg.W*tc.cfg.C)
+			for i := range xv {
+				xv[i] = float32(r.NormFloat64())
+			}
+			yv := make([]int32, n)
+			for i := range yv {
+				yv[i] = int32(r.IntN(tc.cfg.Classes))
+			}
+			bt := &train.Batch{X: b.Alloc(engine.Float32, n, tc.cfg.H, tc.cfg.W, tc.cfg.C), Y: b.Alloc(engine.Int32, n), Index: make([]int32, n)}
+			b.Upload(bt.X, xv)
+			b.Upload(bt.Y, yv)
+			opt := optim.NewSGD(b, m.Params(), 0.9, 5e-4, false)
+			c := &nn.Ctx{B: b, Train: true}
+			for step := 0; step < 3; step++ {
+				train.Step(c, m, bt, nil, 1/float64(n))
+				opt.Step(b, 0.05)
+				nn.ZeroGrad(b, m.Params())
+			}
+			c.Train = false
+			logits := m.Net.Forward(c, bt.X)
+			ours := make([]float32, logits.Numel())
+			b.Download(logits, ours)
+
+			dir := t.TempDir()
+			ckpt := filepath.Join(dir, "m.safetensors")
+			if err := checkpoint.Save(ckpt, b, m, checkpoint.Contents{Meta: map[string]string{MetaKey: tc.quant.Meta()}}); err != nil {
+				t.Fatal(err)
+			}
+			in, out := filepath.Join(dir, "x.f32"), filepath.Join(dir, "y.f32")
+			if err := os.WriteFile(in, f32Bytes(xv), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(py, "../bench/crosscheck.py", ckpt, in, strconv.Itoa(n), strconv.Itoa(tc.cfg.H),
+				strconv.Itoa(tc.cfg.W), strconv.Itoa(tc.cfg.C), out)
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("PyTorch side failed: %v\n%s", err, msg)
+			}
+			raw, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			theirs := bytesF32(raw)
+			if len(theirs) != len(ours) {
+				t.Fatalf("PyTorch gave %d logits, we %d", len(theirs), len(ours))
+			}
+			var scale, worst float64
+			for i := range ours {
+				scale = math.Max(scale, math.Abs(float64(theirs[i])))
+				worst = math.Max(worst, math.Abs(float64(ours[i]-theirs[i])))
+			}
+			if worst > 1e-3*math.Max(1, scale) {
+				t.Errorf("logits differ by up to %.3g (scale %.3g)\nours   %v\ntheirs %v", worst, scale, ours[:min(10, len(ours))], theirs[:min(10, len(theirs))])
+			}
+		})
+	}
+}
+
+func f32Bytes(v []float32) []byte {
+	out := make([]byte, 4*len(v))
+	for i, f := range v {
+		u := math.Float32bits(f)
+		out[4*i], out[4*i+1], out[4*i+2], out[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+	}
+	return out
+}
+
+func bytesF32(b []byte) []float32 {
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
+	}
+	return v
+}
