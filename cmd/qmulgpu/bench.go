@@ -10,11 +10,13 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/qat"
 )
 
 // benchReport is what `qmulgpu bench --json` prints.
 type benchReport struct {
 	Model      string  `json:"model"`
+	Quant      string  `json:"quant"`
 	Input      [3]int  `json:"input_hwc"`
 	Backend    string  `json:"backend"`
 	Device     string  `json:"device"`
@@ -24,7 +26,7 @@ type benchReport struct {
 }
 
 func benchCommand() *cli.Command {
-	flags := append(modelFlags(),
+	flags := append(append(modelFlags(), quantFlags()...),
 		&cli.IntFlag{Name: "batch", Value: 128, Usage: "minibatch size"},
 		&cli.IntFlag{Name: "steps", Value: 10, Usage: "timed steps"},
 		&cli.IntFlag{Name: "warmup-steps", Value: 2, Usage: "untimed steps first"},
@@ -64,21 +66,28 @@ func benchCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			q, err := quantConfig(c)
+			if err != nil {
+				return err
+			}
 			m, err := models.New(b, engine.Float32, cfg, 1)
 			if err != nil {
+				return err
+			}
+			if err := qat.Apply(b, m, q); err != nil {
 				return err
 			}
 			r, err := train.Bench(b, m, batch, c.Int("warmup-steps"), steps)
 			if err != nil {
 				return err
 			}
-			rep := benchReport{Model: cfg.Arch, Input: [3]int{cfg.H, cfg.W, cfg.C}, Backend: b.Name(), Device: b.Describe(),
+			rep := benchReport{Model: cfg.Arch, Quant: q.String(), Input: [3]int{cfg.H, cfg.W, cfg.C}, Backend: b.Name(), Device: b.Describe(),
 				Threads: c.Int("threads"), PeakRSSMiB: peakRSSMiB(), BenchResult: r}
 			if c.Bool("json") {
 				return printJSON(rep)
 			}
-			fmt.Printf("%s batch %d on %s: %.1f images/s (%.1f ms/step), peak RSS %.0f MiB\n",
-				cfg.Arch, batch, rep.Device, r.ImagesPerSec, r.MsPerStep, rep.PeakRSSMiB)
+			fmt.Printf("%s (%s) batch %d on %s: %.1f images/s (%.1f ms/step), peak RSS %.0f MiB\n",
+				cfg.Arch, rep.Quant, batch, rep.Device, r.ImagesPerSec, r.MsPerStep, rep.PeakRSSMiB)
 			return nil
 		},
 	}

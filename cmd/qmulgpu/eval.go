@@ -2,13 +2,16 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
+	"github.com/qmulgpu/qmulgpu/engine/cpu"
 	"github.com/qmulgpu/qmulgpu/engine/models"
+	"github.com/qmulgpu/qmulgpu/engine/safetensors"
 	"github.com/qmulgpu/qmulgpu/engine/train"
 	"github.com/qmulgpu/qmulgpu/qat"
 )
@@ -51,10 +54,11 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, f, err := checkpoint.Open(path, b, checkQuant(b, want))
+			m, f, err := openForEval(path, b, want)
 			if err != nil {
 				return err
 			}
+			b = m.Backend
 			spec, err := evalDataSpec(c, f.Metadata)
 			if err != nil {
 				return err
@@ -65,11 +69,11 @@ func evalCommand() *cli.Command {
 			}
 			trainData, testData := train.Upload(b, splits.Train), train.Upload(b, splits.Test)
 			r := evalReport{Checkpoint: path, Dataset: spec.Dataset, Backend: b.Name()}
-			r.TrainAcc = train.Evaluate(b, m, trainData, splits.TrainIdx, batch, false, nil).Accuracy()
+			r.TrainAcc = train.Evaluate(b, m.Model, trainData, splits.TrainIdx, batch, false, nil).Accuracy()
 			if len(splits.ValIdx) > 0 {
-				r.ValAcc = train.Evaluate(b, m, trainData, splits.ValIdx, batch, false, nil).Accuracy()
+				r.ValAcc = train.Evaluate(b, m.Model, trainData, splits.ValIdx, batch, false, nil).Accuracy()
 			}
-			r.TestAcc = train.Evaluate(b, m, testData, splits.TestIdx, batch, false, nil).Accuracy()
+			r.TestAcc = train.Evaluate(b, m.Model, testData, splits.TestIdx, batch, false, nil).Accuracy()
 			if err := b.Err(); err != nil {
 				return err
 			}
@@ -123,4 +127,40 @@ func checkQuant(b engine.Backend, want qat.Config) func(*models.Model, map[strin
 		}
 		return qat.Apply(b, m, have)
 	}
+}
+
+// evalModel is a model ready for evaluation and the backend it lives on.
+type evalModel struct {
+	*models.Model
+	Backend engine.Backend
+}
+
+// openForEval opens a checkpoint, or an integer export (which runs on the
+// CPU whatever the device).
+func openForEval(path string, b engine.Backend, want qat.Config) (evalModel, *safetensors.File, error) {
+	f, _, err := checkpoint.Read(path)
+	if err != nil {
+		return evalModel{}, nil, err
+	}
+	if f.Metadata[checkpoint.KeyFormat] == checkpoint.FormatInt {
+		have, err := qat.FromMeta(f.Metadata)
+		if err == nil {
+			err = want.Contradicts(have)
+		}
+		if err != nil {
+			return evalModel{}, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		cb, ok := b.(*cpu.Backend)
+		if !ok {
+			fmt.Fprintf(os.Stderr, "qmulgpu: integer inference runs on the CPU\n")
+			cb = cpu.New(0)
+		}
+		m, err := qat.LoadInt(f, cb)
+		if err != nil {
+			return evalModel{}, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return evalModel{m, cb}, f, nil
+	}
+	m, f, err := checkpoint.Open(path, b, checkQuant(b, want))
+	return evalModel{m, b}, f, err
 }

@@ -26,6 +26,7 @@ const (
 const (
 	FormatModel  = "qmulgpu-model/1"  // parameters and states only
 	FormatResume = "qmulgpu-resume/1" // plus optimiser state, to continue training
+	FormatInt    = "qmulgpu-int/1"    // integer weights and scales (written by package qat)
 )
 
 // momentumPrefix prefixes the momentum buffers in resume checkpoints.
@@ -60,7 +61,7 @@ func Encode(b engine.Backend, m *models.Model, c Contents) (*safetensors.File, e
 	f := &safetensors.File{Metadata: meta}
 	params := m.Params()
 	for _, p := range params {
-		f.Tensors = append(f.Tensors, floatTensor(b, p.Name, p.Value, p.Layout))
+		f.Tensors = append(f.Tensors, FloatTensor(b, p.Name, p.Value, p.Layout))
 	}
 	for _, s := range m.States() {
 		if s.Count != nil {
@@ -68,7 +69,7 @@ func Encode(b engine.Backend, m *models.Model, c Contents) (*safetensors.File, e
 				Data: safetensors.FromInt64s([]int64{*s.Count})})
 			continue
 		}
-		f.Tensors = append(f.Tensors, floatTensor(b, s.Name, s.Value, nn.Layout{}))
+		f.Tensors = append(f.Tensors, FloatTensor(b, s.Name, s.Value, nn.Layout{}))
 	}
 	if c.Momentum != nil {
 		if len(c.Momentum) != len(params) {
@@ -77,7 +78,7 @@ func Encode(b engine.Backend, m *models.Model, c Contents) (*safetensors.File, e
 		meta[KeyFormat] = FormatResume
 		for i, p := range params {
 			if c.Momentum[i] != nil {
-				f.Tensors = append(f.Tensors, floatTensor(b, momentumPrefix+p.Name, c.Momentum[i], p.Layout))
+				f.Tensors = append(f.Tensors, FloatTensor(b, momentumPrefix+p.Name, c.Momentum[i], p.Layout))
 			}
 		}
 	}
@@ -113,7 +114,7 @@ func Read(path string) (*safetensors.File, models.Config, error) {
 func ModelConfig(f *safetensors.File) (models.Config, error) {
 	var cfg models.Config
 	switch f.Metadata[KeyFormat] {
-	case FormatModel, FormatResume:
+	case FormatModel, FormatResume, FormatInt:
 	case "":
 		return cfg, fmt.Errorf("not a qmulgpu checkpoint (no %q metadata)", KeyFormat)
 	default:
@@ -152,7 +153,7 @@ func Restore(f *safetensors.File, b engine.Backend, m *models.Model) (momentum [
 		if err != nil {
 			return nil, err
 		}
-		if err := loadFloat(b, t, p.Value, p.Layout); err != nil {
+		if err := LoadFloat(b, t, p.Value, p.Layout); err != nil {
 			return nil, err
 		}
 	}
@@ -172,7 +173,7 @@ func Restore(f *safetensors.File, b engine.Backend, m *models.Model) (momentum [
 			*s.Count = v[0]
 			continue
 		}
-		if err := loadFloat(b, t, s.Value, nn.Layout{}); err != nil {
+		if err := LoadFloat(b, t, s.Value, nn.Layout{}); err != nil {
 			return nil, err
 		}
 	}
@@ -185,7 +186,7 @@ func Restore(f *safetensors.File, b engine.Backend, m *models.Model) (momentum [
 			}
 			t, _ := take(name)
 			buf := b.Alloc(p.Value.DType, p.Value.Shape...)
-			err := loadFloat(b, t, buf, p.Layout)
+			err := LoadFloat(b, t, buf, p.Layout)
 			if err == nil {
 				momentum[i] = make([]float32, buf.Numel())
 				b.Download(buf, momentum[i])
@@ -209,8 +210,8 @@ func Restore(f *safetensors.File, b engine.Backend, m *models.Model) (momentum [
 	return momentum, nil
 }
 
-// floatTensor downloads a float tensor and lays it out as PyTorch does.
-func floatTensor(b engine.Backend, name string, t *engine.Tensor, l nn.Layout) safetensors.Tensor {
+// FloatTensor downloads a float tensor and lays it out as PyTorch does.
+func FloatTensor(b engine.Backend, name string, t *engine.Tensor, l nn.Layout) safetensors.Tensor {
 	v := make([]float32, t.Numel())
 	b.Download(t, v)
 	shape := append([]int(nil), t.Shape...)
@@ -224,9 +225,9 @@ func floatTensor(b engine.Backend, name string, t *engine.Tensor, l nn.Layout) s
 	return safetensors.Tensor{Name: name, DType: "F32", Shape: shape, Data: safetensors.FromFloat32s(v)}
 }
 
-// loadFloat checks a file tensor against a model tensor and uploads it,
+// LoadFloat checks a file tensor against a model tensor and uploads it,
 // converting from PyTorch's layout.
-func loadFloat(b engine.Backend, t *safetensors.Tensor, dst *engine.Tensor, l nn.Layout) error {
+func LoadFloat(b engine.Backend, t *safetensors.Tensor, dst *engine.Tensor, l nn.Layout) error {
 	want := append([]int(nil), dst.Shape...)
 	if l.Kind == nn.ConvKRSC {
 		want = []int{dst.Shape[0], l.Dims[2], l.Dims[0], l.Dims[1]}
@@ -287,6 +288,9 @@ func Open(path string, b engine.Backend, prepare func(m *models.Model, meta map[
 	f, cfg, err := Read(path)
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.Metadata[KeyFormat] == FormatInt {
+		return nil, nil, fmt.Errorf("checkpoint %s holds integer weights for inference only (qmulgpu export); use the checkpoint it was exported from", path)
 	}
 	m, err := models.New(b, engine.Float32, cfg, 0)
 	if err != nil {

@@ -162,3 +162,32 @@ func (f *Flatten) Params() []*Param { return nil }
 
 // States implements Layer.
 func (f *Flatten) States() []*State { return nil }
+
+// Replace swaps old for repl wherever the tree rooted at l holds it as a
+// child, and reports whether it found it. Names are kept.
+func Replace(l Layer, old, repl Layer) bool {
+	c, ok := l.(Container)
+	if !ok {
+		return false
+	}
+	found := false
+	switch t := c.(type) {
+	case *Sequential:
+		for i := range t.Layers {
+			if t.Layers[i].Layer == old {
+				t.Layers[i].Layer, found = repl, true
+			}
+		}
+	case *Residual:
+		if t.Main.Layer == old {
+			t.Main.Layer, found = repl, true
+		}
+		if t.Shortcut != nil && t.Shortcut.Layer == old {
+			t.Shortcut.Layer, found = repl, true
+		}
+	}
+	for _, ch := range c.Children() {
+		found = Replace(ch.Layer, old, repl) || found
+	}
+	return found
+}
