@@ -117,6 +117,35 @@ type Backend interface {
 	DoReFaWeights(a DoReFaArgs)
 	// DoReFaWeightsBackward accumulates the weight gradient; see DoReFaArgs.
 	DoReFaWeightsBackward(a DoReFaArgs)
+
+	// AddSign computes y += a·sign(x) (sign(0) = 0): the ℓ1 penalty's
+	// subgradient.
+	AddSign(a float64, x, y *Tensor)
+	// Dot writes out[i] = Σ as[i]·bs[i], accumulated in float64, into a
+	// float tensor of len(as) elements.
+	Dot(as, bs []*Tensor, out *Tensor)
+	// AddSqrt computes dst += sqrt(src) elementwise.
+	AddSqrt(dst, src *Tensor)
+	// RowSqNorm writes out[i] = Σ_j x[i,j]² for x viewed as [rows, cols].
+	RowSqNorm(x, out *Tensor)
+	// SimilarLabels writes, for each row of Logits with label y,
+	// Out[i] = argmin_{j≠y} |p_j − p_y| with p = softmax(logits) (the
+	// smallest such j on ties): Q-MUL's similar label.
+	SimilarLabels(logits, labels, out *Tensor)
+	// SoftmaxEntropy writes Entropy[i] = −Σ_j p_ij log p_ij and DLogits,
+	// the gradient of Scale·Σ_i w_i·Entropy[i]; it uses LossArgs' Logits,
+	// Weights, Scale, DLogits and Entropy.
+	SoftmaxEntropy(a LossArgs)
+	// ConvPerSampleSqNorm writes out[n] = ‖∂/∂w of sample n's share of the
+	// loss‖², the squared Frobenius norm of Σ_pixels im2col(x_n)ᵀ·dy_n,
+	// for the convolution g (a linear layer is a 1×1 convolution over 1×1
+	// maps).
+	ConvPerSampleSqNorm(x, dy, out *Tensor, g ConvGeom)
+	// BatchNormPerSampleSqNorm writes, per sample n, the squared norms of
+	// its shares of dgamma (Σ_pixels dy·x̂ per channel) and dbeta (Σ_pixels
+	// dy) into OutGamma and OutBeta; it uses BatchNormArgs' X, DY, Mean and
+	// InvStd with rows grouped by sample (rows/N pixels each).
+	BatchNormPerSampleSqNorm(a BatchNormArgs, n int, outGamma, outBeta *Tensor)
 }
 
 // ConvGeom is the geometry of a 2-D convolution over NHWC activations.
@@ -223,7 +252,7 @@ type LossArgs struct {
 
 // SGDArgs are the operands of one SGD step (PyTorch's semantics, dampening 0):
 //
-//	g   = Mask ⊙ (Grad + WeightDecay·Param)
+//	g   = Mask ⊙ (GradScale·Grad + WeightDecay·Param)
 //	Buf = Momentum·Buf + g                          (when Momentum > 0)
 //	d   = g + Momentum·Buf if Nesterov, else Buf    (g when Momentum = 0)
 //	Param −= LR · d
@@ -234,6 +263,7 @@ type SGDArgs struct {
 	Param, Grad, Buf, Mask *Tensor
 	LR, Momentum           float64
 	WeightDecay            float64
+	GradScale              float64
 	Nesterov               bool
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
 	"github.com/qmulgpu/qmulgpu/qat"
+	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
 // recipeFlags are the optimiser and schedule flags shared by train and
@@ -104,6 +105,8 @@ func trainCommand() *cli.Command {
 	flags = append(flags, deviceFlags()...)
 	flags = append(flags,
 		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json, log.jsonl)"},
+		&cli.StringFlag{Name: "forget", Usage: "a forget set (random:N, random:P%, class:K, indices:FILE), drawn with --split-seed"},
+		&cli.BoolFlag{Name: "exclude-forget", Usage: "train on the training split without the --forget set (the Retrain model)"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue a stopped run in --out from its last epoch"},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite a finished run in --out"},
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
@@ -163,7 +166,16 @@ func trainJob(c *cli.Context) (*train.Job, error) {
 	if q.Scheme == "" {
 		q.Scheme = "none"
 	}
-	return &train.Job{Data: ds, Model: mc, Recipe: r, Out: out, Resume: c.Bool("resume"), Force: c.Bool("force"),
+	var exclude func(*train.Splits) ([]int, error)
+	if c.Bool("exclude-forget") != (c.String("forget") != "") {
+		return nil, fmt.Errorf("--forget and --exclude-forget go together (they train the Retrain model)")
+	}
+	if c.Bool("exclude-forget") {
+		if exclude, err = qmul.ExcludeForget(ds, c.String("forget")); err != nil {
+			return nil, err
+		}
+	}
+	return &train.Job{Exclude: exclude, ExcludeSpec: c.String("forget"), Data: ds, Model: mc, Recipe: r, Out: out, Resume: c.Bool("resume"), Force: c.Bool("force"),
 		Meta:    map[string]string{qat.MetaKey: q.Meta()},
 		Prepare: func(m *models.Model) error { return qat.Apply(b, m, q) },
 		Command: commandLine(), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet"))}, nil

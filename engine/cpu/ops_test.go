@@ -225,7 +225,7 @@ func TestSGDMatchesPyTorchSemantics(t *testing.T) {
 		want := []float64{1, -2, 3}
 		mom := []float64{0, 0, 0}
 		for step := 0; step < 3; step++ {
-			b.SGD(engine.SGDArgs{Param: p, Grad: g, Buf: buf, Mask: mask, LR: 0.1, Momentum: 0.9, WeightDecay: 0.01, Nesterov: nesterov})
+			b.SGD(engine.SGDArgs{Param: p, Grad: g, Buf: buf, Mask: mask, LR: 0.1, Momentum: 0.9, WeightDecay: 0.01, GradScale: 1, Nesterov: nesterov})
 			for i, gi := range []float64{0.5, 0.5, -1} {
 				d := (gi + 0.01*want[i]) * []float64{1, 0, 1}[i]
 				mom[i] = 0.9*mom[i] + d

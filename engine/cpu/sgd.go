@@ -14,10 +14,10 @@ func (b *Backend) SGD(a engine.SGDArgs) {
 func sgd[T float](b *Backend, a engine.SGDArgs) {
 	p, g := floats[T](a.Param), floats[T](a.Grad)
 	buf, mask := floatsOrNil[T](a.Buf), floatsOrNil[T](a.Mask)
-	lr, mom, wd := T(a.LR), T(a.Momentum), T(a.WeightDecay)
+	lr, mom, wd, gs := T(a.LR), T(a.Momentum), T(a.WeightDecay), T(a.GradScale)
 	b.parallel(len(p), minElems, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			d := g[i] + wd*p[i]
+			d := gs*g[i] + wd*p[i]
 			if mask != nil {
 				d *= mask[i]
 			}

@@ -181,3 +181,14 @@ func (bl *builder) smallCNN(cfg Config) nn.Layer {
 	s.Add("flatten", &nn.Flatten{}).Add("fc", fc)
 	return s
 }
+
+// SetInputGrad makes the network's Backward return the gradient with
+// respect to its input (for attacks on the input), or skip it (the default,
+// which saves the stem's input-gradient GEMM).
+func (m *Model) SetInputGrad(on bool) {
+	for _, s := range m.Sites {
+		if s.Role == RoleStem && s.Conv != nil {
+			s.Conv.SkipInputGrad = !on
+		}
+	}
+}

@@ -18,6 +18,7 @@ type BatchNorm struct {
 	batchesTracked    int64
 	x, y, mean, invst *engine.Tensor
 	train             bool
+	momentum          float64
 }
 
 // NewBatchNorm makes a batch normalisation layer over c channels.
@@ -46,20 +47,23 @@ func (n *BatchNorm) Init(b engine.Backend, _ *rand.Rand) {
 func (n *BatchNorm) args(x *engine.Tensor) engine.BatchNormArgs {
 	return engine.BatchNormArgs{X: x, Gamma: n.Gamma.Value, Beta: n.Beta.Value,
 		RunMean: n.RunMean.Value, RunVar: n.RunVar.Value, Mean: n.mean, InvStd: n.invst,
-		Train: n.train, Momentum: n.Momentum, Eps: n.Eps}
+		Train: n.train, Momentum: n.momentum, Eps: n.Eps}
 }
 
 // Forward implements Layer.
 func (n *BatchNorm) Forward(c *Ctx, x *engine.Tensor) *engine.Tensor {
 	n.Release(c)
-	n.x, n.train = x, c.Train
+	n.x, n.train, n.momentum = x, c.Train, n.Momentum
+	if c.FrozenStats {
+		n.momentum = 0
+	}
 	n.y = c.B.Alloc(x.DType, x.Shape...)
 	n.mean = c.B.Alloc(x.DType, n.C)
 	n.invst = c.B.Alloc(x.DType, n.C)
 	a := n.args(x)
 	a.Y = n.y
 	c.B.BatchNorm(a)
-	if c.Train {
+	if c.Train && !c.FrozenStats {
 		n.batchesTracked++
 	}
 	return n.y
@@ -71,6 +75,15 @@ func (n *BatchNorm) Backward(c *Ctx, dy *engine.Tensor) *engine.Tensor {
 	a.DY, a.DGamma, a.DBeta = dy, n.Gamma.Grad, n.Beta.Grad
 	a.DX = c.B.Alloc(dy.DType, dy.Shape...)
 	c.B.BatchNormBackward(a)
+	if c.PerSample != nil {
+		rows := dy.Rows()
+		sg, sb := c.B.Alloc(engine.Float32, rows), c.B.Alloc(engine.Float32, rows)
+		c.B.BatchNormPerSampleSqNorm(a, rows, sg, sb)
+		c.addPerSample(sg)
+		c.addPerSample(sb)
+		c.B.Free(sg)
+		c.B.Free(sb)
+	}
 	n.Release(c)
 	return a.DX
 }

@@ -89,6 +89,12 @@ func (c *Conv2d) Backward(ctx *Ctx, dy *engine.Tensor) *engine.Tensor {
 		dw = b.Zeros(dy.DType, c.Weight.Value.Shape...)
 	}
 	b.Conv2dBackward(c.xq, c.wq, dy, dx, dw, c.g)
+	if ctx.PerSample != nil {
+		sq := b.Alloc(engine.Float32, c.g.N)
+		b.ConvPerSampleSqNorm(c.xq, dy, sq, c.g)
+		ctx.addPerSample(sq)
+		b.Free(sq)
+	}
 	if c.WeightQuant != nil {
 		c.WeightQuant.Backward(ctx, dw, c.Weight.Grad, true)
 		b.Free(dw)

@@ -75,6 +75,14 @@ func (l *Linear) Backward(c *Ctx, dy *engine.Tensor) *engine.Tensor {
 	} else {
 		b.Gemm(true, false, l.Out, l.In, n, 1, dy, l.xq, 1, l.Weight.Grad)
 	}
+	if c.PerSample != nil {
+		sq := b.Alloc(engine.Float32, n)
+		b.ConvPerSampleSqNorm(l.xq, dy, sq, engine.ConvGeom{N: n, H: 1, W: 1, C: l.In, K: l.Out, R: 1, S: 1, Stride: 1, Groups: 1})
+		c.addPerSample(sq)
+		b.RowSqNorm(dy, sq)
+		c.addPerSample(sq)
+		b.Free(sq)
+	}
 	var dx *engine.Tensor
 	if !l.SkipInputGrad {
 		dx = b.Alloc(dy.DType, l.inShape...)

@@ -22,6 +22,22 @@ type Ctx struct {
 	// Train selects training behaviour: batch statistics in BatchNorm and
 	// observer updates in quantizers.
 	Train bool
+	// FrozenStats, in training mode, keeps BatchNorm running statistics and
+	// quantizer observers unchanged (a measuring pass that must not
+	// disturb the model).
+	FrozenStats bool
+	// PerSample, when set (Float32 [N]), receives during Backward each
+	// sample's Σ over parameter tensors of the L2 norm of its own gradient,
+	// for convolution and linear weights, linear biases and BatchNorm
+	// scales and shifts (quantizer parameters and convolution biases are
+	// not included; with quantized weights the norm is that of the
+	// quantized weight's gradient, before the quantizer's clip mask).
+	PerSample *engine.Tensor
+}
+
+// addPerSample adds sqrt of a per-sample squared norm into c.PerSample.
+func (c *Ctx) addPerSample(sq *engine.Tensor) {
+	c.B.AddSqrt(c.PerSample, sq)
 }
 
 // Layer is one differentiable stage of a network.

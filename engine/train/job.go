@@ -116,23 +116,26 @@ type Job struct {
 	Data   DataSpec      `json:"data"`
 	Model  models.Config `json:"model"`
 	Recipe Recipe        `json:"recipe"`
-	// Exclude lists training-split indices left out (Retrain trains on
-	// D_r = training split minus D_f); ExcludeSpec describes them.
-	Exclude     []int  `json:"-"`
-	ExcludeSpec string `json:"exclude,omitempty"`
+	// Exclude, when set, picks training-split indices to leave out once
+	// the data are loaded (Retrain trains on D_r = training split minus
+	// D_f); ExcludeSpec describes them.
+	Exclude     func(*Splits) ([]int, error) `json:"-"`
+	ExcludeSpec string                       `json:"exclude,omitempty"`
 	// Meta is extra checkpoint metadata (the quantizer configuration, ...).
 	Meta map[string]string `json:"-"`
 	// Prepare, when set, is applied to the model after it is built and
 	// before weights are restored or trained (it attaches quantizers).
 	Prepare func(m *models.Model) error `json:"-"`
 
-	Out      string         `json:"-"`
-	Resume   bool           `json:"-"`
-	Force    bool           `json:"-"`
-	Command  string         `json:"-"`
-	Backend  engine.Backend `json:"-"`
-	Threads  int            `json:"-"`
-	Progress Progress       `json:"-"`
+	Out string `json:"-"`
+	// MetricsName replaces metrics.json as the results file's name.
+	MetricsName string         `json:"-"`
+	Resume      bool           `json:"-"`
+	Force       bool           `json:"-"`
+	Command     string         `json:"-"`
+	Backend     engine.Backend `json:"-"`
+	Threads     int            `json:"-"`
+	Progress    Progress       `json:"-"`
 }
 
 // Files written into the output directory.
@@ -165,7 +168,11 @@ type Result struct {
 	TestAcc   float64            `json:"test_acc"`
 	BestEpoch int                `json:"best_epoch,omitempty"`
 	Phases    map[string]float64 `json:"phases_s"`
+	model     *models.Model
 }
+
+// TrainedModel is the trained model (in memory, on the job's backend).
+func (r *Result) TrainedModel() *models.Model { return r.model }
 
 // Versions lists the versions recorded in results.
 func Versions() map[string]string {
@@ -195,9 +202,15 @@ func (j *Job) Run() (*Result, error) {
 	if err := os.MkdirAll(j.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
-	trainIdx, err := without(splits.TrainIdx, j.Exclude)
-	if err != nil {
-		return nil, err
+	trainIdx := splits.TrainIdx
+	if j.Exclude != nil {
+		drop, err := j.Exclude(splits)
+		if err != nil {
+			return nil, err
+		}
+		if trainIdx, err = without(trainIdx, drop); err != nil {
+			return nil, err
+		}
 	}
 	j.Model = ModelFor(j.Model, splits.Train)
 	b := j.Backend
@@ -267,7 +280,7 @@ func (j *Job) Run() (*Result, error) {
 
 	evalStart := time.Now()
 	res := &Result{Kind: "train", Command: j.Command, Versions: Versions(), Data: j.Data, Model: m.Config,
-		Params: m.NumParams(), Meta: j.Meta, Recipe: j.Recipe, Exclude: j.ExcludeSpec,
+		Params: m.NumParams(), Meta: j.Meta, Recipe: j.Recipe, Exclude: j.ExcludeSpec, model: m,
 		Samples: map[string]int{"train": len(trainIdx), "val": len(splits.ValIdx), "test": len(splits.TestIdx)},
 		Backend: b.Name(), Device: b.Describe(), Threads: j.Threads, Epochs: history, BestEpoch: bestEpoch}
 	last := history[len(history)-1]
@@ -282,7 +295,11 @@ func (j *Job) Run() (*Result, error) {
 	}
 	res.Phases = map[string]float64{"load": loadSecs, "train": trainSecs,
 		"eval": time.Since(evalStart).Seconds(), "total": time.Since(t0).Seconds()}
-	if err := atomicfile.WriteJSON(filepath.Join(j.Out, MetricsFile), res); err != nil {
+	name := MetricsFile
+	if j.MetricsName != "" {
+		name = j.MetricsName
+	}
+	if err := atomicfile.WriteJSON(filepath.Join(j.Out, name), res); err != nil {
 		return nil, err
 	}
 	if err := os.Remove(resumePath); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/qmul"
+)
+
+func unlearnCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "checkpoint", Usage: "the original (quantized) model"},
+		&cli.StringFlag{Name: "method", Usage: "unlearning method: " + strings.Join(qmul.Methods(), ", ")},
+		&cli.StringFlag{Name: "forget", Usage: "forget set: random:N, random:P%, class:K or indices:FILE"},
+		&cli.StringFlag{Name: "data", Usage: "directory holding the data set (default: where the checkpoint's run found it)"},
+		&cli.IntFlag{Name: "epochs", Usage: "epochs (default: the method's reference value)"},
+		&cli.Float64Flag{Name: "lr", Usage: "learning rate (default: the method's reference value)"},
+		&cli.IntFlag{Name: "batch", Usage: "minibatch size (default 256)"},
+		&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
+		&cli.Float64Flag{Name: "wd", Value: 5e-4, Usage: "weight decay"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed (shuffling, augmentation, random labels)"},
+		&cli.Float64Flag{Name: "alpha", Usage: "l1: the sparsity penalty at the first epoch (default 5e-5)"},
+		&cli.Float64Flag{Name: "sparsity", Usage: "salun: fraction of weights frozen by the saliency mask (default 0.5)"},
+		&cli.Float64Flag{Name: "bound", Usage: "bs: FGSM step in normalised input units (default 0.1)"},
+		&cli.StringFlag{Name: "agr", Usage: "qmul, rl-agr: gradient reweighting epoch (the paper's), step or sample"},
+		&cli.StringFlag{Name: "schedule", Usage: "qmul, sl, rl-agr: sequential or joint (default: by data set)"},
+		&cli.StringFlag{Name: "reference", Usage: "Retrain's metrics.json: adds the average gap to it"},
+		&cli.StringFlag{Name: "scores", Usage: "also write per-sample scores to this CSV file"},
+		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json)"},
+		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
+		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+	}
+	flags = append(flags, quantFlags()...)
+	flags = append(flags, deviceFlags()...)
+	return &cli.Command{
+		Name:  "unlearn",
+		Usage: "make a model forget a forget set (Q-MUL, the baselines, Retrain) and evaluate it",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			j, err := unlearnJob(c)
+			if err != nil {
+				return err
+			}
+			res, err := j.Run()
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(res)
+			}
+			gap := ""
+			if res.AvgGap != nil {
+				gap = fmt.Sprintf(", avg gap %.2f", *res.AvgGap)
+			}
+			fmt.Printf("%s on %s (%s): FA %.2f RA %.2f TA %.2f MIA %.2f%s, RTE %.1fs\n",
+				res.Method, res.Forget, res.Quant, res.FA, res.RA, res.TA, res.MIA, gap, res.RTE)
+			return nil
+		},
+	}
+}
+
+func unlearnJob(c *cli.Context) (*qmul.Job, error) {
+	if c.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", c.Args().First())
+	}
+	for _, f := range []string{"checkpoint", "method", "forget", "out"} {
+		if c.String(f) == "" {
+			return nil, fmt.Errorf("--%s is required", f)
+		}
+	}
+	q, err := quantConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	method := c.String("method")
+	// The schedule's default depends on the data set: qmul.Job fills it in.
+	h := qmul.Defaults(method)
+	set := func(name string, fn func()) {
+		if c.IsSet(name) {
+			fn()
+		}
+	}
+	set("epochs", func() { h.Epochs = c.Int("epochs") })
+	set("lr", func() { h.LR = c.Float64("lr") })
+	set("batch", func() { h.Batch = c.Int("batch") })
+	h.Momentum, h.WeightDecay, h.Seed = c.Float64("momentum"), c.Float64("wd"), c.Uint64("seed")
+	set("alpha", func() { h.Alpha = c.Float64("alpha") })
+	set("sparsity", func() { h.Sparsity = c.Float64("sparsity") })
+	set("bound", func() { h.Bound = c.Float64("bound") })
+	set("agr", func() { h.AGR = c.String("agr") })
+	set("schedule", func() { h.Schedule = c.String("schedule") })
+	b, err := openBackend(c)
+	if err != nil {
+		return nil, err
+	}
+	j := &qmul.Job{Checkpoint: c.String("checkpoint"), Method: method, Forget: c.String("forget"), Hyper: h,
+		DataDir: c.String("data"), Quant: q, Reference: c.String("reference"), Scores: c.String("scores"),
+		Out: c.String("out"), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet")), Command: commandLine()}
+	if method == "retrain" {
+		j.RetrainRecipe = func(r train.Recipe) train.Recipe {
+			if c.IsSet("epochs") {
+				r.Epochs = c.Int("epochs")
+				r.Schedule.Epochs = r.Epochs
+			}
+			if c.IsSet("lr") {
+				r.Schedule.Base = c.Float64("lr")
+			}
+			if c.IsSet("batch") {
+				r.Batch = c.Int("batch")
+			}
+			return r
+		}
+	}
+	return j, nil
+}

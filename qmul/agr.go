@@ -1,0 +1,288 @@
+package qmul
+
+import (
+	"slices"
+
+	"github.com/qmulgpu/qmulgpu/data"
+	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/nn"
+	"github.com/qmulgpu/qmulgpu/engine/train"
+)
+
+// Q-MUL (method.md section 3): at the start of every epoch, with the
+// current model, relabel D_f with similar labels (or random ones for the
+// rl-agr ablation) and weigh the forget and retain losses so that both
+// contribute equal gradient norms (adaptive gradient reweighting), then
+// train. The sl ablation keeps both weights at 1.
+
+const (
+	forgetGroup = 0
+	retainGroup = 1
+)
+
+// similarLabels computes ŷ(x) = argmin_{j≠y} |p_j − p_y| for every forget
+// sample with the current model in evaluation mode, in D_f's order.
+func (u *unlearner) similarLabels() []int32 {
+	c := &nn.Ctx{B: u.B, Train: false}
+	plans := train.Plans(u.Forget, u.h.Batch, nil, data.Augmentation{})
+	it := u.Train.Iterate(u.B, plans, data.Augmentation{}, nil)
+	defer it.Close()
+	out := make([]int32, 0, len(u.Forget))
+	for {
+		bt, ok := it.Next()
+		if !ok {
+			break
+		}
+		logits := u.Model.Net.Forward(c, bt.X)
+		sim := u.B.Alloc(engine.Int32, len(bt.Index))
+		u.B.SimilarLabels(logits, bt.Y, sim)
+		v := make([]int32, len(bt.Index))
+		u.B.Download(sim, v)
+		out = append(out, v...)
+		u.B.Free(sim)
+		u.Model.Net.Release(c)
+		bt.Free(u.B)
+	}
+	return out
+}
+
+// agrWeights are w_f = g_r/(g_f+g_r) and w_r = g_f/(g_f+g_r), which make
+// w_f·g_f = w_r·g_r.
+func agrWeights(gf, gr float64) (wf, wr float64) {
+	if gf+gr == 0 {
+		return 0.5, 0.5
+	}
+	return gr / (gf + gr), gf / (gf + gr)
+}
+
+// epochNorms is the paper's measurement: the mean over D_f's minibatches
+// (labels ŷ) and over D_r's (true labels) of Σ_k ‖∂CE_mean(B)/∂θ_k‖₂, one
+// extra forward and backward pass over D_f ∪ D_r that leaves BatchNorm
+// statistics and observers untouched.
+func (u *unlearner) epochNorms(e int) (gf, gr float64, err error) {
+	c := &nn.Ctx{B: u.B, Train: true, FrozenStats: true}
+	ps := u.opt.Params()
+	measure := func(idx []int, labels *engine.Tensor, salt int) (float64, error) {
+		r := train.EpochRNG(u.h.Seed^0x616772, e*2+salt)
+		it := u.Train.Iterate(u.B, train.Plans(idx, u.h.Batch, r, u.Aug), u.Aug, labels)
+		defer it.Close()
+		var sum float64
+		n := 0
+		for {
+			bt, ok := it.Next()
+			if !ok {
+				break
+			}
+			res := train.Step(c, u.Model, bt, nil, 1/float64(len(bt.Index)))
+			bt.Free(u.B)
+			if !res.Finite() {
+				return 0, train.ErrDiverged
+			}
+			sum += u.gradNorm()
+			nn.ZeroGrad(u.B, ps)
+			n++
+		}
+		return sum / float64(max(1, n)), nil
+	}
+	if gf, err = measure(u.Forget, u.labels, 0); err != nil {
+		return 0, 0, err
+	}
+	gr, err = measure(u.Retain, nil, 1)
+	return gf, gr, err
+}
+
+// qmulEpoch is one epoch of qmul, sl or rl-agr.
+func (u *unlearner) qmulEpoch(e int, lr float64) (train.StepResult, error) {
+	r := u.rng(e)
+	if u.isForget == nil {
+		u.isForget = make(map[int32]bool, len(u.Forget))
+		for _, i := range u.Forget {
+			u.isForget[int32(i)] = true
+		}
+	}
+	var labels []int32
+	err := u.timed("relabel", func() error {
+		if u.method == "rl-agr" {
+			labels = u.randomLabels(r)
+		} else {
+			labels = u.similarLabels()
+		}
+		u.relabel(labels)
+		return nil
+	})
+	if err != nil {
+		return train.StepResult{}, err
+	}
+	wf, wr := 1.0, 1.0
+	switch u.h.AGR {
+	case "epoch":
+		var gf, gr float64
+		err := u.timed("agr", func() (err error) {
+			gf, gr, err = u.epochNorms(e)
+			return err
+		})
+		if err != nil {
+			return train.StepResult{}, err
+		}
+		wf, wr = agrWeights(gf, gr)
+	case "step", "sample":
+		if e == 0 {
+			if err := u.timed("agr", u.seedNorms); err != nil {
+				return train.StepResult{}, err
+			}
+		}
+	}
+	if u.h.Schedule == "joint" {
+		both := append(slices.Clone(u.Forget), u.Retain...)
+		return u.pass(r, both, u.labels, lr, u.jointStep(wf, wr))
+	}
+	fr, err := u.pass(r, u.Forget, u.labels, lr, u.groupStep(forgetGroup, wf))
+	if err != nil {
+		return fr, err
+	}
+	rr, err := u.pass(r, u.Retain, nil, lr, u.groupStep(retainGroup, wr))
+	return train.StepResult{N: fr.N + rr.N, Loss: fr.Loss + rr.Loss, Correct: fr.Correct + rr.Correct}, err
+}
+
+// seedNorms starts the step and sample estimates with one measured
+// minibatch of each group, so that the first forget steps have a retain
+// norm to weigh against.
+func (u *unlearner) seedNorms() error {
+	c := &nn.Ctx{B: u.B, Train: true, FrozenStats: true}
+	for g, set := range [][]int{u.Forget, u.Retain} {
+		labels := u.labels
+		if g == retainGroup {
+			labels = nil
+		}
+		plans := train.Plans(set, u.h.Batch, train.EpochRNG(u.h.Seed^0x73656564, g), u.Aug)
+		bt := u.Train.Load(u.B, plans[0], u.Aug, labels)
+		u.norm[g] = u.measure(c, bt)
+		bt.Free(u.B)
+		nn.ZeroGrad(u.B, u.opt.Params())
+	}
+	return nil
+}
+
+// measure runs forward and backward with the mean loss and returns the
+// group statistic of the current mode: the minibatch gradient norm (step)
+// or the mean per-sample gradient norm (sample).
+func (u *unlearner) measure(c *nn.Ctx, bt *train.Batch) float64 {
+	n := len(bt.Index)
+	if u.h.AGR == "sample" {
+		c.PerSample = u.B.Zeros(engine.Float32, n)
+		defer func() { u.B.Free(c.PerSample); c.PerSample = nil }()
+	}
+	train.Step(c, u.Model, bt, nil, 1/float64(n))
+	if u.h.AGR == "step" {
+		return u.gradNorm()
+	}
+	v := make([]float32, n)
+	u.B.Download(c.PerSample, v)
+	var s float64
+	for _, x := range v {
+		s += float64(x)
+	}
+	// The loss is the mean, so each sample's gradient carries a factor 1/n:
+	// Σ_i of the per-sample norms is their mean for unit weights.
+	return s
+}
+
+// track folds a new measurement of a group into its smoothed norm.
+func (u *unlearner) track(g int, v float64) {
+	u.norm[g] = emaDecay*u.norm[g] + (1-emaDecay)*v
+}
+
+// groupStep trains on a minibatch of one group (the sequential schedule)
+// with weight w (epoch and no reweighting), or with the weight the
+// smoothed norms give after this minibatch's measurement (step, sample).
+func (u *unlearner) groupStep(g int, w float64) stepFunc {
+	return func(bt *train.Batch, lr float64) (train.StepResult, error) {
+		n := len(bt.Index)
+		if u.h.AGR != "step" && u.h.AGR != "sample" {
+			r := train.Step(u.ctx, u.Model, bt, nil, w/float64(n))
+			u.opt.Step(u.B, lr)
+			nn.ZeroGrad(u.B, u.opt.Params())
+			return r, nil
+		}
+		var r train.StepResult
+		c := *u.ctx
+		if u.h.AGR == "sample" {
+			c.PerSample = u.B.Zeros(engine.Float32, n)
+		}
+		r = train.Step(&c, u.Model, bt, nil, 1/float64(n))
+		v := 0.0
+		if u.h.AGR == "step" {
+			v = u.gradNorm()
+		} else {
+			ps := make([]float32, n)
+			u.B.Download(c.PerSample, ps)
+			u.B.Free(c.PerSample)
+			for _, x := range ps {
+				v += float64(x)
+			}
+		}
+		u.track(g, v)
+		wf, wr := agrWeights(u.norm[forgetGroup], u.norm[retainGroup])
+		scale := wr
+		if g == forgetGroup {
+			scale = wf
+		}
+		u.opt.ScaledStep(u.B, lr, scale)
+		nn.ZeroGrad(u.B, u.opt.Params())
+		return r, nil
+	}
+}
+
+// jointStep trains on a shuffled minibatch of D_f ∪ D_r with the loss
+// (1/|B|)·Σ_i w_i·CE_i, w_i = w_f or w_r. With --agr sample the weights
+// come from the smoothed per-sample norms of earlier steps, and this step's
+// per-sample norms (divided by their weights) update them.
+func (u *unlearner) jointStep(wf, wr float64) stepFunc {
+	return func(bt *train.Batch, lr float64) (train.StepResult, error) {
+		n := len(bt.Index)
+		sample := u.h.AGR == "sample"
+		if sample {
+			wf, wr = agrWeights(u.norm[forgetGroup], u.norm[retainGroup])
+		}
+		w := make([]float32, n)
+		for i, idx := range bt.Index {
+			w[i] = float32(wr)
+			if u.isForget[idx] {
+				w[i] = float32(wf)
+			}
+		}
+		wt := u.B.Alloc(engine.Float32, n)
+		u.B.Upload(wt, w)
+		c := *u.ctx
+		if sample {
+			c.PerSample = u.B.Zeros(engine.Float32, n)
+		}
+		r := train.Step(&c, u.Model, bt, wt, 1/float64(n))
+		u.B.Free(wt)
+		if sample {
+			ps := make([]float32, n)
+			u.B.Download(c.PerSample, ps)
+			u.B.Free(c.PerSample)
+			var sum [2]float64
+			var cnt [2]int
+			for i, idx := range bt.Index {
+				g := retainGroup
+				if u.isForget[idx] {
+					g = forgetGroup
+				}
+				if w[i] > 0 {
+					sum[g] += float64(ps[i]) / float64(w[i]) * float64(n)
+					cnt[g]++
+				}
+			}
+			for g := range sum {
+				if cnt[g] > 0 {
+					u.track(g, sum[g]/float64(cnt[g]))
+				}
+			}
+		}
+		u.opt.Step(u.B, lr)
+		nn.ZeroGrad(u.B, u.opt.Params())
+		return r, nil
+	}
+}

@@ -1,0 +1,313 @@
+package qmul
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/atomicfile"
+	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
+	"github.com/qmulgpu/qmulgpu/engine/models"
+	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/qat"
+)
+
+// Origin is what a checkpoint says about how it was trained.
+type Origin struct {
+	Data   train.DataSpec
+	Model  models.Config
+	Quant  qat.Config
+	Recipe train.Recipe
+}
+
+// ReadOrigin decodes a checkpoint's metadata; dataDir, when set, replaces
+// the data directory it records.
+func ReadOrigin(meta map[string]string, dataDir string) (Origin, error) {
+	var o Origin
+	var job train.Job
+	if s, ok := meta["job"]; ok {
+		if err := json.Unmarshal([]byte(s), &job); err != nil {
+			return o, fmt.Errorf("bad %q metadata: %w", "job", err)
+		}
+		o.Data, o.Model, o.Recipe = job.Data, job.Model, job.Recipe
+	} else {
+		// A checkpoint from elsewhere: the data set and split from the
+		// plain keys.
+		o.Data.Dataset = meta["dataset"]
+		o.Data.ValFrac, _ = strconv.ParseFloat(meta["val_frac"], 64)
+		o.Data.SplitSeed, _ = strconv.ParseUint(meta["split_seed"], 10, 64)
+	}
+	if o.Data.Dataset == "" {
+		return o, fmt.Errorf("the checkpoint does not say which data set it was trained on")
+	}
+	if dataDir != "" {
+		o.Data.Dir = dataDir
+	}
+	var err error
+	o.Quant, err = qat.FromMeta(meta)
+	return o, err
+}
+
+// Setup is a loaded data set divided for an unlearning study.
+type Setup struct {
+	Splits  *train.Splits
+	Forget  ForgetSpec
+	ForgetI []int
+	Retain  []int
+	TestIdx []int
+}
+
+// LoadSetup loads the data and draws D_f (from the training split, with the
+// split seed), D_r and D_t (the forgotten class removed for class-wise
+// forgetting).
+func LoadSetup(spec train.DataSpec, forget string) (*Setup, error) {
+	fs, err := ParseForget(forget)
+	if err != nil {
+		return nil, err
+	}
+	splits, err := spec.Load()
+	if err != nil {
+		return nil, err
+	}
+	tr := splits.Train
+	f, err := fs.Select(tr.Labels, tr.Classes, splits.TrainIdx, spec.SplitSeed)
+	if err != nil {
+		return nil, err
+	}
+	s := &Setup{Splits: splits, Forget: fs, ForgetI: f, Retain: Complement(splits.TrainIdx, f), TestIdx: splits.TestIdx}
+	if fs.ClassWise() {
+		s.TestIdx = nil
+		for _, i := range splits.TestIdx {
+			if int(splits.Test.Labels[i]) != fs.Class {
+				s.TestIdx = append(s.TestIdx, i)
+			}
+		}
+	}
+	if len(s.Retain) == 0 {
+		return nil, fmt.Errorf("--forget %s leaves no retain set", fs)
+	}
+	return s, nil
+}
+
+// Job is one unlearning run as `qmulgpu unlearn` does it.
+type Job struct {
+	Checkpoint string
+	Method     string
+	Forget     string
+	Hyper      Hyper
+	// RetrainRecipe, for the retrain method, adjusts the original's recipe
+	// (nil: train exactly as the original was).
+	RetrainRecipe func(train.Recipe) train.Recipe
+	DataDir       string
+	// Quant, when its scheme is set, must agree with the checkpoint's.
+	Quant     qat.Config
+	Reference string
+	Scores    string
+	Out       string
+	Backend   engine.Backend
+	Threads   int
+	Progress  train.Progress
+	Command   string
+}
+
+// Result is the content of an unlearning run's metrics.json.
+type Result struct {
+	Kind      string             `json:"kind"`
+	Command   string             `json:"command"`
+	Versions  map[string]string  `json:"versions"`
+	Method    string             `json:"method"`
+	Original  string             `json:"original"`
+	Forget    string             `json:"forget"`
+	Samples   map[string]int     `json:"samples"`
+	Data      train.DataSpec     `json:"data"`
+	Model     models.Config      `json:"model"`
+	Quant     string             `json:"quant"`
+	QuantCfg  qat.Config         `json:"quant_config"`
+	Hyper     *Hyper             `json:"hyper,omitempty"`
+	Recipe    *train.Recipe      `json:"retrain_recipe,omitempty"`
+	Reference string             `json:"reference,omitempty"`
+	Backend   string             `json:"backend"`
+	Device    string             `json:"device"`
+	Threads   int                `json:"threads,omitempty"`
+	Phases    map[string]float64 `json:"phases_s"`
+	Metrics
+}
+
+// Run executes the job: load θ_o and the data, unlearn (or retrain),
+// evaluate, and write model.safetensors and metrics.json (and the scores
+// CSV when asked).
+func (j *Job) Run() (*Result, error) {
+	t0 := time.Now()
+	b := j.Backend
+	want := j.Quant
+	m, f, err := checkpoint.Open(j.Checkpoint, b, func(m *models.Model, meta map[string]string) error {
+		have, err := qat.FromMeta(meta)
+		if err == nil {
+			err = want.Contradicts(have)
+		}
+		if err != nil {
+			return err
+		}
+		return qat.Apply(b, m, have)
+	})
+	if err != nil {
+		return nil, err
+	}
+	origin, err := ReadOrigin(f.Metadata, j.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", j.Checkpoint, err)
+	}
+	setup, err := LoadSetup(origin.Data, j.Forget)
+	if err != nil {
+		return nil, err
+	}
+	var ref *Metrics
+	if j.Reference != "" {
+		if ref, err = ReadMetrics(j.Reference); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(j.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	res := &Result{Kind: "unlearn", Command: j.Command, Versions: train.Versions(), Method: j.Method,
+		Original: j.Checkpoint, Forget: j.Forget, Data: origin.Data, Model: m.Config, Quant: origin.Quant.String(),
+		QuantCfg: origin.Quant, Reference: j.Reference, Backend: b.Name(), Device: b.Describe(), Threads: j.Threads,
+		Samples: map[string]int{"forget": len(setup.ForgetI), "retain": len(setup.Retain), "test": len(setup.TestIdx)}}
+	phases := map[string]float64{"load": time.Since(t0).Seconds()}
+	trainData := train.Upload(b, setup.Splits.Train)
+	testData := train.Upload(b, setup.Splits.Test)
+	defer trainData.Free(b)
+	defer testData.Free(b)
+	if j.Method == "retrain" {
+		if m, err = j.retrain(origin, setup, res, phases); err != nil {
+			return nil, err
+		}
+	} else {
+		h := j.Hyper
+		if h.Schedule == "" && (j.Method == "qmul" || j.Method == "sl" || j.Method == "rl-agr") {
+			h.Schedule = DefaultSchedule(m.Config.Classes)
+		}
+		if err := h.Validate(j.Method); err != nil {
+			return nil, err
+		}
+		res.Hyper = &h
+		s := &Study{B: b, Model: m, Sets: Sets{Train: trainData, Test: testData, Forget: setup.ForgetI, Retain: setup.Retain, TestIdx: setup.TestIdx},
+			Classes: m.Config.Classes, Aug: origin.Recipe.Aug, Progress: j.Progress, Phases: phases,
+			Original: func() (*models.Model, error) {
+				o, _, err := checkpoint.Open(j.Checkpoint, b, qat.ApplyFromMeta(b))
+				return o, err
+			}}
+		start := time.Now()
+		if err := Unlearn(s, j.Method, h); err != nil {
+			return nil, err
+		}
+		res.RTE = time.Since(start).Seconds()
+	}
+	evalStart := time.Now()
+	ev, err := Evaluate(b, m, Sets{Train: trainData, Test: testData, Forget: setup.ForgetI, Retain: setup.Retain, TestIdx: setup.TestIdx}, max(256, j.Hyper.Batch))
+	if err != nil {
+		return nil, err
+	}
+	rte := res.RTE
+	res.Metrics = ev.Metrics
+	res.RTE = rte
+	if ref != nil {
+		res.Gap(*ref)
+	}
+	phases["eval"] = time.Since(evalStart).Seconds()
+	if j.Scores != "" {
+		if err := ev.WriteScores(j.Scores); err != nil {
+			return nil, err
+		}
+	}
+	meta := map[string]string{}
+	for k, v := range f.Metadata {
+		if k != checkpoint.KeyFormat && k != checkpoint.KeyModel && k != checkpoint.KeyVersion {
+			meta[k] = v
+		}
+	}
+	uj, _ := json.Marshal(map[string]any{"method": j.Method, "forget": j.Forget, "hyper": res.Hyper, "original": j.Checkpoint})
+	meta["unlearn"] = string(uj)
+	meta["command"] = j.Command
+	if err := checkpoint.Save(filepath.Join(j.Out, train.ModelFile), b, m, checkpoint.Contents{Meta: meta}); err != nil {
+		return nil, err
+	}
+	phases["total"] = time.Since(t0).Seconds()
+	res.Phases = phases
+	if err := atomicfile.WriteJSON(filepath.Join(j.Out, train.MetricsFile), res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// retrain trains from scratch on D_r with the original's recipe (or the
+// job's), writing train_metrics.json and log.jsonl beside the results.
+func (j *Job) retrain(o Origin, s *Setup, res *Result, phases map[string]float64) (*models.Model, error) {
+	if o.Model.Arch == "" {
+		return nil, fmt.Errorf("retrain: %s does not record how it was trained; train Retrain with `qmulgpu train --forget SPEC --exclude-forget` instead", j.Checkpoint)
+	}
+	r := o.Recipe
+	if j.RetrainRecipe != nil {
+		r = j.RetrainRecipe(r)
+	}
+	if err := r.Validate(); err != nil {
+		return nil, fmt.Errorf("retrain: %w", err)
+	}
+	res.Recipe = &r
+	b := j.Backend
+	q := o.Quant
+	tj := &train.Job{Data: o.Data, Model: o.Model, Recipe: r, ExcludeSpec: s.Forget.String(),
+		Exclude: func(*train.Splits) ([]int, error) { return s.ForgetI, nil },
+		Meta:    map[string]string{qat.MetaKey: q.Meta()},
+		Prepare: func(m *models.Model) error { return qat.Apply(b, m, q) },
+		Out:     j.Out, MetricsName: "train_metrics.json", Force: true, Command: j.Command, Backend: b, Threads: j.Threads, Progress: j.Progress}
+	start := time.Now()
+	tr, err := tj.Run()
+	if err != nil {
+		return nil, fmt.Errorf("retrain: %w", err)
+	}
+	res.RTE = time.Since(start).Seconds()
+	phases["retrain"] = res.RTE
+	return tr.TrainedModel(), nil
+}
+
+// ReadMetrics reads the metrics of a results file (an unlearning run's
+// metrics.json, or any JSON object with fa, ra, ta and mia).
+func ReadMetrics(path string) (*Metrics, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--reference: %w", err)
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, fmt.Errorf("--reference %s: not a JSON object: %w", path, err)
+	}
+	for _, k := range []string{"fa", "ra", "ta", "mia"} {
+		if _, ok := probe[k]; !ok {
+			return nil, fmt.Errorf("--reference %s: no %q (want the metrics.json of an unlearn or eval run)", path, k)
+		}
+	}
+	var m Metrics
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("--reference %s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// ExcludeForget returns a train.Job Exclude function that leaves out the
+// forget set a spec draws (with the job's split seed): training with it
+// makes the Retrain model.
+func ExcludeForget(spec train.DataSpec, forget string) (func(*train.Splits) ([]int, error), error) {
+	fs, err := ParseForget(forget)
+	if err != nil {
+		return nil, err
+	}
+	return func(sp *train.Splits) ([]int, error) {
+		return fs.Select(sp.Train.Labels, sp.Train.Classes, sp.TrainIdx, spec.SplitSeed)
+	}, nil
+}
