@@ -125,6 +125,7 @@ func (u *unlearner) qmulEpoch(e int, lr float64) (train.StepResult, error) {
 			return train.StepResult{}, err
 		}
 		wf, wr = agrWeights(gf, gr)
+		u.note = EpochTrace{NormForget: gf, NormRetain: gr, WeightForget: wf, WeightRetain: wr}
 	case "step", "sample":
 		if e == 0 {
 			if err := u.timed("agr", u.seedNorms); err != nil {
@@ -132,6 +133,10 @@ func (u *unlearner) qmulEpoch(e int, lr float64) (train.StepResult, error) {
 			}
 		}
 	}
+	if u.h.AGR == "" {
+		u.note = EpochTrace{WeightForget: 1, WeightRetain: 1}
+	}
+	defer u.traceNorms()
 	if u.h.Schedule == "joint" {
 		both := append(slices.Clone(u.Forget), u.Retain...)
 		return u.pass(r, both, u.labels, lr, u.jointStep(wf, wr))
@@ -142,6 +147,15 @@ func (u *unlearner) qmulEpoch(e int, lr float64) (train.StepResult, error) {
 	}
 	rr, err := u.pass(r, u.Retain, nil, lr, u.groupStep(retainGroup, wr))
 	return train.StepResult{N: fr.N + rr.N, Loss: fr.Loss + rr.Loss, Correct: fr.Correct + rr.Correct}, err
+}
+
+// traceNorms records the smoothed norms and the weights they give at the
+// end of an epoch of --agr step or sample.
+func (u *unlearner) traceNorms() {
+	if u.h.AGR == "step" || u.h.AGR == "sample" {
+		wf, wr := agrWeights(u.norm[forgetGroup], u.norm[retainGroup])
+		u.note = EpochTrace{NormForget: u.norm[forgetGroup], NormRetain: u.norm[retainGroup], WeightForget: wf, WeightRetain: wr}
+	}
 }
 
 // seedNorms starts the step and sample estimates with one measured

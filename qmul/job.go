@@ -134,6 +134,7 @@ type Result struct {
 	Device    string             `json:"device"`
 	Threads   int                `json:"threads,omitempty"`
 	Phases    map[string]float64 `json:"phases_s"`
+	Epochs    []EpochTrace       `json:"epochs,omitempty"`
 	Metrics
 }
 
@@ -207,6 +208,7 @@ func (j *Job) Run() (*Result, error) {
 			return nil, err
 		}
 		res.RTE = time.Since(start).Seconds()
+		res.Epochs = s.Trace
 	}
 	evalStart := time.Now()
 	ev, err := Evaluate(b, m, Sets{Train: trainData, Test: testData, Forget: setup.ForgetI, Retain: setup.Retain, TestIdx: setup.TestIdx}, max(256, j.Hyper.Batch))

@@ -32,6 +32,20 @@ type unlearner struct {
 	norm [2]float64
 	// isForget marks D_f members among training indices.
 	isForget map[int32]bool
+	// note is what the current epoch adds to its trace (AGR norms and
+	// weights).
+	note EpochTrace
+}
+
+// EpochTrace records one unlearning epoch; the AGR fields are set for
+// qmul, sl and rl-agr (norms of --agr step and sample are the smoothed
+// values at the end of the epoch).
+type EpochTrace struct {
+	train.EpochStats
+	NormForget   float64 `json:"norm_forget,omitempty"`
+	NormRetain   float64 `json:"norm_retain,omitempty"`
+	WeightForget float64 `json:"weight_forget,omitempty"`
+	WeightRetain float64 `json:"weight_retain,omitempty"`
 }
 
 // epochFunc runs one epoch at learning rate lr and returns its summary.
@@ -57,11 +71,15 @@ func (u *unlearner) loop(epoch epochFunc) error {
 		if err := u.B.Err(); err != nil {
 			return fmt.Errorf("%s epoch %d: %w", u.method, e+1, err)
 		}
+		secs := time.Since(began).Seconds()
+		stats := train.EpochStats{Epoch: e + 1, Epochs: u.h.Epochs, LR: lr,
+			TrainLoss: r.Loss / float64(max(1, r.N)), TrainAcc: 100 * float64(r.Correct) / float64(max(1, r.N)),
+			Seconds: secs, ImagesPerSec: float64(r.N) / secs}
+		u.note.EpochStats = stats
+		u.Trace = append(u.Trace, u.note)
+		u.note = EpochTrace{}
 		if u.Progress != nil {
-			secs := time.Since(began).Seconds()
-			u.Progress.EpochEnd(train.EpochStats{Epoch: e + 1, Epochs: u.h.Epochs, LR: lr,
-				TrainLoss: r.Loss / float64(max(1, r.N)), TrainAcc: 100 * float64(r.Correct) / float64(max(1, r.N)),
-				Seconds: secs, ImagesPerSec: float64(r.N) / secs})
+			u.Progress.EpochEnd(stats)
 		}
 	}
 	return nil

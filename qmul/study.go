@@ -123,6 +123,8 @@ type Study struct {
 	Progress train.Progress
 	// Phases accumulates wall-clock seconds per phase.
 	Phases map[string]float64
+	// Trace receives one record per epoch.
+	Trace []EpochTrace
 }
 
 // timed adds the time fn takes to phase.

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
 	"github.com/qmulgpu/qmulgpu/engine/train"
 	"github.com/qmulgpu/qmulgpu/qat"
+	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
 // evalReport is what `qmulgpu eval --json` prints.
@@ -28,7 +28,10 @@ type evalReport struct {
 
 func evalCommand() *cli.Command {
 	flags := append(append(dataFlags(), quantFlags()...),
-		&cli.StringFlag{Name: "checkpoint", Usage: "model checkpoint (.safetensors)"},
+		&cli.StringFlag{Name: "checkpoint", Usage: "model checkpoint (.safetensors), or an integer export"},
+		&cli.StringFlag{Name: "forget", Usage: "forget set (random:N, random:P%, class:K, indices:FILE): report FA, RA, TA and MIA-efficacy"},
+		&cli.StringFlag{Name: "reference", Usage: "with --forget: Retrain's metrics.json, for the average gap"},
+		&cli.StringFlag{Name: "scores", Usage: "with --forget: write per-sample scores to this CSV file"},
 		&cli.IntFlag{Name: "batch", Value: 256, Usage: "evaluation batch size"},
 		&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 	)
@@ -63,6 +66,12 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if c.String("forget") != "" {
+				return evalUnlearning(c, b, m.Model, spec)
+			}
+			if c.IsSet("reference") || c.IsSet("scores") {
+				return fmt.Errorf("--reference and --scores need --forget")
+			}
 			splits, err := spec.Load()
 			if err != nil {
 				return err
@@ -90,26 +99,34 @@ func evalCommand() *cli.Command {
 	}
 }
 
-// evalDataSpec takes the data set and split from the flags, defaulting to
-// what the checkpoint was trained with.
+// evalDataSpec is the data and split the checkpoint was trained with
+// (subsets included), with any data flag given on the command line
+// replacing its value.
 func evalDataSpec(c *cli.Context, meta map[string]string) (train.DataSpec, error) {
-	s := train.DataSpec{Dataset: meta["dataset"], Dir: c.String("data"), Size: c.Int("size"), TestSubset: c.Int("test-subset")}
+	o, err := qmul.ReadOrigin(meta, c.String("data"))
+	s := o.Data
+	if err != nil && !c.IsSet("dataset") {
+		return s, fmt.Errorf("--dataset is required: %w", err)
+	}
 	if c.IsSet("dataset") {
 		s.Dataset = c.String("dataset")
 	}
-	if s.Dataset == "" {
-		return s, fmt.Errorf("--dataset is required (the checkpoint does not name one)")
-	}
-	var err error
-	s.ValFrac, err = strconv.ParseFloat(meta["val_frac"], 64)
-	if c.IsSet("val-frac") || err != nil {
+	if c.IsSet("val-frac") {
 		if s.ValFrac, err = finite(c, "val-frac", 0, 0.99); err != nil {
 			return s, err
 		}
 	}
-	s.SplitSeed, err = strconv.ParseUint(meta["split_seed"], 10, 64)
-	if c.IsSet("split-seed") || err != nil {
+	if c.IsSet("split-seed") {
 		s.SplitSeed = c.Uint64("split-seed")
+	}
+	if c.IsSet("subset") {
+		s.Subset = c.Int("subset")
+	}
+	if c.IsSet("test-subset") {
+		s.TestSubset = c.Int("test-subset")
+	}
+	if c.IsSet("size") {
+		s.Size = c.Int("size")
 	}
 	return s, nil
 }
@@ -163,4 +180,52 @@ func openForEval(path string, b engine.Backend, want qat.Config) (evalModel, *sa
 	}
 	m, f, err := checkpoint.Open(path, b, checkQuant(b, want))
 	return evalModel{m, b}, f, err
+}
+
+// unlearningReport is what `qmulgpu eval --forget ... --json` prints.
+type unlearningReport struct {
+	Checkpoint string `json:"checkpoint"`
+	Forget     string `json:"forget"`
+	Reference  string `json:"reference,omitempty"`
+	Backend    string `json:"backend"`
+	qmul.Metrics
+}
+
+// evalUnlearning reports FA, RA, TA and MIA-efficacy for a forget set.
+func evalUnlearning(c *cli.Context, b engine.Backend, m *models.Model, spec train.DataSpec) error {
+	setup, err := qmul.LoadSetup(spec, c.String("forget"))
+	if err != nil {
+		return err
+	}
+	var ref *qmul.Metrics
+	if p := c.String("reference"); p != "" {
+		if ref, err = qmul.ReadMetrics(p); err != nil {
+			return err
+		}
+	}
+	trainData, testData := train.Upload(b, setup.Splits.Train), train.Upload(b, setup.Splits.Test)
+	ev, err := qmul.Evaluate(b, m, qmul.Sets{Train: trainData, Test: testData, Forget: setup.ForgetI,
+		Retain: setup.Retain, TestIdx: setup.TestIdx}, c.Int("batch"))
+	if err != nil {
+		return err
+	}
+	if ref != nil {
+		ev.Gap(*ref)
+	}
+	if p := c.String("scores"); p != "" {
+		if err := ev.WriteScores(p); err != nil {
+			return err
+		}
+	}
+	r := unlearningReport{Checkpoint: c.String("checkpoint"), Forget: c.String("forget"), Reference: c.String("reference"),
+		Backend: b.Name(), Metrics: ev.Metrics}
+	if c.Bool("json") {
+		return printJSON(r)
+	}
+	gap := ""
+	if ev.AvgGap != nil {
+		gap = fmt.Sprintf(", avg gap %.2f", *ev.AvgGap)
+	}
+	fmt.Printf("%s on %s: FA %.2f RA %.2f TA %.2f MIA %.2f%s\n", r.Checkpoint, r.Forget, ev.FA, ev.RA, ev.TA, ev.MIA, gap)
+	return nil
 }

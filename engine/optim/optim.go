@@ -42,6 +42,9 @@ func (o *SGD) Params() []*nn.Param { return o.params }
 // Buffers lists the momentum buffers (nil without momentum), parallel to Params.
 func (o *SGD) Buffers() []*engine.Tensor { return o.bufs }
 
+// Mask returns parameter i's mask (nil when it has none).
+func (o *SGD) Mask(i int) *engine.Tensor { return o.masks[i] }
+
 // SetMask freezes the elements of parameter i where mask is 0: they receive
 // no gradient, no weight decay and no momentum. A nil mask clears it.
 func (o *SGD) SetMask(i int, mask *engine.Tensor) { o.masks[i] = mask }

@@ -1,0 +1,426 @@
+package qmul
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/qmulgpu/qmulgpu/data"
+	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
+	"github.com/qmulgpu/qmulgpu/engine/cpu"
+	"github.com/qmulgpu/qmulgpu/engine/models"
+	"github.com/qmulgpu/qmulgpu/engine/nn"
+	"github.com/qmulgpu/qmulgpu/engine/optim"
+	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/qat"
+)
+
+func TestParseForget(t *testing.T) {
+	good := map[string]ForgetSpec{
+		"random:100": {Kind: "random", N: 100},
+		"random:10%": {Kind: "random", Frac: 0.1},
+		"class:3":    {Kind: "class", Class: 3},
+		"indices:f":  {Kind: "indices", File: "f"},
+	}
+	for in, want := range good {
+		got, err := ParseForget(in)
+		if err != nil || got.Kind != want.Kind || got.N != want.N || math.Abs(got.Frac-want.Frac) > 1e-12 || got.Class != want.Class || got.File != want.File {
+			t.Errorf("%q: %+v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "random", "random:", "random:0", "random:-3", "random:150%", "random:x", "class:-1", "class:a", "bogus:1", "indices:"} {
+		if _, err := ParseForget(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestSelectForget(t *testing.T) {
+	labels := make([]int32, 100)
+	for i := range labels {
+		labels[i] = int32(i % 5)
+	}
+	trainIdx := make([]int, 0, 90)
+	for i := 0; i < 90; i++ {
+		trainIdx = append(trainIdx, i)
+	}
+	sel := func(spec string) ([]int, error) {
+		s, err := ParseForget(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Select(labels, 5, trainIdx, 7)
+	}
+	a, _ := sel("random:10%")
+	b, _ := sel("random:9")
+	if len(a) != 9 || !slices.Equal(a, b) {
+		t.Errorf("random:10%% and random:9 of 90 differ: %v %v", a, b)
+	}
+	if !slices.IsSorted(a) || slices.Compact(slices.Clone(a)) == nil || len(slices.Compact(slices.Clone(a))) != 9 {
+		t.Errorf("not sorted and distinct: %v", a)
+	}
+	c, _ := sel("class:2")
+	if len(c) != 18 {
+		t.Errorf("class:2 has %d samples in the split, want 18", len(c))
+	}
+	for _, i := range c {
+		if labels[i] != 2 {
+			t.Fatalf("class:2 picked index %d of class %d", i, labels[i])
+		}
+	}
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	got, err := sel("indices:" + write("ok.txt", "# forget\n3\n\n1\n"))
+	if err != nil || !slices.Equal(got, []int{1, 3}) {
+		t.Errorf("index file: %v, %v", got, err)
+	}
+	got, err = sel("indices:" + write("ok.json", "[5, 4]"))
+	if err != nil || !slices.Equal(got, []int{4, 5}) {
+		t.Errorf("JSON index file: %v, %v", got, err)
+	}
+	for name, spec := range map[string]string{
+		"too many":      "random:91",
+		"unknown class": "class:5",
+		"duplicate":     "indices:" + write("dup.txt", "1\n1\n"),
+		"out of range":  "indices:" + write("oor.txt", "1000\n"),
+		"held out":      "indices:" + write("val.txt", "95\n"),
+		"empty":         "indices:" + write("empty.txt", "\n# nothing\n"),
+		"not a number":  "indices:" + write("nan.txt", "x\n"),
+		"missing file":  "indices:" + filepath.Join(dir, "none"),
+	} {
+		if _, err := sel(spec); err == nil {
+			t.Errorf("%s (%s) accepted", name, spec)
+		}
+	}
+}
+
+func TestAGRWeightsEqualiseContributions(t *testing.T) {
+	for _, c := range [][2]float64{{2, 6}, {0.3, 0.1}, {5, 5}} {
+		wf, wr := agrWeights(c[0], c[1])
+		if math.Abs(wf*c[0]-wr*c[1]) > 1e-12 || math.Abs(wf+wr-1) > 1e-12 {
+			t.Errorf("g = %v: w_f = %g, w_r = %g", c, wf, wr)
+		}
+	}
+	if wf, wr := agrWeights(2, 6); wf != 0.75 || wr != 0.25 {
+		t.Errorf("g_f = 2, g_r = 6: weights %g, %g, want 0.75, 0.25", wf, wr)
+	}
+}
+
+func TestTopMasksKeepExactFraction(t *testing.T) {
+	b := cpu.New(1)
+	r := rand.New(rand.NewPCG(1, 1))
+	var ps []*nn.Param
+	total := 0
+	for _, n := range []int{7, 30, 1, 62} {
+		p := &nn.Param{Name: strconv.Itoa(n), Grad: b.Alloc(engine.Float32, n), Value: b.Alloc(engine.Float32, n)}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+			if i%5 == 0 {
+				v[i] = 0.5 // ties
+			}
+		}
+		b.Upload(p.Grad, v)
+		ps = append(ps, p)
+		total += n
+	}
+	masks, err := topMasks(b, ps, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	var minKept, maxDropped float64 = math.Inf(1), 0
+	for i, m := range masks {
+		mv, gv := cpu.F32(m), cpu.F32(ps[i].Grad)
+		for j, f := range mv {
+			mag := math.Abs(float64(gv[j]))
+			if f == 1 {
+				kept++
+				minKept = math.Min(minKept, mag)
+			} else {
+				maxDropped = math.Max(maxDropped, mag)
+			}
+		}
+	}
+	if kept != total/2 {
+		t.Errorf("kept %d of %d, want %d", kept, total, total/2)
+	}
+	if minKept < maxDropped {
+		t.Errorf("kept a gradient of %g while dropping one of %g", minKept, maxDropped)
+	}
+}
+
+// fixture trains one small LSQ W4A4 original model on a Fashion-MNIST
+// subset, long enough to memorise it (as the paper's originals memorise
+// their training sets), and its Retrain model for a 10% random forget set;
+// the tests below share them.
+type fixture struct {
+	dir, original string
+	retrain       *Result
+}
+
+var (
+	fixOnce sync.Once
+	fix     fixture
+	fixErr  error
+)
+
+const fixForget = "random:10%"
+
+func getFixture(t *testing.T) fixture {
+	t.Helper()
+	if _, err := data.Locate("fashion-mnist", ""); err != nil {
+		t.Skipf("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist): %v", err)
+	}
+	if testing.Short() {
+		t.Skip("short mode: no training")
+	}
+	fixOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "qmul-fixture")
+		if err != nil {
+			fixErr = err
+			return
+		}
+		b := cpu.New(2)
+		q := qat.Config{Scheme: "lsq", WBits: 4, ABits: 4, Float: qat.DefaultFloat()}
+		j := &train.Job{
+			Data:    train.DataSpec{Dataset: "fashion-mnist", ValFrac: 0, SplitSeed: 1, Subset: 1000, TestSubset: 1000},
+			Model:   models.Config{Arch: "smallcnn"},
+			Recipe:  train.Recipe{Epochs: 15, Batch: 64, Momentum: 0.9, WeightDecay: 5e-4, Seed: 1, Schedule: optim.Schedule{Kind: "cosine", Base: 0.05, Epochs: 15}},
+			Meta:    map[string]string{qat.MetaKey: q.Meta()},
+			Prepare: func(m *models.Model) error { return qat.Apply(b, m, q) },
+			Out:     filepath.Join(dir, "original"), Backend: b, Command: "test",
+		}
+		if _, fixErr = j.Run(); fixErr != nil {
+			return
+		}
+		fix.dir, fix.original = dir, filepath.Join(dir, "original", train.ModelFile)
+		fix.retrain, fixErr = (&Job{Checkpoint: fix.original, Method: "retrain", Forget: fixForget,
+			Out: filepath.Join(dir, "retrain"), Backend: b, Command: "test"}).Run()
+	})
+	if fixErr != nil {
+		t.Fatal(fixErr)
+	}
+	return fix
+}
+
+func unlearn(t *testing.T, f fixture, method, forget string, h Hyper) *Result {
+	t.Helper()
+	res, err := (&Job{Checkpoint: f.original, Method: method, Forget: forget, Hyper: h,
+		Reference: filepath.Join(f.dir, "retrain", train.MetricsFile),
+		Out:       t.TempDir(), Backend: cpu.New(2), Command: "test"}).Run()
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return res
+}
+
+func originalMetrics(t *testing.T, f fixture, forget string) *Metrics {
+	t.Helper()
+	b := cpu.New(2)
+	m, file, err := checkpoint.Open(f.original, b, qat.ApplyFromMeta(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ReadOrigin(file.Metadata, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSetup(o.Data, forget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := Evaluate(b, m, Sets{Train: train.Upload(b, s.Splits.Train), Test: train.Upload(b, s.Splits.Test),
+		Forget: s.ForgetI, Retain: s.Retain, TestIdx: s.TestIdx}, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ev.Metrics
+}
+
+// TestMethodsEndToEnd unlearns a 10% random forget set with every method
+// and checks what each must do: utility kept (RA, TA within a few points of
+// the original) and FA moving towards Retrain's for the methods that
+// train on D_r; GA raising the forget loss.
+func TestMethodsEndToEnd(t *testing.T) {
+	f := getFixture(t)
+	orig := originalMetrics(t, f, fixForget)
+	re := f.retrain
+	t.Logf("original FA %.2f RA %.2f TA %.2f MIA %.2f; retrain FA %.2f RA %.2f TA %.2f MIA %.2f",
+		orig.FA, orig.RA, orig.TA, orig.MIA, re.FA, re.RA, re.TA, re.MIA)
+	if orig.FA <= re.FA {
+		t.Fatalf("the fixture's original does not remember D_f better than Retrain (%.2f vs %.2f)", orig.FA, re.FA)
+	}
+	for _, method := range []string{"ft", "rl", "l1", "salun", "qmul", "sl", "rl-agr"} {
+		h := Defaults(method)
+		h.Epochs, h.Batch = 5, 64
+		if method == "l1" {
+			h.Alpha = 1e-4
+		}
+		res := unlearn(t, f, method, fixForget, h)
+		t.Logf("%-7s FA %.2f RA %.2f TA %.2f MIA %.2f gap %.2f RTE %.1fs", method, res.FA, res.RA, res.TA, res.MIA, *res.AvgGap, res.RTE)
+		if math.Abs(res.RA-orig.RA) > 6 || math.Abs(res.TA-orig.TA) > 6 {
+			t.Errorf("%s: RA %.2f / TA %.2f moved more than 6 points from the original's %.2f / %.2f", method, res.RA, res.TA, orig.RA, orig.TA)
+		}
+		if math.Abs(res.FA-re.FA) > math.Abs(orig.FA-re.FA)+0.5 {
+			t.Errorf("%s: FA %.2f moved away from Retrain's %.2f (original %.2f)", method, res.FA, re.FA, orig.FA)
+		}
+	}
+}
+
+func TestGradientAscentRaisesForgetLoss(t *testing.T) {
+	f := getFixture(t)
+	b := cpu.New(2)
+	m, file, err := checkpoint.Open(f.original, b, qat.ApplyFromMeta(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := ReadOrigin(file.Metadata, "")
+	s, err := LoadSetup(o.Data, fixForget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainData := train.Upload(b, s.Splits.Train)
+	before := train.Evaluate(b, m, trainData, s.ForgetI, 256, false, nil).MeanLoss()
+	h := Defaults("ga")
+	h.LR, h.Epochs = 1e-3, 2
+	st := &Study{B: b, Model: m, Sets: Sets{Train: trainData, Forget: s.ForgetI, Retain: s.Retain}, Classes: 10}
+	if err := Unlearn(st, "ga", h); err != nil {
+		t.Fatal(err)
+	}
+	after := train.Evaluate(b, m, trainData, s.ForgetI, 256, false, nil).MeanLoss()
+	if after <= before {
+		t.Errorf("GA: forget loss %.4f → %.4f, want an increase", before, after)
+	}
+}
+
+func TestSalUnMaskedWeightsStayPut(t *testing.T) {
+	f := getFixture(t)
+	b := cpu.New(2)
+	m, file, err := checkpoint.Open(f.original, b, qat.ApplyFromMeta(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := ReadOrigin(file.Metadata, "")
+	s, _ := LoadSetup(o.Data, fixForget)
+	before := map[string][]float32{}
+	for _, p := range m.Params() {
+		v := make([]float32, p.Value.Numel())
+		b.Download(p.Value, v)
+		before[p.Name] = v
+	}
+	h := Defaults("salun")
+	h.Epochs, h.Batch = 1, 128
+	st := &Study{B: b, Model: m, Sets: Sets{Train: train.Upload(b, s.Splits.Train), Forget: s.ForgetI, Retain: s.Retain}, Classes: 10}
+	u := &unlearner{Study: st, h: h, method: "salun", opt: optim.NewSGD(b, m.Params(), h.Momentum, h.WeightDecay, false),
+		sched: optim.Schedule{Kind: "cosine", Base: h.LR, Epochs: 1}, ctx: &nn.Ctx{B: b, Train: true}}
+	st.Phases = map[string]float64{}
+	if err := u.saliencyMask(); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.loop(u.randomLabelEpoch); err != nil {
+		t.Fatal(err)
+	}
+	frozen, moved, total := 0, 0, 0
+	for i, p := range m.Params() {
+		v := make([]float32, p.Value.Numel())
+		b.Download(p.Value, v)
+		mask := cpu.F32(u.opt.Mask(i))
+		for j := range v {
+			total++
+			if mask[j] == 0 {
+				frozen++
+				if v[j] != before[p.Name][j] {
+					t.Fatalf("%s[%d] is masked but moved from %g to %g", p.Name, j, before[p.Name][j], v[j])
+				}
+			} else if v[j] != before[p.Name][j] {
+				moved++
+			}
+		}
+	}
+	if want := total - int(math.Round(0.5*float64(total))); frozen != want {
+		t.Errorf("%d of %d weights frozen, want %d", frozen, total, want)
+	}
+	if moved == 0 {
+		t.Error("no unmasked weight moved")
+	}
+}
+
+// TestClassWiseForgetting drives FA to (near) zero with Q-MUL on a class.
+// AGR makes the forget step as large as the retain step, which is small on
+// a model that has memorised D_r, so this needs more steps than the
+// default recipe gives a 100-sample class.
+func TestClassWiseForgetting(t *testing.T) {
+	f := getFixture(t)
+	h := Defaults("qmul")
+	h.Epochs, h.Batch, h.LR = 6, 32, 0.05
+	res := unlearn(t, f, "qmul", "class:1", h)
+	t.Logf("class:1 qmul FA %.2f RA %.2f TA %.2f MIA %.2f", res.FA, res.RA, res.TA, res.MIA)
+	if res.FA > 5 {
+		t.Errorf("class-wise FA %.2f%%, want near 0", res.FA)
+	}
+	if res.Samples["test"] != 900 { // the class-balanced test subset has 100 per class
+		t.Errorf("D_t has %d samples, want the 900 test samples of the other classes", res.Samples["test"])
+	}
+}
+
+// TestResultsRecordEverything checks the metrics.json of a run, and that
+// MIA-efficacy recomputed from the per-sample scores with scikit-learn
+// agrees with ours within 0.5 points.
+func TestResultsRecordEverything(t *testing.T) {
+	f := getFixture(t)
+	dir := t.TempDir()
+	h := Defaults("qmul")
+	h.Epochs, h.Batch, h.AGR = 1, 128, "sample"
+	scores := filepath.Join(dir, "scores.csv")
+	res, err := (&Job{Checkpoint: f.original, Method: "qmul", Forget: fixForget, Hyper: h, Scores: scores,
+		Out: dir, Backend: cpu.New(2), Command: "qmulgpu unlearn ..."}).Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, train.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	json.Unmarshal(raw, &doc)
+	for _, k := range []string{"method", "hyper", "fa", "ra", "ta", "mia", "rte_s", "backend", "device", "versions", "phases_s", "forget", "data", "quant", "command"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("metrics.json lacks %q", k)
+		}
+	}
+	hyper := doc["hyper"].(map[string]any)
+	for _, k := range []string{"epochs", "lr", "batch", "seed", "agr", "schedule"} {
+		if _, ok := hyper[k]; !ok {
+			t.Errorf("hyper lacks %q", k)
+		}
+	}
+	py := "/usr/bin/python3"
+	if exec.Command(py, "-c", "import sklearn").Run() != nil {
+		t.Skip("scikit-learn not installed (apt-get install python3-sklearn): MIA cross-check skipped")
+	}
+	out, err := exec.Command(py, "testdata/mia_from_scores.py", scores).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sklearn: %v\n%s", err, out)
+	}
+	theirs, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(theirs-res.MIA) > 0.5 {
+		t.Errorf("MIA-efficacy %.2f, scikit-learn from the scores %.2f", res.MIA, theirs)
+	}
+}
