@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/device"
+	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/qmul/sweep"
+)
+
+func sweepCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sweep",
+		Usage: "run a grid of unlearning runs (or one shard of it) into a results directory",
+		Flags: append(deviceFlags(),
+			&cli.StringFlag{Name: "config", Usage: "sweep file (YAML; see docs/sweeps.md)"},
+			&cli.StringFlag{Name: "out", Usage: "results directory (may be shared by several shards)"},
+			&cli.StringFlag{Name: "shard", Usage: "run shard I/N (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)"},
+			&cli.IntFlag{Name: "shards", Usage: "number of shards of a Kubernetes indexed Job (its completions)"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no per-run progress bars"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.String("config") == "" || c.String("out") == "" {
+				return fmt.Errorf("--config and --out are required")
+			}
+			cfg, err := sweep.Load(c.String("config"))
+			if err != nil {
+				return err
+			}
+			shard, shards := 0, 1
+			if s := c.String("shard"); s != "" {
+				if shard, shards, err = sweep.ParseShard(s); err != nil {
+					return err
+				}
+			} else if i, n, ok, err := sweep.ShardFromEnv(c.Int("shards")); err != nil {
+				return err
+			} else if ok {
+				shard, shards = i, n
+			}
+			r := &sweep.Runner{Config: cfg, Out: c.String("out"), Shard: shard, Shards: shards,
+				Devices: sweepDevices(c.String("device")), Threads: c.Int("threads"), Log: os.Stderr, Command: commandLine(),
+				Open: func(dev string) (engine.Backend, error) {
+					return device.Open(dev, c.Int("threads"), func(note string) { fmt.Fprintln(os.Stderr, "qmulgpu: "+note) })
+				}}
+			if !c.Bool("quiet") {
+				r.Progress = func() train.Progress { return newProgress(false) }
+			}
+			s, err := r.Run()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("sweep shard %d/%d: %d cells, %d run now, %d finished earlier; `qmulgpu report %s` merges the results\n",
+				shard, shards, s.Cells, s.Ran, s.Skipped, c.String("out"))
+			return nil
+		},
+	}
+}
+
+// sweepDevices gives one worker per GPU for --device auto when GPUs are
+// present, else one worker on the named device.
+func sweepDevices(spec string) []string {
+	if spec == "" || spec == "auto" {
+		if gpus, err := device.GPUs(); err == nil && len(gpus) > 0 {
+			devs := make([]string, len(gpus))
+			for i := range gpus {
+				devs[i] = fmt.Sprintf("cuda:%d", i)
+			}
+			return devs
+		}
+		return []string{"cpu"}
+	}
+	return []string{spec}
+}
+
+func reportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "report",
+		Usage:     "merge a results directory into results.csv, results.jsonl, report.md and plots",
+		ArgsUsage: "DIR",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("report takes one argument: the results directory")
+			}
+			dir := c.Args().First()
+			if err := sweep.Report(dir); err != nil {
+				return err
+			}
+			fmt.Printf("wrote %s/report.md, results.csv, results.jsonl and plots\n", dir)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,406 @@
+// Package sweep expands a YAML grid of unlearning runs — data sets ×
+// models × bit widths × forget sets × seeds × methods × learning rates —
+// into cells keyed by a hash of their configuration, runs them (locally or
+// as shards of a cluster job array) into one results directory, and merges
+// the results into tables and plots.
+package sweep
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/qmulgpu/qmulgpu/data"
+	"github.com/qmulgpu/qmulgpu/engine/models"
+	"github.com/qmulgpu/qmulgpu/engine/optim"
+	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/qat"
+	"github.com/qmulgpu/qmulgpu/qmul"
+)
+
+// Config is a sweep file. See docs/sweeps.md for an annotated example.
+type Config struct {
+	Datasets   []string      `yaml:"datasets"`
+	DataDir    string        `yaml:"data_dir"`
+	ValFrac    *float64      `yaml:"val_frac"`
+	Subset     int           `yaml:"subset"`
+	TestSubset int           `yaml:"test_subset"`
+	Models     []string      `yaml:"models"`
+	Width      float64       `yaml:"width"`
+	Quant      QuantGrid     `yaml:"quant"`
+	Original   RecipeConfig  `yaml:"original"`
+	Forget     []string      `yaml:"forget"`
+	Seeds      []uint64      `yaml:"seeds"`
+	Unlearn    MethodConfig  `yaml:"unlearn"`
+	Methods    []MethodEntry `yaml:"methods"`
+}
+
+// QuantGrid is the quantization part of the grid; Bits lists the weight
+// and activation widths to sweep (each as W=A).
+type QuantGrid struct {
+	Scheme     string   `yaml:"scheme"`
+	Bits       []int    `yaml:"bits"`
+	PerChannel bool     `yaml:"per_channel"`
+	KeepFloat  []string `yaml:"keep_float"`
+}
+
+// RecipeConfig is the training recipe of the original and Retrain models.
+type RecipeConfig struct {
+	Epochs      int      `yaml:"epochs"`
+	LR          float64  `yaml:"lr"`
+	Batch       int      `yaml:"batch"`
+	Momentum    *float64 `yaml:"momentum"`
+	WeightDecay *float64 `yaml:"weight_decay"`
+	Schedule    string   `yaml:"schedule"`
+	Augment     string   `yaml:"augment"`
+}
+
+// MethodConfig are hyper-parameters shared by methods (zero: the method's
+// reference default).
+type MethodConfig struct {
+	Epochs   int      `yaml:"epochs"`
+	Batch    int      `yaml:"batch"`
+	LR       LRList   `yaml:"lr"`
+	Alpha    float64  `yaml:"alpha"`
+	Sparsity float64  `yaml:"sparsity"`
+	Bound    float64  `yaml:"bound"`
+	AGR      string   `yaml:"agr"`
+	Schedule string   `yaml:"schedule"`
+	Momentum *float64 `yaml:"momentum"`
+}
+
+// MethodEntry is one method of the grid; Name tells variants of a method
+// apart (default: the method's name).
+type MethodEntry struct {
+	Method       string `yaml:"method"`
+	Name         string `yaml:"name"`
+	MethodConfig `yaml:",inline"`
+}
+
+// LRList is a learning rate or a list of them (the reference protocol's
+// search: per method, the rate with the smallest Avg. Gap is reported).
+type LRList []float64
+
+// UnmarshalYAML accepts a number or a list of numbers.
+func (l *LRList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var v float64
+		if err := n.Decode(&v); err != nil {
+			return err
+		}
+		*l = LRList{v}
+		return nil
+	}
+	var v []float64
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
+// Load reads and validates a sweep file. Errors name the line.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sweep config: %w", err)
+	}
+	c, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and validates a sweep file's contents.
+func Parse(raw []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, err
+	}
+	if len(root.Content) == 0 {
+		return nil, fmt.Errorf("empty sweep file")
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
+	}
+	lines := lineIndex(root.Content[0], "")
+	if err := c.validate(lines); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// lineIndex maps dotted key paths ("methods.2.lr") to their line numbers.
+func lineIndex(n *yaml.Node, prefix string) map[string]int {
+	out := map[string]int{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		if path != "" {
+			out[path] = n.Line
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				out[p] = k.Line
+				walk(n.Content[i+1], p)
+				out[p] = k.Line
+			}
+		case yaml.SequenceNode:
+			for i, item := range n.Content {
+				walk(item, fmt.Sprintf("%s.%d", path, i))
+			}
+		}
+	}
+	walk(n, prefix)
+	return out
+}
+
+// lineError is a validation error located at a key of the file.
+func lineError(lines map[string]int, path, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	for p := path; p != ""; {
+		if l, ok := lines[p]; ok {
+			return fmt.Errorf("line %d: %s: %s", l, path, msg)
+		}
+		i := strings.LastIndex(p, ".")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return fmt.Errorf("%s: %s", path, msg)
+}
+
+func (c *Config) validate(lines map[string]int) error {
+	bad := func(path, format string, args ...any) error { return lineError(lines, path, format, args...) }
+	if len(c.Datasets) == 0 {
+		return bad("datasets", "list at least one data set (%s)", strings.Join(data.Names(), ", "))
+	}
+	for i, d := range c.Datasets {
+		if !slices.Contains(data.Names(), d) {
+			return bad(fmt.Sprintf("datasets.%d", i), "unknown data set %q (known: %s)", d, strings.Join(data.Names(), ", "))
+		}
+	}
+	if c.ValFrac == nil {
+		v := 0.1
+		c.ValFrac = &v
+	}
+	if v := *c.ValFrac; math.IsNaN(v) || v < 0 || v >= 1 {
+		return bad("val_frac", "%g must be in [0, 1)", v)
+	}
+	if c.Subset < 0 || c.TestSubset < 0 {
+		return bad("subset", "subset sizes must not be negative")
+	}
+	if len(c.Models) == 0 {
+		return bad("models", "list at least one model (%s)", strings.Join(models.Names(), ", "))
+	}
+	for i, m := range c.Models {
+		if !slices.Contains(models.Names(), m) {
+			return bad(fmt.Sprintf("models.%d", i), "unknown model %q (known: %s)", m, strings.Join(models.Names(), ", "))
+		}
+	}
+	if c.Width == 0 {
+		c.Width = 1
+	}
+	if c.Quant.Scheme == "" {
+		c.Quant.Scheme = "none"
+	}
+	if len(c.Quant.Bits) == 0 && c.Quant.Scheme != "none" {
+		return bad("quant.bits", "list the bit widths to sweep, e.g. [4]")
+	}
+	for i, bits := range c.Quant.Bits {
+		q := c.quantConfig(bits)
+		if err := q.Validate(); err != nil {
+			return bad(fmt.Sprintf("quant.bits.%d", i), "%v", err)
+		}
+	}
+	if err := (qat.Config{Scheme: c.Quant.Scheme, WBits: 4, ABits: 4}).Validate(); err != nil {
+		return bad("quant.scheme", "%v", err)
+	}
+	if c.Quant.KeepFloat == nil {
+		c.Quant.KeepFloat = qat.DefaultFloat()
+	}
+	r := &c.Original
+	if r.Momentum == nil {
+		v := 0.9
+		r.Momentum = &v
+	}
+	if r.WeightDecay == nil {
+		v := 5e-4
+		r.WeightDecay = &v
+	}
+	if r.Schedule == "" {
+		r.Schedule = "cosine"
+	}
+	if r.Augment == "" {
+		r.Augment = "auto"
+	}
+	if r.Batch == 0 {
+		r.Batch = 128
+	}
+	if err := c.recipe(c.Datasets[0], 1).Validate(); err != nil {
+		return bad("original", "%v", err)
+	}
+	if !slices.Contains([]string{"auto", "none", "crop", "flip", "crop+flip"}, r.Augment) {
+		return bad("original.augment", "%q: want auto, none, crop, flip or crop+flip", r.Augment)
+	}
+	if len(c.Forget) == 0 {
+		return bad("forget", "list at least one forget set (random:N, random:P%%, class:K, indices:FILE)")
+	}
+	for i, f := range c.Forget {
+		if _, err := qmul.ParseForget(f); err != nil {
+			return bad(fmt.Sprintf("forget.%d", i), "%v", err)
+		}
+	}
+	if len(c.Seeds) == 0 {
+		c.Seeds = []uint64{1}
+	}
+	if len(c.Methods) == 0 {
+		return bad("methods", "list at least one method (%s)", strings.Join(qmul.Methods(), ", "))
+	}
+	names := map[string]bool{}
+	for i := range c.Methods {
+		e := &c.Methods[i]
+		path := fmt.Sprintf("methods.%d", i)
+		if e.Method == "retrain" {
+			return bad(path+".method", "retrain is run for every forget set and seed anyway; do not list it")
+		}
+		if e.Name == "" {
+			e.Name = e.Method
+		}
+		if names[e.Name] {
+			return bad(path+".name", "method name %q appears twice (give variants a name)", e.Name)
+		}
+		names[e.Name] = true
+		for j, lr := range c.lrs(*e) {
+			h := c.hyper(*e, lr, 1, 10)
+			if err := h.Validate(e.Method); err != nil {
+				if j >= 0 && len(e.LR) > 0 {
+					path += ".lr"
+				}
+				return bad(path, "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) quantConfig(bits int) qat.Config {
+	if c.Quant.Scheme == "none" {
+		return qat.Config{Scheme: "none"}
+	}
+	return qat.Config{Scheme: c.Quant.Scheme, WBits: bits, ABits: bits, PerChannel: c.Quant.PerChannel, Float: c.Quant.KeepFloat}
+}
+
+// bitsList is the swept bit widths (one 0 entry for float models).
+func (c *Config) bitsList() []int {
+	if c.Quant.Scheme == "none" {
+		return []int{0}
+	}
+	return c.Quant.Bits
+}
+
+// recipe is the original/Retrain recipe for a data set and seed.
+func (c *Config) recipe(dataset string, seed uint64) train.Recipe {
+	r := c.Original
+	t := train.Recipe{Epochs: r.Epochs, Batch: r.Batch, Momentum: *r.Momentum, WeightDecay: *r.WeightDecay, Seed: seed,
+		Schedule: optim.Schedule{Kind: r.Schedule, Base: r.LR, Epochs: r.Epochs}}
+	switch r.Augment {
+	case "auto":
+		t.Aug = data.DefaultAugmentation(dataset)
+	case "crop":
+		t.Aug = data.Augmentation{Pad: 4}
+	case "flip":
+		t.Aug = data.Augmentation{Flip: true}
+	case "crop+flip":
+		t.Aug = data.Augmentation{Pad: 4, Flip: true}
+	}
+	return t
+}
+
+// lrs lists a method's learning rates: its own list, the shared list, or
+// its reference default.
+func (c *Config) lrs(e MethodEntry) []float64 {
+	switch {
+	case len(e.LR) > 0:
+		return e.LR
+	case len(c.Unlearn.LR) > 0:
+		return c.Unlearn.LR
+	}
+	return []float64{qmul.Defaults(e.Method).LR}
+}
+
+// hyper combines the method's reference defaults, the shared settings and
+// the entry's own.
+func (c *Config) hyper(e MethodEntry, lr float64, seed uint64, classes int) qmul.Hyper {
+	h := qmul.Defaults(e.Method)
+	for _, m := range []MethodConfig{c.Unlearn, e.MethodConfig} {
+		if m.Epochs > 0 {
+			h.Epochs = m.Epochs
+		}
+		if m.Batch > 0 {
+			h.Batch = m.Batch
+		}
+		if m.Momentum != nil {
+			h.Momentum = *m.Momentum
+		}
+		if m.Alpha > 0 {
+			h.Alpha = m.Alpha
+		}
+		if m.Sparsity > 0 {
+			h.Sparsity = m.Sparsity
+		}
+		if m.Bound > 0 {
+			h.Bound = m.Bound
+		}
+		if m.AGR != "" && (e.Method == "qmul" || e.Method == "rl-agr") {
+			h.AGR = m.AGR
+		}
+		if m.Schedule != "" && (e.Method == "qmul" || e.Method == "rl-agr" || e.Method == "sl") {
+			h.Schedule = m.Schedule
+		}
+	}
+	if h.Schedule == "" && (e.Method == "qmul" || e.Method == "rl-agr" || e.Method == "sl") {
+		h.Schedule = qmul.DefaultSchedule(classes)
+	}
+	h.LR, h.Seed = lr, seed
+	return h
+}
+
+// key hashes a configuration into a cell key.
+func key(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -1,0 +1,367 @@
+package sweep
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/gonum/stat"
+
+	"github.com/qmulgpu/qmulgpu/engine/atomicfile"
+	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/qmul"
+)
+
+// Record is one finished cell: its configuration and results.
+type Record struct {
+	Key string `json:"key"`
+	Group
+	Name   string  `json:"name"`
+	Method string  `json:"method"`
+	LR     float64 `json:"lr,omitempty"`
+	Seed   uint64  `json:"seed"`
+	qmul.Metrics
+}
+
+// Collect reads every finished cell of a results directory, in a fixed
+// order, and counts the unfinished ones.
+func Collect(dir string) ([]Record, int, error) {
+	entries, err := os.ReadDir(filepath.Join(dir, cellsDir))
+	if err != nil {
+		return nil, 0, fmt.Errorf("report: %w", err)
+	}
+	var recs []Record
+	unfinished := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		cd := filepath.Join(dir, cellsDir, e.Name())
+		raw, err := os.ReadFile(filepath.Join(cd, cellFile))
+		if err != nil {
+			unfinished++
+			continue
+		}
+		var c Cell
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, 0, fmt.Errorf("report: %s: %w", cd, err)
+		}
+		if c.Key() != e.Name() {
+			return nil, 0, fmt.Errorf("report: %s holds the cell %s (directory renamed or cell.json edited)", cd, c.Key())
+		}
+		if !done(cd) {
+			unfinished++
+			continue
+		}
+		m, err := qmul.ReadMetrics(filepath.Join(cd, train.MetricsFile))
+		if err != nil {
+			return nil, 0, fmt.Errorf("report: %w", err)
+		}
+		r := Record{Key: e.Name(), Group: c.Group(), Name: c.Name, Method: c.Method, Seed: c.Seed, Metrics: *m}
+		if c.Method == "retrain" {
+			g := 0.0
+			r.AvgGap = &g
+		} else {
+			r.LR = c.Hyper.LR
+		}
+		if r.AvgGap == nil {
+			return nil, 0, fmt.Errorf("report: %s has no Avg. Gap (it ran without its Retrain reference)", cd)
+		}
+		recs = append(recs, r)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recordLess(recs[i], recs[j]) })
+	return recs, unfinished, nil
+}
+
+// methodRank orders methods as qmul.Methods lists them (Retrain first).
+func methodRank(method string) int {
+	if i := slices.Index(qmul.Methods(), method); i >= 0 {
+		return i
+	}
+	return len(qmul.Methods())
+}
+
+func recordLess(a, b Record) bool {
+	ka := []string{a.Dataset, a.Model, a.Quant, a.Forget}
+	kb := []string{b.Dataset, b.Model, b.Quant, b.Forget}
+	if c := slices.Compare(ka, kb); c != 0 {
+		return c < 0
+	}
+	if ra, rb := methodRank(a.Method), methodRank(b.Method); ra != rb {
+		return ra < rb
+	}
+	if a.Name != b.Name {
+		return a.Name < b.Name
+	}
+	if a.LR != b.LR {
+		return a.LR < b.LR
+	}
+	return a.Seed < b.Seed
+}
+
+// Stat is a mean and standard deviation over seeds.
+type Stat struct {
+	Mean, Std float64
+	N         int
+}
+
+func statOf(v []float64) Stat {
+	s := Stat{N: len(v)}
+	if len(v) == 0 {
+		return s
+	}
+	s.Mean = stat.Mean(v, nil)
+	if len(v) > 1 {
+		s.Std = stat.StdDev(v, nil)
+	}
+	return s
+}
+
+func (s Stat) String() string {
+	if s.N > 1 {
+		return fmt.Sprintf("%.2f ± %.2f", s.Mean, s.Std)
+	}
+	return fmt.Sprintf("%.2f", s.Mean)
+}
+
+// Row is one method's line in a group's table, at its chosen learning
+// rate.
+type Row struct {
+	Name, Method    string
+	LR              float64
+	FA, RA, TA, MIA Stat
+	Gap, RTE        Stat
+	Searched        map[float64]Stat // mean Avg. Gap per learning rate tried
+	searchedLRs     []float64
+}
+
+// Table is one (data set, model, quantization, forget set) group.
+type Table struct {
+	Group
+	Rows []Row
+}
+
+// Tables aggregates records over seeds and, per method, keeps the learning
+// rate with the smallest mean Avg. Gap (the reference protocol; ties go to
+// the smaller rate). Retrain comes first in every table.
+func Tables(recs []Record) []Table {
+	var tables []Table
+	for i := 0; i < len(recs); {
+		j := i
+		for j < len(recs) && recs[j].Group == recs[i].Group {
+			j++
+		}
+		tables = append(tables, table(recs[i:j]))
+		i = j
+	}
+	return tables
+}
+
+func table(recs []Record) Table {
+	t := Table{Group: recs[0].Group}
+	byName := map[string][]Record{}
+	var names []string
+	for _, r := range recs {
+		if _, ok := byName[r.Name]; !ok {
+			names = append(names, r.Name)
+		}
+		byName[r.Name] = append(byName[r.Name], r)
+	}
+	for _, name := range names {
+		rs := byName[name]
+		byLR := map[float64][]Record{}
+		var lrs []float64
+		for _, r := range rs {
+			if _, ok := byLR[r.LR]; !ok {
+				lrs = append(lrs, r.LR)
+			}
+			byLR[r.LR] = append(byLR[r.LR], r)
+		}
+		sort.Float64s(lrs)
+		row := Row{Name: name, Method: rs[0].Method, Searched: map[float64]Stat{}, searchedLRs: lrs}
+		best := math.Inf(1)
+		for _, lr := range lrs {
+			gaps := collect(byLR[lr], func(r Record) float64 { return *r.AvgGap })
+			g := statOf(gaps)
+			row.Searched[lr] = g
+			if g.Mean < best {
+				best, row.LR = g.Mean, lr
+			}
+		}
+		chosen := byLR[row.LR]
+		row.FA = statOf(collect(chosen, func(r Record) float64 { return r.FA }))
+		row.RA = statOf(collect(chosen, func(r Record) float64 { return r.RA }))
+		row.TA = statOf(collect(chosen, func(r Record) float64 { return r.TA }))
+		row.MIA = statOf(collect(chosen, func(r Record) float64 { return r.MIA }))
+		row.Gap = statOf(collect(chosen, func(r Record) float64 { return *r.AvgGap }))
+		row.RTE = statOf(collect(chosen, func(r Record) float64 { return r.RTE }))
+		t.Rows = append(t.Rows, row)
+	}
+	return t
+}
+
+func collect(rs []Record, f func(Record) float64) []float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	return v
+}
+
+// Report writes results.csv, results.jsonl, report.md and the plots into
+// dir. The output depends only on the finished cells, so a second run
+// writes the same bytes.
+func Report(dir string) error {
+	recs, unfinished, err := Collect(dir)
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return fmt.Errorf("report: no finished cell in %s", dir)
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "results.csv"), func(w io.Writer) error { return writeCSV(w, recs) }); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "results.jsonl"), func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, r := range recs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	tables := Tables(recs)
+	plots, err := writePlots(dir, tables)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, "report.md"), func(w io.Writer) error {
+		return writeMarkdown(w, tables, plots, len(recs), unfinished)
+	})
+}
+
+func writeCSV(w io.Writer, recs []Record) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"dataset", "model", "quant", "forget", "name", "method", "lr", "seed", "fa", "ra", "ta", "mia", "avg_gap", "rte_s", "key"})
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+	for _, r := range recs {
+		lr := ""
+		if r.Method != "retrain" {
+			lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
+		}
+		cw.Write([]string{r.Dataset, r.Model, r.Quant, r.Forget, r.Name, r.Method, lr, strconv.FormatUint(r.Seed, 10),
+			f(r.FA), f(r.RA), f(r.TA), f(r.MIA), f(*r.AvgGap), f(r.RTE), r.Key})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// slug names a group's files.
+func (g Group) slug() string {
+	s := strings.ToLower(fmt.Sprintf("%s-%s-%s-%s", g.Dataset, g.Model, g.Quant, g.Forget))
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, s)
+}
+
+func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finished, unfinished int) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Sweep report\n\n%d finished cells", finished)
+	if unfinished > 0 {
+		fmt.Fprintf(&b, ", %d unfinished (not included)", unfinished)
+	}
+	b.WriteString(". Values are mean ± standard deviation over seeds, in percent (RTE in seconds); each method at the learning rate with the smallest mean Avg. Gap to Retrain. **Bold**: the best method per column (closest to Retrain for FA, RA, TA and MIA; smallest Avg. Gap and RTE).\n")
+	for _, t := range tables {
+		fmt.Fprintf(&b, "\n## %s, %s, %s, forget %s\n\n", t.Dataset, t.Model, t.Quant, t.Forget)
+		b.WriteString("| method | lr | FA | RA | TA | MIA | Avg. Gap | RTE (s) | seeds |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		best := bestPerColumn(t)
+		for i, r := range t.Rows {
+			lr := "–"
+			if r.Method != "retrain" {
+				lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
+			}
+			cells := []Stat{r.FA, r.RA, r.TA, r.MIA, r.Gap, r.RTE}
+			fmt.Fprintf(&b, "| %s | %s", r.Name, lr)
+			for c, s := range cells {
+				v := s.String()
+				if r.Method == "retrain" && c == 4 {
+					v = "–"
+				} else if best[c] == i {
+					v = "**" + v + "**"
+				}
+				fmt.Fprintf(&b, " | %s", v)
+			}
+			fmt.Fprintf(&b, " | %d |\n", r.FA.N)
+		}
+		var searched []string
+		for _, r := range t.Rows {
+			if len(r.searchedLRs) > 1 {
+				var parts []string
+				for _, lr := range r.searchedLRs {
+					parts = append(parts, fmt.Sprintf("%g → %.2f", lr, r.Searched[lr].Mean))
+				}
+				searched = append(searched, fmt.Sprintf("%s: %s", r.Name, strings.Join(parts, ", ")))
+			}
+		}
+		if len(searched) > 0 {
+			fmt.Fprintf(&b, "\nLearning-rate search (mean Avg. Gap): %s.\n", strings.Join(searched, "; "))
+		}
+		for _, p := range plots[t.slug()] {
+			fmt.Fprintf(&b, "\n![%s](%s)\n", p, p)
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// bestPerColumn returns, per column (FA, RA, TA, MIA, gap, RTE), the row
+// index of the best non-Retrain method (−1 when none).
+func bestPerColumn(t Table) [6]int {
+	best := [6]int{-1, -1, -1, -1, -1, -1}
+	var ref *Row
+	for i := range t.Rows {
+		if t.Rows[i].Method == "retrain" {
+			ref = &t.Rows[i]
+		}
+	}
+	score := func(r Row, c int) float64 {
+		vals := []Stat{r.FA, r.RA, r.TA, r.MIA}
+		switch {
+		case c < 4 && ref != nil:
+			refs := []Stat{ref.FA, ref.RA, ref.TA, ref.MIA}
+			return math.Abs(vals[c].Mean - refs[c].Mean)
+		case c == 4:
+			return r.Gap.Mean
+		case c == 5:
+			return r.RTE.Mean
+		}
+		return math.Inf(1)
+	}
+	for c := range best {
+		bv := math.Inf(1)
+		for i, r := range t.Rows {
+			if r.Method == "retrain" {
+				continue
+			}
+			if v := score(r, c); v < bv {
+				bv, best[c] = v, i
+			}
+		}
+	}
+	return best
+}

@@ -1,0 +1,327 @@
+package sweep
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/atomicfile"
+	"github.com/qmulgpu/qmulgpu/engine/models"
+	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/qat"
+	"github.com/qmulgpu/qmulgpu/qmul"
+)
+
+// Layout of a results directory.
+const (
+	originalsDir = "originals" // one train run per original model
+	cellsDir     = "cells"     // one unlearn (or retrain) run per cell
+	locksDir     = "locks"
+	cellFile     = "cell.json"
+)
+
+// Runner runs (a shard of) a sweep into a results directory.
+type Runner struct {
+	Config *Config
+	Out    string
+	// Shard and Shards select the slice of cells this process runs.
+	Shard, Shards int
+	// Devices lists one backend per worker ("cpu", "cuda:0", ...); Open
+	// makes it.
+	Devices []string
+	Open    func(device string) (engine.Backend, error)
+	Threads int
+	// Log receives one line per cell; Progress makes each run's progress
+	// reporter (nil: none).
+	Log      io.Writer
+	Progress func() train.Progress
+	// Poll is how often a process waiting for another one's model checks
+	// again.
+	Poll time.Duration
+	// Command is recorded in every result.
+	Command string
+
+	mu sync.Mutex
+}
+
+// Summary counts what a run did.
+type Summary struct {
+	Cells, Ran, Skipped int
+}
+
+// ParseShard reads "I/N" (0-based I).
+func ParseShard(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, fmt.Errorf("--shard %q: want I/N with 0 ≤ I < N", s)
+	}
+	return i, n, nil
+}
+
+// ShardFromEnv finds the shard of a Slurm job array task
+// (SLURM_ARRAY_TASK_ID, _MIN and _COUNT) or of a Kubernetes indexed Job
+// (JOB_COMPLETION_INDEX, with shards given since Kubernetes does not
+// export the count). It reports false outside both.
+func ShardFromEnv(shards int) (int, int, bool, error) {
+	if id := os.Getenv("SLURM_ARRAY_TASK_ID"); id != "" {
+		i, err1 := strconv.Atoi(id)
+		n, err2 := strconv.Atoi(os.Getenv("SLURM_ARRAY_TASK_COUNT"))
+		lo := 0
+		if m := os.Getenv("SLURM_ARRAY_TASK_MIN"); m != "" {
+			lo, _ = strconv.Atoi(m)
+		}
+		if err1 != nil || err2 != nil || n < 1 || i-lo < 0 || i-lo >= n {
+			return 0, 0, false, fmt.Errorf("Slurm array task %q of %q (min %d): not a usable shard (use --array=0-N-1 with a fixed step of 1)", id, os.Getenv("SLURM_ARRAY_TASK_COUNT"), lo)
+		}
+		return i - lo, n, true, nil
+	}
+	if id := os.Getenv("JOB_COMPLETION_INDEX"); id != "" {
+		i, err := strconv.Atoi(id)
+		if err != nil || shards < 1 || i < 0 || i >= shards {
+			return 0, 0, false, fmt.Errorf("JOB_COMPLETION_INDEX %q: needs --shards N (the Job's completions) with 0 ≤ index < N", id)
+		}
+		return i, shards, true, nil
+	}
+	return 0, 0, false, nil
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	if r.Log == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.Log, format+"\n", args...)
+}
+
+// Run runs this shard's cells, making the original and Retrain models they
+// need (once across all processes), skipping finished cells, and waiting
+// for cells another live process is running.
+func (r *Runner) Run() (Summary, error) {
+	if r.Shards == 0 {
+		r.Shards = 1
+	}
+	if r.Poll == 0 {
+		r.Poll = 2 * time.Second
+	}
+	for _, d := range []string{originalsDir, cellsDir, locksDir} {
+		if err := os.MkdirAll(filepath.Join(r.Out, d), 0o755); err != nil {
+			return Summary{}, fmt.Errorf("results directory: %w", err)
+		}
+	}
+	cells := Shard(r.Config.Expand(), r.Shard, r.Shards)
+	sum := Summary{Cells: len(cells)}
+	r.logf("sweep: shard %d/%d: %d cells, %d worker(s)", r.Shard, r.Shards, len(cells), len(r.Devices))
+	queue := make(chan int)
+	errs := make(chan error, len(r.Devices))
+	var busy []Cell
+	var wg sync.WaitGroup
+	for _, dev := range r.Devices {
+		b, err := r.Open(dev)
+		if err != nil {
+			return sum, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range queue {
+				ran, err := r.runCell(b, cells[i], i, len(cells))
+				r.mu.Lock()
+				switch {
+				case err != nil:
+				case ran:
+					sum.Ran++
+				case !done(r.cellDir(cells[i])):
+					busy = append(busy, cells[i])
+				default:
+					sum.Skipped++
+				}
+				r.mu.Unlock()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var err error
+feed:
+	for i := range cells {
+		select {
+		case queue <- i:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(queue)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errs:
+		default:
+		}
+	}
+	if err != nil {
+		return sum, err
+	}
+	// Cells another process was running: wait for them, or take them over
+	// when that process died.
+	if len(busy) > 0 {
+		b, err := r.Open(r.Devices[0])
+		if err != nil {
+			return sum, err
+		}
+		for _, c := range busy {
+			for !done(r.cellDir(c)) {
+				ran, err := r.runCell(b, c, 0, 0)
+				if err != nil {
+					return sum, err
+				}
+				if ran {
+					sum.Ran++
+					break
+				}
+				time.Sleep(r.Poll)
+			}
+		}
+	}
+	return sum, nil
+}
+
+func (r *Runner) cellDir(c Cell) string { return filepath.Join(r.Out, cellsDir, c.Key()) }
+
+func (r *Runner) lockPath(key string) string {
+	return filepath.Join(r.Out, locksDir, key+".lock")
+}
+
+// done reports whether a run directory holds finished results (metrics.json
+// is written last, atomically).
+func done(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, train.MetricsFile))
+	return err == nil
+}
+
+// runCell runs one cell unless it is finished or another live process
+// holds it; it reports whether it ran it.
+func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
+	dir := r.cellDir(c)
+	if done(dir) {
+		r.logf("sweep: [%d/%d] %s: finished earlier", i+1, n, c)
+		return false, nil
+	}
+	l, ok, err := tryLock(r.lockPath(c.Key()))
+	if err != nil || !ok {
+		return false, err
+	}
+	defer l.unlock()
+	if done(dir) {
+		return false, nil
+	}
+	retrainDir := r.cellDir(c.retrain())
+	ckpt, err := r.ensureOriginal(b, c.Original)
+	if err != nil {
+		return false, err
+	}
+	if err := r.ensure(c.RetrainKey(), retrainDir, func() error { return r.unlearn(b, ckpt, c.retrain(), "") }); err != nil {
+		return false, err
+	}
+	t := time.Now()
+	if err := r.unlearn(b, ckpt, c, filepath.Join(retrainDir, train.MetricsFile)); err != nil {
+		return false, err
+	}
+	m, err := qmul.ReadMetrics(filepath.Join(dir, train.MetricsFile))
+	if err != nil {
+		return false, err
+	}
+	gap := 0.0
+	if m.AvgGap != nil {
+		gap = *m.AvgGap
+	}
+	r.logf("sweep: [%d/%d] %s: FA %.2f RA %.2f TA %.2f MIA %.2f gap %.2f (%.0fs)", i+1, n, c, m.FA, m.RA, m.TA, m.MIA, gap, time.Since(t).Seconds())
+	return true, nil
+}
+
+// ensure makes dir's results with build unless they exist, under a lock
+// shared by all processes; while another live process makes them it waits.
+func (r *Runner) ensure(key, dir string, build func() error) error {
+	waiting := false
+	for !done(dir) {
+		l, ok, err := tryLock(r.lockPath(key))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if !waiting {
+				r.logf("sweep: waiting for %s (another process is making it)", dir)
+				waiting = true
+			}
+			time.Sleep(r.Poll)
+			continue
+		}
+		if done(dir) {
+			l.unlock()
+			return nil
+		}
+		err = build()
+		l.unlock()
+		return err
+	}
+	return nil
+}
+
+// ensureOriginal trains (or resumes training) an original model once and
+// returns its checkpoint.
+func (r *Runner) ensureOriginal(b engine.Backend, o Original) (string, error) {
+	dir := filepath.Join(r.Out, originalsDir, o.Key())
+	err := r.ensure(o.Key(), dir, func() error {
+		_, resumeErr := os.Stat(filepath.Join(dir, train.ResumeFile))
+		q := o.Quant
+		j := &train.Job{Data: o.Data, Model: o.Model, Recipe: o.Recipe,
+			Meta:    map[string]string{qat.MetaKey: q.Meta()},
+			Prepare: func(m *models.Model) error { return qat.Apply(b, m, q) },
+			Out:     dir, Resume: resumeErr == nil, Force: resumeErr != nil, Command: r.Command,
+			Backend: b, Threads: r.Threads}
+		if r.Progress != nil {
+			j.Progress = r.Progress()
+		}
+		r.logf("sweep: training original %s %s %s seed %d", o.Data.Dataset, o.Model.Arch, o.Quant, o.Recipe.Seed)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteJSON(filepath.Join(dir, "original.json"), o); err != nil {
+			return err
+		}
+		_, err := j.Run()
+		return err
+	})
+	return filepath.Join(dir, train.ModelFile), err
+}
+
+// unlearn runs a cell (retrain included) into its directory.
+func (r *Runner) unlearn(b engine.Backend, ckpt string, c Cell, reference string) error {
+	dir := r.cellDir(c)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteJSON(filepath.Join(dir, cellFile), c); err != nil {
+		return err
+	}
+	j := &qmul.Job{Checkpoint: ckpt, Method: c.Method, Forget: c.Forget, Hyper: c.Hyper, DataDir: c.Original.Data.Dir,
+		Reference: reference, Out: dir, Backend: b, Threads: r.Threads, Command: r.Command}
+	if r.Progress != nil {
+		j.Progress = r.Progress()
+	}
+	if c.Method == "retrain" {
+		r.logf("sweep: retraining without %s (%s %s %s seed %d)", c.Forget, c.Original.Data.Dataset, c.Original.Model.Arch, c.Original.Quant, c.Seed)
+	}
+	_, err := j.Run()
+	return err
+}

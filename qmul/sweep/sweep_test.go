@@ -1,0 +1,279 @@
+package sweep
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/qmulgpu/qmulgpu/data"
+	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/cpu"
+)
+
+const testConfig = `
+datasets: [fashion-mnist]
+val_frac: 0
+subset: 300
+test_subset: 200
+models: [smallcnn]
+quant: {scheme: lsq, bits: [4]}
+original: {epochs: 1, lr: 0.05, batch: 50}
+forget: ["random:10%"]
+seeds: [1, 2]
+unlearn: {epochs: 1, batch: 50}
+methods:
+  - method: ft
+    lr: [0.01, 0.05]
+`
+
+func TestParseErrorsNameTheLine(t *testing.T) {
+	cases := []struct {
+		yaml, want string
+	}{
+		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\nbogus: 1\n", "line 5"},
+		{"datasets: [imagenet]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\n", "line 1"},
+		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget:\n  - random:10\n  - nonsense\nmethods: [{method: ft}]\noriginal: {epochs: 1, lr: 0.1}\n", "line 5"},
+		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: qmul\n    agr: weekly\n", "line 7"},
+		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nquant: {scheme: lsq, bits: [9]}\nforget: [random:10]\nmethods: [{method: ft}]\n", "line 3"},
+		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n    lr: -1\n", "line 7"},
+		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: ft\n", "line 7"},
+		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: x}\n", "line 3"},
+		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\noriginal: {lr: 0.1}\n", "line 5"},
+	}
+	for _, tc := range cases {
+		_, err := Parse([]byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one naming %s", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+func TestExpandAndShard(t *testing.T) {
+	c, err := Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := c.Expand()
+	keys := map[string]bool{}
+	retrains := 0
+	for _, cell := range cells {
+		if keys[cell.Key()] {
+			t.Fatalf("duplicate cell key %s", cell)
+		}
+		keys[cell.Key()] = true
+		if cell.Method == "retrain" {
+			retrains++
+		}
+	}
+	if len(cells) != 6 || retrains != 2 {
+		t.Fatalf("%d cells with %d retrains, want 6 with 2 (2 seeds × (retrain + ft at 2 rates))", len(cells), retrains)
+	}
+	for _, n := range []int{1, 3, 7} {
+		seen := map[string]int{}
+		for i := 0; i < n; i++ {
+			for _, cell := range Shard(cells, i, n) {
+				seen[cell.Key()]++
+			}
+		}
+		if len(seen) != 4 {
+			t.Errorf("%d shards cover %d cells, want 4", n, len(seen))
+		}
+		for k, v := range seen {
+			if v != 1 {
+				t.Errorf("%d shards: cell %s in %d shards", n, k, v)
+			}
+		}
+	}
+	if _, _, err := ParseShard("3/3"); err == nil {
+		t.Error("shard 3/3 accepted")
+	}
+}
+
+func TestShardFromEnv(t *testing.T) {
+	t.Setenv("SLURM_ARRAY_TASK_ID", "5")
+	t.Setenv("SLURM_ARRAY_TASK_MIN", "4")
+	t.Setenv("SLURM_ARRAY_TASK_COUNT", "4")
+	i, n, ok, err := ShardFromEnv(0)
+	if err != nil || !ok || i != 1 || n != 4 {
+		t.Errorf("Slurm task 5 of 4..7: %d/%d %v %v", i, n, ok, err)
+	}
+	os.Unsetenv("SLURM_ARRAY_TASK_ID")
+	t.Setenv("JOB_COMPLETION_INDEX", "2")
+	if i, n, ok, err = ShardFromEnv(3); err != nil || !ok || i != 2 || n != 3 {
+		t.Errorf("indexed Job 2 of 3: %d/%d %v %v", i, n, ok, err)
+	}
+	if _, _, _, err = ShardFromEnv(0); err == nil {
+		t.Error("JOB_COMPLETION_INDEX without --shards accepted")
+	}
+}
+
+func needData(t *testing.T) {
+	t.Helper()
+	if _, err := data.Locate("fashion-mnist", ""); err != nil {
+		t.Skipf("Fashion-MNIST not installed: %v", err)
+	}
+	if testing.Short() {
+		t.Skip("short mode: no training")
+	}
+}
+
+func runner(t *testing.T, out string, shard, shards int) *Runner {
+	c, err := Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Runner{Config: c, Out: out, Shard: shard, Shards: shards, Devices: []string{"cpu"}, Poll: 200 * time.Millisecond,
+		Open: func(string) (engine.Backend, error) { return cpu.New(1), nil }}
+}
+
+// checkComplete runs the report and checks every cell is there exactly
+// once and no lock is left.
+func checkComplete(t *testing.T, out string) {
+	t.Helper()
+	if err := Report(out); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(out, "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]int{}
+	for _, r := range rows[1:] {
+		keys[r[len(r)-1]]++
+	}
+	if len(rows)-1 != 6 || len(keys) != 6 {
+		t.Errorf("results.csv has %d rows and %d distinct cells, want 6 and 6", len(rows)-1, len(keys))
+	}
+	originals, _ := os.ReadDir(filepath.Join(out, originalsDir))
+	if len(originals) != 2 {
+		t.Errorf("%d original models trained, want 2", len(originals))
+	}
+	locks, _ := os.ReadDir(filepath.Join(out, locksDir))
+	if len(locks) != 0 {
+		t.Errorf("locks left behind: %v", locks)
+	}
+}
+
+// TestConcurrentShardsShareOneDirectory runs two shards at once into one
+// directory: each original and Retrain model is made once, every cell once.
+func TestConcurrentShardsShareOneDirectory(t *testing.T) {
+	needData(t)
+	out := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = runner(t, out, i, 2).Run()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkComplete(t, out)
+	// A second run finds everything finished.
+	s, err := runner(t, out, 0, 1).Run()
+	if err != nil || s.Ran != 0 || s.Skipped != 4 {
+		t.Errorf("re-run: %+v, %v; want nothing run, 4 skipped", s, err)
+	}
+	// The report is reproducible byte for byte.
+	before := readAll(t, out)
+	if err := Report(out); err != nil {
+		t.Fatal(err)
+	}
+	after := readAll(t, out)
+	for name, b := range before {
+		if !bytes.Equal(b, after[name]) {
+			t.Errorf("%s changed when the report was written again", name)
+		}
+	}
+}
+
+func readAll(t *testing.T, dir string) map[string][]byte {
+	out := map[string][]byte{}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[e.Name()] = b
+		}
+	}
+	return out
+}
+
+// TestKilledShardReruns kills a shard process with SIGKILL in the middle of
+// its work, then runs it again: the results end up complete.
+func TestKilledShardReruns(t *testing.T) {
+	needData(t)
+	out := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperShard$")
+	cmd.Env = append(os.Environ(), "QMUL_SWEEP_HELPER="+out)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once it has started training (an original in progress).
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		entries, _ := os.ReadDir(filepath.Join(out, originalsDir))
+		if len(entries) > 0 {
+			time.Sleep(1500 * time.Millisecond)
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the helper never started training:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	// Its locks are left behind; the re-run takes them over once stale.
+	r := runner(t, out, 0, 1)
+	old := staleAfterForTest(t, 2*time.Second)
+	defer old()
+	if _, err := r.Run(); err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, out)
+}
+
+// staleAfterForTest shortens the stale-lock delay for a test.
+func staleAfterForTest(t *testing.T, d time.Duration) func() {
+	prev := staleAfter
+	staleAfter = d
+	return func() { staleAfter = prev }
+}
+
+// TestHelperShard is the process TestKilledShardReruns kills.
+func TestHelperShard(t *testing.T) {
+	out := os.Getenv("QMUL_SWEEP_HELPER")
+	if out == "" {
+		t.Skip("helper process only")
+	}
+	if _, err := runner(t, out, 0, 1).Run(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
