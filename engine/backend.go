@@ -143,8 +143,9 @@ type Backend interface {
 	ConvPerSampleSqNorm(x, dy, out *Tensor, g ConvGeom)
 	// BatchNormPerSampleSqNorm writes, per sample n, the squared norms of
 	// its shares of dgamma (Σ_pixels dy·x̂ per channel) and dbeta (Σ_pixels
-	// dy) into OutGamma and OutBeta; it uses BatchNormArgs' X, DY, Mean and
-	// InvStd with rows grouped by sample (rows/N pixels each).
+	// dy) into OutGamma and OutBeta; it uses BatchNormArgs' X, DY, Mean,
+	// InvStd (and Y and Act for a fused activation) with rows grouped by
+	// sample (rows/N pixels each).
 	BatchNormPerSampleSqNorm(a BatchNormArgs, n int, outGamma, outBeta *Tensor)
 }
 
@@ -220,6 +221,10 @@ const (
 // Forward in evaluation mode uses RunMean/RunVar and writes the matching mean
 // and inverse deviation into Mean and InvStd, so that the same backward serves
 // both modes. Backward uses X, DY, Gamma, Mean, InvStd and Train.
+//
+// Act, when ReLU or ReLU6, fuses that activation: the forward pass writes
+// Y = act(BN(X)), and the backward pass (given that Y) first zeroes DY
+// where the activation was flat, as the activation's own backward would.
 type BatchNormArgs struct {
 	X, Y, DY, DX    *Tensor
 	Gamma, Beta     *Tensor
@@ -228,6 +233,7 @@ type BatchNormArgs struct {
 	Mean, InvStd    *Tensor
 	Train           bool
 	Momentum, Eps   float64
+	Act             Activation
 }
 
 // LossArgs are the operands of SoftmaxCrossEntropy over Logits [N, classes]

@@ -61,11 +61,69 @@ func batchNorm[T float](b *Backend, a engine.BatchNormArgs) {
 	b.parallel(rows, max(1, minElems/c), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xs, ys := x[r*c:(r+1)*c], y[r*c:(r+1)*c]
-			for j, v := range xs {
-				ys[j] = v*scale[j] + shift[j]
+			switch a.Act {
+			case engine.ReLU:
+				for j, v := range xs {
+					ys[j] = max(v*scale[j]+shift[j], 0)
+				}
+			case engine.ReLU6:
+				for j, v := range xs {
+					ys[j] = min(max(v*scale[j]+shift[j], 0), 6)
+				}
+			default:
+				for j, v := range xs {
+					ys[j] = v*scale[j] + shift[j]
+				}
 			}
 		}
 	})
+}
+
+// flat reports where a fused activation has zero gradient (act 0: never).
+func flat[T float](act engine.Activation, y T) bool {
+	return (act == engine.ReLU || act == engine.ReLU6) && y <= 0 || act == engine.ReLU6 && y >= 6
+}
+
+// bnSums returns, per channel, Σ dy and Σ dy·x over the rows, with dy
+// zeroed where the fused activation is flat; accumulated in float64 and
+// combined in chunk order.
+func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumDy, sumDyX []float64) {
+	var y []T
+	if a.Act != 0 {
+		y = floats[T](a.Y)
+	}
+	rows := len(x) / c
+	partial := make([][]float64, b.threads)
+	chunks := b.parallel(rows, max(1, minElems/c), func(w, lo, hi int) {
+		acc := make([]float64, 2*c)
+		for r := lo; r < hi; r++ {
+			xs, ds := x[r*c:(r+1)*c], dy[r*c:(r+1)*c]
+			if y == nil {
+				for j, d := range ds {
+					acc[j] += float64(d)
+					acc[c+j] += float64(d) * float64(xs[j])
+				}
+				continue
+			}
+			ys := y[r*c : (r+1)*c]
+			for j, d := range ds {
+				if flat(a.Act, ys[j]) {
+					d = 0
+				}
+				acc[j] += float64(d)
+				acc[c+j] += float64(d) * float64(xs[j])
+			}
+		}
+		partial[w] = acc
+	})
+	sumDy, sumDyX = make([]float64, c), make([]float64, c)
+	for _, p := range partial[:chunks] {
+		for j := 0; j < c; j++ {
+			sumDy[j] += p[j]
+			sumDyX[j] += p[c+j]
+		}
+	}
+	return sumDy, sumDyX
 }
 
 func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
@@ -75,11 +133,10 @@ func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
 	c := len(gamma)
 	rows := len(x) / c
 	// Σ dy and Σ dy·x per channel give Σ dy·x̂ = invstd·(Σ dy·x − mean·Σ dy).
-	sums := columnSums(b, dy, c, x)
-	sumDy, sumDyXhat := make([]float64, c), make([]float64, c)
+	sumDy, sumDyX := bnSums(b, a, x, dy, c)
+	sumDyXhat := make([]float64, c)
 	for j := 0; j < c; j++ {
-		sumDy[j] = sums[j]
-		sumDyXhat[j] = float64(invstd[j]) * (sums[c+j] - float64(mean[j])*sums[j])
+		sumDyXhat[j] = float64(invstd[j]) * (sumDyX[j] - float64(mean[j])*sumDy[j])
 	}
 	if a.DGamma != nil {
 		dg := floats[T](a.DGamma)
@@ -110,11 +167,26 @@ func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
 			v[j] = T(-gi*sumDy[j]/float64(rows) - cu*float64(mean[j]))
 		}
 	}
+	var y []T
+	if a.Act != 0 {
+		y = floats[T](a.Y)
+	}
 	b.parallel(rows, max(1, minElems/c), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xs, ds, os := x[r*c:(r+1)*c], dy[r*c:(r+1)*c], dx[r*c:(r+1)*c]
+			if y == nil {
+				for j := range os {
+					os[j] = ds[j]*k[j] + xs[j]*u[j] + v[j]
+				}
+				continue
+			}
+			ys := y[r*c : (r+1)*c]
 			for j := range os {
-				os[j] = ds[j]*k[j] + xs[j]*u[j] + v[j]
+				d := ds[j]
+				if flat(a.Act, ys[j]) {
+					d = 0
+				}
+				os[j] = d*k[j] + xs[j]*u[j] + v[j]
 			}
 		}
 	})

@@ -205,6 +205,7 @@ func col2im[T float](dcol, dx []T, n0, n1, grp int, g engine.ConvGeom) {
 	oh, ow := g.OutH(), g.OutW()
 	cg := g.C / g.Groups
 	rsc := g.R * g.S * cg
+	sc := g.S * cg
 	row := 0
 	for n := n0; n < n1; n++ {
 		img := dx[n*g.H*g.W*g.C:]
@@ -212,17 +213,29 @@ func col2im[T float](dcol, dx []T, n0, n1, grp int, g engine.ConvGeom) {
 			for ox := 0; ox < ow; ox++ {
 				src := dcol[row*rsc : (row+1)*rsc]
 				row++
+				ix0 := ox*g.Stride - g.Pad
+				inside := ix0 >= 0 && ix0+g.S <= g.W && g.Groups == 1
 				for r := 0; r < g.R; r++ {
 					iy := oy*g.Stride - g.Pad + r
 					if iy < 0 || iy >= g.H {
 						continue
 					}
+					line := img[iy*g.W*g.C:]
+					if inside {
+						// The window row is one contiguous run of S·C values.
+						d := line[ix0*g.C : ix0*g.C+sc]
+						v := src[r*sc : (r+1)*sc]
+						for i := range d {
+							d[i] += v[i]
+						}
+						continue
+					}
 					for s := 0; s < g.S; s++ {
-						ix := ox*g.Stride - g.Pad + s
+						ix := ix0 + s
 						if ix < 0 || ix >= g.W {
 							continue
 						}
-						d := img[(iy*g.W+ix)*g.C+grp*cg : (iy*g.W+ix)*g.C+grp*cg+cg]
+						d := line[ix*g.C+grp*cg : ix*g.C+grp*cg+cg]
 						v := src[(r*g.S+s)*cg : (r*g.S+s+1)*cg]
 						for c := range d {
 							d[c] += v[c]

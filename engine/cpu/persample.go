@@ -89,6 +89,10 @@ func (b *Backend) BatchNormPerSampleSqNorm(a engine.BatchNormArgs, n int, outGam
 
 func bnPerSample[T float](b *Backend, a engine.BatchNormArgs, n int, sg, sb []float64) {
 	x, dy := floats[T](a.X), floats[T](a.DY)
+	var y []T
+	if a.Act != 0 {
+		y = floats[T](a.Y)
+	}
 	mean, invstd := floats[T](a.Mean), floats[T](a.InvStd)
 	c := len(mean)
 	per := len(x) / c / n
@@ -101,6 +105,9 @@ func bnPerSample[T float](b *Backend, a engine.BatchNormArgs, n int, sg, sb []fl
 				xs, ds := x[r*c:(r+1)*c], dy[r*c:(r+1)*c]
 				for j := range ds {
 					d := float64(ds[j])
+					if y != nil && flat(a.Act, y[r*c+j]) {
+						d = 0
+					}
 					db[j] += d
 					dg[j] += d * (float64(xs[j]) - float64(mean[j])) * float64(invstd[j])
 				}

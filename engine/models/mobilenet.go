@@ -37,7 +37,7 @@ func (bl *builder) mobileNetV2(cfg Config) nn.Layer {
 	features := &nn.Sequential{}
 	stem := bl.conv("features.0.0", RoleStem, true, cfg.C, in, 3, stemStride, 1, 1)
 	stem.SkipInputGrad = true
-	features.Add("0", nn.NewSequential(stem, bl.bn(in), nn.NewReLU6()))
+	features.Add("0", nn.NewSequential(stem, bl.bnReLU6(in)))
 	idx := 1
 	for _, st := range settings {
 		out := makeDivisible(float64(st[1]) * cfg.Width)
@@ -54,7 +54,7 @@ func (bl *builder) mobileNetV2(cfg Config) nn.Layer {
 		}
 	}
 	head := bl.conv(fmt.Sprintf("features.%d.0", idx), RoleBody, true, in, last, 1, 1, 0, 1)
-	features.Add(fmt.Sprint(idx), nn.NewSequential(head, bl.bn(last), nn.NewReLU6()))
+	features.Add(fmt.Sprint(idx), nn.NewSequential(head, bl.bnReLU6(last)))
 	classifier := &nn.Sequential{}
 	classifier.Add("1", bl.linear("classifier.1", false, last, cfg.Classes))
 	s := &nn.Sequential{}
@@ -73,11 +73,11 @@ func (bl *builder) invertedResidual(name string, inSigned bool, in, out, stride,
 	i := 0
 	if expand != 1 {
 		pw := bl.conv(fmt.Sprintf("%s.conv.%d.0", name, i), RoleBody, inSigned, in, hidden, 1, 1, 0, 1)
-		conv.Add(fmt.Sprint(i), nn.NewSequential(pw, bl.bn(hidden), nn.NewReLU6()))
+		conv.Add(fmt.Sprint(i), nn.NewSequential(pw, bl.bnReLU6(hidden)))
 		i++
 	}
 	dw := bl.conv(fmt.Sprintf("%s.conv.%d.0", name, i), RoleBody, inSigned && expand == 1, hidden, hidden, 3, stride, 1, hidden)
-	conv.Add(fmt.Sprint(i), nn.NewSequential(dw, bl.bn(hidden), nn.NewReLU6()))
+	conv.Add(fmt.Sprint(i), nn.NewSequential(dw, bl.bnReLU6(hidden)))
 	i++
 	proj := bl.conv(fmt.Sprintf("%s.conv.%d", name, i), RoleBody, false, hidden, out, 1, 1, 0, 1)
 	conv.Add(fmt.Sprint(i), proj).Add(fmt.Sprint(i+1), bl.bn(out))

@@ -166,6 +166,12 @@ func (bl *builder) linear(name string, inSigned bool, in, out int) *nn.Linear {
 
 func (bl *builder) bn(c int) *nn.BatchNorm { return nn.NewBatchNorm(bl.b, bl.dt, c) }
 
+// bnReLU is BatchNorm with a fused ReLU.
+func (bl *builder) bnReLU(c int) *nn.BatchNorm { return nn.NewBatchNormReLU(bl.b, bl.dt, c, engine.ReLU) }
+
+// bnReLU6 is BatchNorm with a fused ReLU6.
+func (bl *builder) bnReLU6(c int) *nn.BatchNorm { return nn.NewBatchNormReLU(bl.b, bl.dt, c, engine.ReLU6) }
+
 // smallCNN: three 3×3 conv-BN-ReLU stages (32, 64 stride 2, 128 stride 2)
 // and a linear classifier on the flattened map.
 func (bl *builder) smallCNN(cfg Config) nn.Layer {
@@ -175,9 +181,9 @@ func (bl *builder) smallCNN(cfg Config) nn.Layer {
 	fc := bl.linear("fc", false, 128*h*w, cfg.Classes)
 	fc.FlattenedFrom(h, w, 128)
 	s := &nn.Sequential{}
-	s.Add("conv1", conv1).Add("bn1", bl.bn(32)).Add("relu1", nn.NewReLU())
-	s.Add("conv2", bl.conv("conv2", RoleBody, false, 32, 64, 3, 2, 1, 1)).Add("bn2", bl.bn(64)).Add("relu2", nn.NewReLU())
-	s.Add("conv3", bl.conv("conv3", RoleBody, false, 64, 128, 3, 2, 1, 1)).Add("bn3", bl.bn(128)).Add("relu3", nn.NewReLU())
+	s.Add("conv1", conv1).Add("bn1", bl.bnReLU(32))
+	s.Add("conv2", bl.conv("conv2", RoleBody, false, 32, 64, 3, 2, 1, 1)).Add("bn2", bl.bnReLU(64))
+	s.Add("conv3", bl.conv("conv3", RoleBody, false, 64, 128, 3, 2, 1, 1)).Add("bn3", bl.bnReLU(128))
 	s.Add("flatten", &nn.Flatten{}).Add("fc", fc)
 	return s
 }

@@ -20,7 +20,7 @@ func (bl *builder) resnet18(cfg Config) nn.Layer {
 		stem = bl.conv("conv1", RoleStem, true, cfg.C, 64, 3, 1, 1, 1)
 	}
 	stem.SkipInputGrad = true
-	s.Add("conv1", stem).Add("bn1", bl.bn(64)).Add("relu", nn.NewReLU())
+	s.Add("conv1", stem).Add("bn1", bl.bnReLU(64))
 	if imagenet {
 		s.Add("maxpool", nn.NewMaxPool(3, 2, 1))
 	}
@@ -47,7 +47,7 @@ func (bl *builder) resnet18(cfg Config) nn.Layer {
 func (bl *builder) basicBlock(name string, in, out, stride int) nn.Layer {
 	main := &nn.Sequential{}
 	main.Add("conv1", bl.conv(name+".conv1", RoleBody, false, in, out, 3, stride, 1, 1)).
-		Add("bn1", bl.bn(out)).Add("relu1", nn.NewReLU()).
+		Add("bn1", bl.bnReLU(out)).
 		Add("conv2", bl.conv(name+".conv2", RoleBody, false, out, out, 3, 1, 1, 1)).
 		Add("bn2", bl.bn(out))
 	r := &nn.Residual{Main: nn.Child{Name: "", Layer: main}, Post: nn.NewReLU()}

@@ -9,9 +9,11 @@ import (
 // BatchNorm normalises each channel (the last dimension) with batch
 // statistics in training and running statistics in evaluation, like
 // PyTorch's BatchNorm2d (momentum 0.1, eps 1e-5, unbiased running variance).
+// Act fuses a following ReLU or ReLU6 into the same passes over memory.
 type BatchNorm struct {
 	C                 int
 	Momentum, Eps     float64
+	Act               engine.Activation
 	Gamma, Beta       *Param
 	RunMean, RunVar   *State
 	BatchesTracked    *State
@@ -47,7 +49,7 @@ func (n *BatchNorm) Init(b engine.Backend, _ *rand.Rand) {
 func (n *BatchNorm) args(x *engine.Tensor) engine.BatchNormArgs {
 	return engine.BatchNormArgs{X: x, Gamma: n.Gamma.Value, Beta: n.Beta.Value,
 		RunMean: n.RunMean.Value, RunVar: n.RunVar.Value, Mean: n.mean, InvStd: n.invst,
-		Train: n.train, Momentum: n.momentum, Eps: n.Eps}
+		Train: n.train, Momentum: n.momentum, Eps: n.Eps, Act: n.Act, Y: n.y}
 }
 
 // Forward implements Layer.
@@ -60,9 +62,7 @@ func (n *BatchNorm) Forward(c *Ctx, x *engine.Tensor) *engine.Tensor {
 	n.y = c.B.Alloc(x.DType, x.Shape...)
 	n.mean = c.B.Alloc(x.DType, n.C)
 	n.invst = c.B.Alloc(x.DType, n.C)
-	a := n.args(x)
-	a.Y = n.y
-	c.B.BatchNorm(a)
+	c.B.BatchNorm(n.args(x))
 	if c.Train && !c.FrozenStats {
 		n.batchesTracked++
 	}
@@ -106,3 +106,11 @@ func (n *BatchNorm) Params() []*Param { return n.ownParams() }
 
 // States implements Layer.
 func (n *BatchNorm) States() []*State { return n.ownStates() }
+
+// NewBatchNormReLU makes a BatchNorm followed by a fused activation (ReLU
+// or ReLU6).
+func NewBatchNormReLU(b engine.Backend, dt engine.DType, c int, act engine.Activation) *BatchNorm {
+	n := NewBatchNorm(b, dt, c)
+	n.Act = act
+	return n
+}

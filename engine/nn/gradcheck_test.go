@@ -293,3 +293,12 @@ func (s *scaleLayer) Backward(c *Ctx, dy *engine.Tensor) *engine.Tensor {
 func (s *scaleLayer) Release(*Ctx)     {}
 func (s *scaleLayer) Params() []*Param { return nil }
 func (s *scaleLayer) States() []*State { return nil }
+
+func TestFusedBatchNormActivation(t *testing.T) {
+	for _, act := range []engine.Activation{engine.ReLU, engine.ReLU6} {
+		for _, train := range []bool{true, false} {
+			runGradCheck(t, gradCase{name: "fused", shape: []int{4, 3, 2, 5}, train: train, prepare: randomizeBN,
+				make: func(b engine.Backend, dt engine.DType) Layer { return NewBatchNormReLU(b, dt, 5, act) }})
+		}
+	}
+}

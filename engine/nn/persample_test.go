@@ -17,7 +17,7 @@ func TestPerSampleNorms(t *testing.T) {
 	b := cpu.New(2)
 	dt := engine.Float32
 	net := NewSequential(
-		NewConv2d(b, dt, 3, 8, 3, 1, 1, 1, false), NewBatchNorm(b, dt, 8), NewReLU(),
+		NewConv2d(b, dt, 3, 8, 3, 1, 1, 1, false), NewBatchNormReLU(b, dt, 8, engine.ReLU),
 		NewConv2d(b, dt, 8, 8, 3, 2, 1, 8, false), NewBatchNorm(b, dt, 8), NewReLU(),
 		NewConv2d(b, dt, 8, 16, 1, 1, 0, 1, false), NewBatchNorm(b, dt, 16), NewReLU(),
 		&Flatten{}, NewLinear(b, dt, 16*4*4, 5))
