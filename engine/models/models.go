@@ -167,10 +167,14 @@ func (bl *builder) linear(name string, inSigned bool, in, out int) *nn.Linear {
 func (bl *builder) bn(c int) *nn.BatchNorm { return nn.NewBatchNorm(bl.b, bl.dt, c) }
 
 // bnReLU is BatchNorm with a fused ReLU.
-func (bl *builder) bnReLU(c int) *nn.BatchNorm { return nn.NewBatchNormReLU(bl.b, bl.dt, c, engine.ReLU) }
+func (bl *builder) bnReLU(c int) *nn.BatchNorm {
+	return nn.NewBatchNormReLU(bl.b, bl.dt, c, engine.ReLU)
+}
 
 // bnReLU6 is BatchNorm with a fused ReLU6.
-func (bl *builder) bnReLU6(c int) *nn.BatchNorm { return nn.NewBatchNormReLU(bl.b, bl.dt, c, engine.ReLU6) }
+func (bl *builder) bnReLU6(c int) *nn.BatchNorm {
+	return nn.NewBatchNormReLU(bl.b, bl.dt, c, engine.ReLU6)
+}
 
 // smallCNN: three 3×3 conv-BN-ReLU stages (32, 64 stride 2, 128 stride 2)
 // and a linear classifier on the flattened map.
