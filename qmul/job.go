@@ -103,6 +103,8 @@ type Job struct {
 	// (nil: train exactly as the original was).
 	RetrainRecipe func(train.Recipe) train.Recipe
 	DataDir       string
+	// Subset and TestSubset, when set, replace the checkpoint's subsets.
+	Subset, TestSubset *int
 	// Quant, when its scheme is set, must agree with the checkpoint's.
 	Quant     qat.Config
 	Reference string
@@ -161,6 +163,12 @@ func (j *Job) Run() (*Result, error) {
 	origin, err := ReadOrigin(f.Metadata, j.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Checkpoint, err)
+	}
+	if j.Subset != nil {
+		origin.Data.Subset = *j.Subset
+	}
+	if j.TestSubset != nil {
+		origin.Data.TestSubset = *j.TestSubset
 	}
 	setup, err := LoadSetup(origin.Data, j.Forget)
 	if err != nil {

@@ -16,6 +16,8 @@ func unlearnCommand() *cli.Command {
 		&cli.StringFlag{Name: "method", Usage: "unlearning method: " + strings.Join(qmul.Methods(), ", ")},
 		&cli.StringFlag{Name: "forget", Usage: "forget set: random:N, random:P%, class:K or indices:FILE"},
 		&cli.StringFlag{Name: "data", Usage: "directory holding the data set (default: where the checkpoint's run found it)"},
+		&cli.IntFlag{Name: "subset", Usage: "replace the training subset the checkpoint was trained on (0: the whole split)"},
+		&cli.IntFlag{Name: "test-subset", Usage: "replace the test subset the checkpoint was evaluated on (0: the whole test set)"},
 		&cli.IntFlag{Name: "epochs", Usage: "epochs (default: the method's reference value)"},
 		&cli.Float64Flag{Name: "lr", Usage: "learning rate (default: the method's reference value)"},
 		&cli.IntFlag{Name: "batch", Usage: "minibatch size (default 256)"},
@@ -97,7 +99,7 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 		return nil, err
 	}
 	j := &qmul.Job{Checkpoint: c.String("checkpoint"), Method: method, Forget: c.String("forget"), Hyper: h,
-		DataDir: c.String("data"), Quant: q, Reference: c.String("reference"), Scores: c.String("scores"),
+		DataDir: c.String("data"), Quant: q, Subset: intFlag(c, "subset"), TestSubset: intFlag(c, "test-subset"), Reference: c.String("reference"), Scores: c.String("scores"),
 		Out: c.String("out"), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet")), Command: commandLine()}
 	if method == "retrain" {
 		j.RetrainRecipe = func(r train.Recipe) train.Recipe {
@@ -115,4 +117,13 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 		}
 	}
 	return j, nil
+}
+
+// intFlag returns a pointer to an integer flag's value when it is set.
+func intFlag(c *cli.Context, name string) *int {
+	if !c.IsSet(name) {
+		return nil
+	}
+	v := c.Int(name)
+	return &v
 }
