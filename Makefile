@@ -12,7 +12,7 @@ BIN     := bin/qmulgpu
 # the command line to override.
 unexport OPENBLAS_CORETYPE
 
-.PHONY: all deps build demo test test-short fuzz bench-cpu kernels build-cuda test-cuda clean
+.PHONY: all deps build demo test test-short fuzz bench-cpu kernels build-cuda test-cuda test-slurm clean
 
 all: build
 
@@ -66,6 +66,13 @@ test-cuda: build-cuda
 	bin/qmulgpu-cuda devices
 	bin/qmulgpu-cuda train --dataset fashion-mnist --model smallcnn --quant lsq --subset 1000 --test-subset 500 \
 		--epochs 1 --lr 0.05 --batch 100 --val-frac 0 --out build/cuda-fallback --force --quiet
+
+# A real one-node Slurm cluster (started and stopped by the script, as
+# root) runs a small sweep as a 4-task job array, one task cancelled and
+# resubmitted; every cell must appear exactly once in the report.
+test-slurm: build
+	@scripts/install-deps.sh slurm
+	QMUL_BIN=$(CURDIR)/$(BIN) scripts/test-slurm.sh
 
 clean:
 	rm -rf bin build out cuda/kernels.fatbin

@@ -30,6 +30,9 @@ type barProgress struct {
 }
 
 func (p *barProgress) EpochStart(epoch, epochs, steps int) {
+	if steps == 0 {
+		steps = -1 // unknown length: a spinner
+	}
 	p.bar = progressbar.NewOptions(steps,
 		progressbar.OptionSetWriter(p.w),
 		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, epochs)),
@@ -64,8 +67,8 @@ func (p *lineProgress) EpochStart(epoch, epochs, steps int) {
 }
 
 func (p *lineProgress) StepDone(step int, loss, acc, ips float64) {
-	// A line every quarter of an epoch.
-	if q := max(1, p.steps/4); step%q == 0 && step != p.steps {
+	// A line every quarter of an epoch (when its length is known).
+	if q := p.steps / 4; q > 0 && step%q == 0 && step != p.steps {
 		fmt.Fprintf(p.w, "%s step %d/%d: loss %.4f acc %.2f%% %.0f img/s\n", p.epoch, step, p.steps, loss, acc, ips)
 	}
 }
@@ -77,5 +80,8 @@ func epochLine(s train.EpochStats) string {
 	if s.ValAcc != 0 {
 		line += fmt.Sprintf(" val %.2f%%", s.ValAcc)
 	}
-	return line + fmt.Sprintf(" test %.2f%% (%.1fs, %.0f img/s)", s.TestAcc, s.Seconds, s.ImagesPerSec)
+	if s.TestAcc != 0 {
+		line += fmt.Sprintf(" test %.2f%%", s.TestAcc)
+	}
+	return line + fmt.Sprintf(" (%.1fs, %.0f img/s)", s.Seconds, s.ImagesPerSec)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -49,6 +51,16 @@ func sweepCommand() *cli.Command {
 			if !c.Bool("quiet") {
 				r.Progress = func() train.Progress { return newProgress(false) }
 			}
+			// scancel, time limits and Ctrl-C: release the locks at once so
+			// that other shards take the work over without waiting.
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+			go func() {
+				sig := <-sigs
+				r.Release()
+				fmt.Fprintf(os.Stderr, "qmulgpu: sweep stopped by %v; unfinished cells run again next time\n", sig)
+				os.Exit(128 + int(sig.(syscall.Signal)))
+			}()
 			s, err := r.Run()
 			if err != nil {
 				return err

@@ -47,7 +47,47 @@ type Runner struct {
 	// Command is recorded in every result.
 	Command string
 
-	mu sync.Mutex
+	mu   sync.Mutex
+	held map[*lock]bool
+}
+
+// take is tryLock that remembers the lock for Release.
+func (r *Runner) take(key string) (*lock, bool, error) {
+	l, ok, err := tryLock(r.lockPath(key))
+	if ok {
+		r.mu.Lock()
+		if r.held == nil {
+			r.held = map[*lock]bool{}
+		}
+		r.held[l] = true
+		r.mu.Unlock()
+	}
+	return l, ok, err
+}
+
+// release unlocks a lock from take and warns if it was lost meanwhile
+// (the process looked dead to another one, which may have redone the
+// work; results are written atomically, so the directory stays whole).
+func (r *Runner) release(l *lock, what string) {
+	if l.lost.Load() {
+		r.logf("sweep: warning: lost the lock of %s while working on it (was this process suspended?)", what)
+	}
+	r.mu.Lock()
+	delete(r.held, l)
+	r.mu.Unlock()
+	l.unlock()
+}
+
+// Release frees every lock this process holds; call it when stopping on a
+// signal, so that other processes need not wait for the locks to go stale.
+func (r *Runner) Release() {
+	r.mu.Lock()
+	held := r.held
+	r.held = nil
+	r.mu.Unlock()
+	for l := range held {
+		l.unlock()
+	}
 }
 
 // Summary counts what a run did.
@@ -66,11 +106,21 @@ func ParseShard(s string) (int, int, error) {
 	return i, n, nil
 }
 
-// ShardFromEnv finds the shard of a Slurm job array task
-// (SLURM_ARRAY_TASK_ID, _MIN and _COUNT) or of a Kubernetes indexed Job
-// (JOB_COMPLETION_INDEX, with shards given since Kubernetes does not
-// export the count). It reports false outside both.
+// ShardFromEnv finds the shard of a Slurm job array task or of a
+// Kubernetes indexed Job (JOB_COMPLETION_INDEX, with shards given since
+// Kubernetes does not export the count). Under Slurm, with shards given the
+// shard is SLURM_ARRAY_TASK_ID of shards (so that a resubmitted task keeps
+// its place in the original array); otherwise it is the task's position in
+// its own array (SLURM_ARRAY_TASK_ID − _MIN of _COUNT). It reports false
+// outside both.
 func ShardFromEnv(shards int) (int, int, bool, error) {
+	if id := os.Getenv("SLURM_ARRAY_TASK_ID"); id != "" && shards > 0 {
+		i, err := strconv.Atoi(id)
+		if err != nil || i < 0 || i >= shards {
+			return 0, 0, false, fmt.Errorf("Slurm array task %q: not a shard of --shards %d (use task IDs 0 to %d)", id, shards, shards-1)
+		}
+		return i, shards, true, nil
+	}
 	if id := os.Getenv("SLURM_ARRAY_TASK_ID"); id != "" {
 		i, err1 := strconv.Atoi(id)
 		n, err2 := strconv.Atoi(os.Getenv("SLURM_ARRAY_TASK_COUNT"))
@@ -79,7 +129,7 @@ func ShardFromEnv(shards int) (int, int, bool, error) {
 			lo, _ = strconv.Atoi(m)
 		}
 		if err1 != nil || err2 != nil || n < 1 || i-lo < 0 || i-lo >= n {
-			return 0, 0, false, fmt.Errorf("Slurm array task %q of %q (min %d): not a usable shard (use --array=0-N-1 with a fixed step of 1)", id, os.Getenv("SLURM_ARRAY_TASK_COUNT"), lo)
+			return 0, 0, false, fmt.Errorf("Slurm array task %q of %q (min %d): not a usable shard (use --array=0-N-1, or pass --shards N when resubmitting some tasks)", id, os.Getenv("SLURM_ARRAY_TASK_COUNT"), lo)
 		}
 		return i - lo, n, true, nil
 	}
@@ -217,11 +267,11 @@ func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 		r.logf("sweep: [%d/%d] %s: finished earlier", i+1, n, c)
 		return false, nil
 	}
-	l, ok, err := tryLock(r.lockPath(c.Key()))
+	l, ok, err := r.take(c.Key())
 	if err != nil || !ok {
 		return false, err
 	}
-	defer l.unlock()
+	defer r.release(l, dir)
 	if done(dir) {
 		return false, nil
 	}
@@ -254,7 +304,7 @@ func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 func (r *Runner) ensure(key, dir string, build func() error) error {
 	waiting := false
 	for !done(dir) {
-		l, ok, err := tryLock(r.lockPath(key))
+		l, ok, err := r.take(key)
 		if err != nil {
 			return err
 		}
@@ -267,11 +317,11 @@ func (r *Runner) ensure(key, dir string, build func() error) error {
 			continue
 		}
 		if done(dir) {
-			l.unlock()
+			r.release(l, dir)
 			return nil
 		}
 		err = build()
-		l.unlock()
+		r.release(l, dir)
 		return err
 	}
 	return nil
