@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -146,6 +147,13 @@ type Result struct {
 func (j *Job) Run() (*Result, error) {
 	t0 := time.Now()
 	b := j.Backend
+	// Check what needs no data before loading anything.
+	if _, err := ParseForget(j.Forget); err != nil {
+		return nil, err
+	}
+	if j.Method != "retrain" && !slices.Contains(Methods(), j.Method) {
+		return nil, j.Hyper.Validate(j.Method)
+	}
 	want := j.Quant
 	m, f, err := checkpoint.Open(j.Checkpoint, b, func(m *models.Model, meta map[string]string) error {
 		have, err := qat.FromMeta(meta)
