@@ -169,16 +169,20 @@ func (r *Runner) Run() (Summary, error) {
 	}
 	cells := Shard(r.Config.Expand(), r.Shard, r.Shards)
 	sum := Summary{Cells: len(cells)}
+	backends := make([]engine.Backend, len(r.Devices))
+	for i, dev := range r.Devices {
+		b, err := r.Open(dev)
+		if err != nil {
+			return sum, err
+		}
+		backends[i] = b
+	}
 	r.logf("sweep: shard %d/%d: %d cells, %d worker(s)", r.Shard, r.Shards, len(cells), len(r.Devices))
 	queue := make(chan int)
 	errs := make(chan error, len(r.Devices))
 	var busy []Cell
 	var wg sync.WaitGroup
-	for _, dev := range r.Devices {
-		b, err := r.Open(dev)
-		if err != nil {
-			return sum, err
-		}
+	for _, b := range backends {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -225,10 +229,7 @@ feed:
 	// Cells another process was running: wait for them, or take them over
 	// when that process died.
 	if len(busy) > 0 {
-		b, err := r.Open(r.Devices[0])
-		if err != nil {
-			return sum, err
-		}
+		b := backends[0]
 		for _, c := range busy {
 			for !done(r.cellDir(c)) {
 				ran, err := r.runCell(b, c, 0, 0)
