@@ -201,3 +201,25 @@ func digitNames(n int) []string {
 func unknownName(name string) error {
 	return fmt.Errorf("%q: unknown data set (supported: %s)", name, strings.Join(names, ", "))
 }
+
+// AugmentationNames lists the values ParseAugmentation accepts.
+func AugmentationNames() []string { return []string{"auto", "none", "crop", "flip", "crop+flip"} }
+
+// ParseAugmentation reads an augmentation name: "auto" (the data set's
+// usual, DefaultAugmentation), "none", "crop" (4-pixel padding), "flip" or
+// "crop+flip".
+func ParseAugmentation(name, dataset string) (Augmentation, error) {
+	switch name {
+	case "auto":
+		return DefaultAugmentation(dataset), nil
+	case "none":
+		return Augmentation{}, nil
+	case "crop":
+		return Augmentation{Pad: 4}, nil
+	case "flip":
+		return Augmentation{Flip: true}, nil
+	case "crop+flip":
+		return Augmentation{Pad: 4, Flip: true}, nil
+	}
+	return Augmentation{}, fmt.Errorf("augmentation %q: want %s", name, strings.Join(AugmentationNames(), ", "))
+}

@@ -64,19 +64,11 @@ func recipe(c *cli.Context, dataset string) (train.Recipe, error) {
 		WeightDecay: c.Float64("wd"), Nesterov: c.Bool("nesterov"), Seed: c.Uint64("seed")}
 	r.Schedule = optim.Schedule{Kind: c.String("schedule"), Base: c.Float64("lr"), Epochs: r.Epochs,
 		Warmup: c.Int("warmup"), StepSize: c.Int("lr-step"), Gamma: c.Float64("lr-gamma")}
-	switch a := c.String("augment"); a {
-	case "auto":
-		r.Aug = data.DefaultAugmentation(dataset)
-	case "none":
-	case "crop":
-		r.Aug = data.Augmentation{Pad: 4}
-	case "flip":
-		r.Aug = data.Augmentation{Flip: true}
-	case "crop+flip":
-		r.Aug = data.Augmentation{Pad: 4, Flip: true}
-	default:
-		return r, fmt.Errorf("--augment %q: want auto, none, crop, flip or crop+flip", a)
+	aug, err := data.ParseAugmentation(c.String("augment"), dataset)
+	if err != nil {
+		return r, fmt.Errorf("--%w", err)
 	}
+	r.Aug = aug
 	return r, r.Validate()
 }
 

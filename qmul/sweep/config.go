@@ -259,8 +259,8 @@ func (c *Config) validate(lines map[string]int) error {
 	if err := c.recipe(c.Datasets[0], 1).Validate(); err != nil {
 		return bad("original", "%v", err)
 	}
-	if !slices.Contains([]string{"auto", "none", "crop", "flip", "crop+flip"}, r.Augment) {
-		return bad("original.augment", "%q: want auto, none, crop, flip or crop+flip", r.Augment)
+	if _, err := data.ParseAugmentation(r.Augment, c.Datasets[0]); err != nil {
+		return bad("original.augment", "%v", err)
 	}
 	if len(c.Forget) == 0 {
 		return bad("forget", "list at least one forget set (random:N, random:P%%, class:K, indices:FILE)")
@@ -323,16 +323,7 @@ func (c *Config) recipe(dataset string, seed uint64) train.Recipe {
 	r := c.Original
 	t := train.Recipe{Epochs: r.Epochs, Batch: r.Batch, Momentum: *r.Momentum, WeightDecay: *r.WeightDecay, Seed: seed,
 		Schedule: optim.Schedule{Kind: r.Schedule, Base: r.LR, Epochs: r.Epochs}}
-	switch r.Augment {
-	case "auto":
-		t.Aug = data.DefaultAugmentation(dataset)
-	case "crop":
-		t.Aug = data.Augmentation{Pad: 4}
-	case "flip":
-		t.Aug = data.Augmentation{Flip: true}
-	case "crop+flip":
-		t.Aug = data.Augmentation{Pad: 4, Flip: true}
-	}
+	t.Aug, _ = data.ParseAugmentation(r.Augment, dataset) // checked by validate
 	return t
 }
 
