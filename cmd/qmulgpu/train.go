@@ -66,7 +66,7 @@ func recipe(c *cli.Context, dataset string) (train.Recipe, error) {
 		Warmup: c.Int("warmup"), StepSize: c.Int("lr-step"), Gamma: c.Float64("lr-gamma")}
 	aug, err := data.ParseAugmentation(c.String("augment"), dataset)
 	if err != nil {
-		return r, fmt.Errorf("--%w", err)
+		return r, fmt.Errorf("--augment: %w", err)
 	}
 	r.Aug = aug
 	return r, r.Validate()
