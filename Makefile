@@ -12,7 +12,7 @@ BIN     := bin/qmulgpu
 # the command line to override.
 unexport OPENBLAS_CORETYPE
 
-.PHONY: all deps build demo test test-short fuzz bench-cpu kernels build-cuda test-cuda test-slurm clean
+.PHONY: all deps build demo test test-short fuzz bench-cpu kernels build-cuda test-cuda gpu-bundle test-slurm clean
 
 all: build
 
@@ -67,6 +67,14 @@ test-cuda: build-cuda
 	bin/qmulgpu-cuda train --dataset fashion-mnist --model smallcnn --quant lsq --subset 1000 --test-subset 500 \
 		--epochs 1 --lr 0.05 --batch 100 --val-frac 0 --out build/cuda-fallback --force --quiet
 
+# Prebuilt binaries for scripts/gpu-check.sh on a GPU machine without Go:
+# the cuda build with the pure-Go BLAS (nothing to install there but the
+# NVIDIA driver) and the cuda package's test binary.
+gpu-bundle: deps kernels
+	mkdir -p gpu-bundle
+	$(GO) build -tags "cuda purego" -ldflags "$(LDFLAGS)" -o gpu-bundle/qmulgpu ./cmd/qmulgpu
+	$(GO) test -c -tags "cuda purego" -o gpu-bundle/cuda.test ./cuda/
+
 # A real one-node Slurm cluster (started and stopped by the script, as
 # root) runs a small sweep as a 4-task job array, one task cancelled and
 # resubmitted; every cell must appear exactly once in the report.
@@ -75,4 +83,4 @@ test-slurm: build
 	QMUL_BIN=$(CURDIR)/$(BIN) scripts/test-slurm.sh
 
 clean:
-	rm -rf bin build out cuda/kernels.fatbin
+	rm -rf bin build out gpu-bundle cuda/kernels.fatbin
