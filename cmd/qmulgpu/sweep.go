@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -73,11 +74,20 @@ func sweepCommand() *cli.Command {
 }
 
 // sweepDevices gives one worker per GPU for --device auto when GPUs are
-// present, else one worker on the named device.
+// present, else one worker on the named device. CUDA_VISIBLE_DEVICES (set
+// by Slurm's --gres and by container runtimes) limits the GPUs: CUDA
+// numbers the visible ones from 0, while discovery lists them all.
 func sweepDevices(spec string) []string {
 	if spec == "" || spec == "auto" {
 		if gpus, err := device.GPUs(); err == nil && len(gpus) > 0 {
-			devs := make([]string, len(gpus))
+			n := len(gpus)
+			if v, ok := os.LookupEnv("CUDA_VISIBLE_DEVICES"); ok {
+				n = min(n, len(strings.FieldsFunc(v, func(r rune) bool { return r == ',' })))
+			}
+			if n == 0 {
+				return []string{"cpu"}
+			}
+			devs := make([]string, n)
 			for i := range gpus {
 				devs[i] = fmt.Sprintf("cuda:%d", i)
 			}

@@ -1,0 +1,201 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+)
+
+// Convolutions run as im2col + cuBLAS SGEMM over chunks of output pixels
+// (pixel p = (n·OH + oy)·OW + ox of the whole batch), each chunk small
+// enough that its column buffers stay within maxColBytes; grouped
+// convolutions take one GEMM per group, addressing the group's channels
+// through leading dimensions. 1×1 stride-1 unpadded convolutions are GEMMs
+// on the activations themselves, and depthwise convolutions (groups = C =
+// K) use direct kernels.
+
+// maxColBytes bounds the column buffers of one convolution. It is a
+// variable so that tests can force many small chunks.
+var maxColBytes = 256 << 20
+
+// maxWindow bounds R·S·C/groups, so that one pixel's column row (and any
+// chunk's column buffer) has fewer than 2^31 elements.
+const maxWindow = 1 << 26
+
+func checkConv(op string, x, w, y *engine.Tensor, g engine.ConvGeom) {
+	if err := g.Validate(); err != nil {
+		panic("cuda: " + err.Error())
+	}
+	checkFloat(op, x, w, y)
+	checkNumel(op, x, g.N*g.H*g.W*g.C, "x")
+	checkNumel(op, w, g.K*g.R*g.S*(g.C/g.Groups), "w")
+	checkNumel(op, y, g.N*g.OutH()*g.OutW()*g.K, "y")
+	if g.N*g.H*g.W > maxPixels || g.N*g.OutH()*g.OutW() > maxPixels || g.R*g.S*(g.C/g.Groups) > maxWindow ||
+		g.R*g.S > maxGridY {
+		panic(fmt.Sprintf("cuda: %s %+v is too large for the CUDA backend", op, g))
+	}
+}
+
+func isDepthwise(g engine.ConvGeom) bool {
+	return g.Groups > 1 && g.Groups == g.C && g.Groups == g.K
+}
+
+func isPointwise(g engine.ConvGeom) bool {
+	return g.R == 1 && g.S == 1 && g.Stride == 1 && g.Pad == 0 && g.Groups == 1
+}
+
+// colRows is how many output pixels a chunk holds when buffers column
+// buffers of rsc floats per pixel must fit in maxColBytes.
+func colRows(pixels, rsc, buffers int) int {
+	return max(1, min(pixels, maxColBytes/(4*rsc*buffers)))
+}
+
+// Conv2d implements engine.Backend.
+func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
+	checkConv("conv", x, w, y, g)
+	if g.N == 0 || b.err != nil {
+		return
+	}
+	xp, wp, yp := b.f32(x), b.f32(w), b.f32(y)
+	oh, ow := g.OutH(), g.OutW()
+	pixels := g.N * oh * ow
+	switch {
+	case isDepthwise(g):
+		b.launchTiles("Conv2d", "qm_dwconv_f32", g.C, pixels, xp, wp, yp,
+			narrow(g.N), narrow(g.H), narrow(g.W), narrow(g.C), narrow(oh), narrow(ow),
+			narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad))
+		return
+	case isPointwise(g):
+		// y [pixels, K] = x [pixels, C] · wᵀ with w [K, C].
+		b.gemm("Conv2d", gemmArgs{transB: true, m: pixels, n: g.K, k: g.C, alpha: 1,
+			a: xp, lda: g.C, b: wp, ldb: g.C, c: yp, ldc: g.K})
+		return
+	}
+	cg, kg := g.C/g.Groups, g.K/g.Groups
+	rsc := g.R * g.S * cg
+	chunk := colRows(pixels, rsc, 1)
+	col, ok := b.scratch("Conv2d", 4*chunk*rsc)
+	if !ok {
+		return
+	}
+	defer b.release(col)
+	for p0 := 0; p0 < pixels; p0 += chunk {
+		rows := min(chunk, pixels-p0)
+		for grp := 0; grp < g.Groups; grp++ {
+			b.im2col("Conv2d", xp, col.ptr, p0, rows, grp, g)
+			// y[p0:, group's K] [rows, kg] = col [rows, rsc] · w_grpᵀ with w_grp [kg, rsc].
+			b.gemm("Conv2d", gemmArgs{transB: true, m: rows, n: kg, k: rsc, alpha: 1,
+				a: col.ptr, lda: rsc, b: offset(wp, grp*kg*rsc), ldb: rsc, c: offset(yp, p0*g.K+grp*kg), ldc: g.K})
+		}
+	}
+}
+
+// Conv2dBackward implements engine.Backend.
+func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvGeom) {
+	checkConv("conv backward", x, w, dy, g)
+	checkFloat("conv backward", dx, dw)
+	checkNumel("conv backward", dw, w.Numel(), "dw")
+	if dx != nil {
+		checkNumel("conv backward", dx, x.Numel(), "dx")
+	}
+	if g.N == 0 || b.err != nil {
+		return
+	}
+	xp, wp, dyp, dxp, dwp := b.f32(x), b.f32(w), b.f32(dy), b.f32(dx), b.f32(dw)
+	if isDepthwise(g) {
+		b.depthwiseBackward(xp, wp, dyp, dxp, dwp, g)
+		return
+	}
+	oh, ow := g.OutH(), g.OutW()
+	pixels := g.N * oh * ow
+	if isPointwise(g) {
+		// dw [K, C] += dyᵀ · x; dx [pixels, C] = dy · w.
+		b.gemm("Conv2dBackward", gemmArgs{transA: true, m: g.K, n: g.C, k: pixels, alpha: 1,
+			a: dyp, lda: g.K, b: xp, ldb: g.C, beta: 1, c: dwp, ldc: g.C})
+		if dx != nil {
+			b.gemm("Conv2dBackward", gemmArgs{m: pixels, n: g.C, k: g.K, alpha: 1,
+				a: dyp, lda: g.K, b: wp, ldb: g.C, c: dxp, ldc: g.C})
+		}
+		return
+	}
+	cg, kg := g.C/g.Groups, g.K/g.Groups
+	rsc := g.R * g.S * cg
+	buffers := 1
+	if dx != nil {
+		buffers = 2
+	}
+	chunk := colRows(pixels, rsc, buffers)
+	col, ok := b.scratch("Conv2dBackward", 4*chunk*rsc)
+	if !ok {
+		return
+	}
+	defer b.release(col)
+	var dcol scratch
+	if dx != nil {
+		if dcol, ok = b.scratch("Conv2dBackward", 4*chunk*rsc); !ok {
+			return
+		}
+		defer b.release(dcol)
+		// col2im accumulates, chunk by chunk.
+		b.fail("Conv2dBackward", b.x.memset32(dxp, 0, uint64(x.Numel())))
+	}
+	for p0 := 0; p0 < pixels; p0 += chunk {
+		rows := min(chunk, pixels-p0)
+		for grp := 0; grp < g.Groups; grp++ {
+			b.im2col("Conv2dBackward", xp, col.ptr, p0, rows, grp, g)
+			dyg := offset(dyp, p0*g.K+grp*kg) // [rows, kg] with leading dimension K
+			wg := offset(wp, grp*kg*rsc)      // [kg, rsc]
+			// dw_grp [kg, rsc] += dy_grpᵀ · col.
+			b.gemm("Conv2dBackward", gemmArgs{transA: true, m: kg, n: rsc, k: rows, alpha: 1,
+				a: dyg, lda: g.K, b: col.ptr, ldb: rsc, beta: 1, c: offset(dwp, grp*kg*rsc), ldc: rsc})
+			if dx == nil {
+				continue
+			}
+			// dcol [rows, rsc] = dy_grp · w_grp, then scattered back into dx.
+			b.gemm("Conv2dBackward", gemmArgs{m: rows, n: rsc, k: kg, alpha: 1,
+				a: dyg, lda: g.K, b: wg, ldb: rsc, c: dcol.ptr, ldc: rsc})
+			n0 := p0 / (oh * ow)
+			nimg := (p0+rows-1)/(oh*ow) - n0 + 1
+			b.launchTiles("Conv2dBackward", "qm_col2im_f32", cg, nimg*g.H*g.W, dcol.ptr, dxp,
+				narrow(p0), narrow(rows), narrow(n0), narrow(nimg), narrow(g.H), narrow(g.W), narrow(g.C),
+				narrow(oh), narrow(ow), narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad), narrow(cg), narrow(grp))
+		}
+	}
+}
+
+// im2col queues qm_im2col_f32 for output pixels [p0, p0+rows) and group
+// grp into col.
+func (b *Backend) im2col(op string, x, col devPtr, p0, rows, grp int, g engine.ConvGeom) {
+	cg := g.C / g.Groups
+	b.launchTiles(op, "qm_im2col_f32", g.R*g.S*cg, rows, x, col, narrow(p0), narrow(rows),
+		narrow(g.H), narrow(g.W), narrow(g.C), narrow(g.OutH()), narrow(g.OutW()),
+		narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad), narrow(cg), narrow(grp))
+}
+
+// depthwiseBackward computes dx (when dxp is not 0) and accumulates dw of
+// a depthwise convolution. The weight gradient is a reduction over output
+// pixels, split into ranges whose partial sums qm_dwconv_dw_final_f32 adds
+// in order.
+func (b *Backend) depthwiseBackward(xp, wp, dyp, dxp, dwp devPtr, g engine.ConvGeom) {
+	oh, ow := g.OutH(), g.OutW()
+	geom := []any{narrow(g.N), narrow(g.H), narrow(g.W), narrow(g.C), narrow(oh), narrow(ow),
+		narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad)}
+	if dxp != 0 {
+		b.launchTiles("Conv2dBackward", "qm_dwconv_dx_f32", g.C, g.N*g.H*g.W, append([]any{dyp, wp, dxp}, geom...)...)
+	}
+	rs := g.R * g.S
+	pixels := g.N * oh * ow
+	tiles := (g.C + tileX - 1) / tileX
+	// Enough splits to fill the device, but at least 64 pixels per thread.
+	splits := min(max(1, b.maxBlocks/(tiles*rs)), max(1, pixels/(tileY*64)), maxGridY)
+	partial, ok := b.scratch("Conv2dBackward", 4*splits*rs*g.C)
+	if !ok {
+		return
+	}
+	defer b.release(partial)
+	b.launch("Conv2dBackward", "qm_dwconv_dw_partial_f32", dim3{uint32(tiles), uint32(rs), uint32(splits)},
+		dim3{tileX, tileY, 1}, append([]any{xp, dyp, partial.ptr}, geom...)...)
+	b.launchN("Conv2dBackward", "qm_dwconv_dw_final_f32", g.C*rs, partial.ptr, dwp, narrow(g.C), narrow(rs), narrow(splits))
+}

@@ -1,0 +1,50 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+)
+
+// maxChannels bounds the image channels of GatherImages
+// (QM_MAX_CHANNELS in kernels/gather.cu).
+const maxChannels = 64
+
+// GatherImages implements engine.Backend. The per-channel mean and standard
+// deviation travel in the kernel's parameters (a qm_norm struct), so at
+// most maxChannels channels are supported. An image index out of range is
+// reported by Err.
+func (b *Backend) GatherImages(a engine.GatherArgs) {
+	if a.Src.DType != engine.Uint8 || len(a.Src.Shape) != 4 || a.Index.DType != engine.Int32 {
+		panic(fmt.Sprintf("cuda: gather images from %v by %v", a.Src, a.Index))
+	}
+	nsrc, h, w, c := a.Src.Shape[0], a.Src.Shape[1], a.Src.Shape[2], a.Src.Shape[3]
+	batch := a.Index.Numel()
+	checkFloat("gather images", a.Out)
+	checkNumel("gather images", a.Out, batch*h*w*c, "out")
+	if len(a.Mean) != c || len(a.Std) != c || c > maxChannels {
+		panic(fmt.Sprintf("cuda: gather images: %d channels with %d means and %d deviations (at most %d channels)",
+			c, len(a.Mean), len(a.Std), maxChannels))
+	}
+	if a.Crop != nil {
+		checkNumel("gather images", a.Crop, 2*batch, "crop")
+	}
+	if a.Flip != nil {
+		checkNumel("gather images", a.Flip, batch, "flip")
+	}
+	if batch == 0 || b.err != nil {
+		return
+	}
+	norm := make([]byte, 8*maxChannels)
+	for i := range c {
+		binary.NativeEndian.PutUint32(norm[4*i:], math.Float32bits(a.Mean[i]))
+		binary.NativeEndian.PutUint32(norm[4*(maxChannels+i):], math.Float32bits(a.Std[i]))
+	}
+	b.launchN("GatherImages", "qm_gather_images", a.Out.Numel(), b.addr(a.Src, engine.Uint8), b.i32(a.Index),
+		b.i32(a.Crop), b.i32(a.Flip), int64(nsrc), narrow(batch), narrow(h), narrow(w), narrow(c), narrow(a.Pad),
+		rawArg{norm, 4}, b.f32(a.Out), b.status.ptr)
+}

@@ -1,0 +1,83 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+)
+
+// Gemm implements engine.Backend with cublasSgemm_v2 (TF32 tensor-op math
+// unless switched off, see SetTF32).
+func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float64, a, bm *engine.Tensor, beta float64, c *engine.Tensor) {
+	if a.Numel() != m*k || bm.Numel() != k*n || c.Numel() != m*n {
+		panic(fmt.Sprintf("cuda: gemm %dx%dx%d with %v, %v, %v", m, n, k, a, bm, c))
+	}
+	checkFloat("gemm", a, bm, c)
+	if b.err != nil {
+		return
+	}
+	lda, ldb := k, n
+	if transA {
+		lda = m
+	}
+	if transB {
+		ldb = k
+	}
+	// cuBLAS wants leading dimensions of at least 1 even for empty matrices.
+	b.gemm("Gemm", gemmArgs{transA: transA, transB: transB, m: m, n: n, k: k, alpha: float32(alpha),
+		a: b.f32(a), lda: max(1, lda), b: b.f32(bm), ldb: max(1, ldb), beta: float32(beta), c: b.f32(c), ldc: max(1, n)})
+}
+
+// AddBias implements engine.Backend.
+func (b *Backend) AddBias(y, bias *engine.Tensor) {
+	checkFloat("add bias", y, bias)
+	cols := bias.Numel()
+	if cols == 0 || y.Numel()%cols != 0 {
+		panic(fmt.Sprintf("cuda: add bias %v to %v", bias, y))
+	}
+	rows := y.Numel() / cols
+	if rows == 0 || b.err != nil {
+		return
+	}
+	lanes := b.lanes(rows, cols)
+	b.launchLanes("AddBias", "qm_add_bias_f32", cols, lanes, b.f32(y), b.f32(bias), int64(rows), narrow(cols), int32(lanes))
+}
+
+// BiasGrad implements engine.Backend: a column reduction in double
+// precision (qm_colsum_partial, then qm_bias_grad_final per column).
+func (b *Backend) BiasGrad(dy, db *engine.Tensor) {
+	checkFloat("bias grad", dy, db)
+	cols := db.Numel()
+	if cols == 0 || dy.Numel()%cols != 0 {
+		panic(fmt.Sprintf("cuda: bias grad %v from %v", db, dy))
+	}
+	if b.err != nil {
+		return
+	}
+	rows := dy.Numel() / cols
+	partial, lanes, ok := b.columnSums("BiasGrad", dy, nil, rows, cols)
+	if !ok {
+		return
+	}
+	defer b.release(partial)
+	b.launchBlocks("BiasGrad", "qm_bias_grad_final", cols, partial.ptr, narrow(cols), int32(lanes), b.f32(db))
+}
+
+// columnSums queues the first kernel of a column reduction over x viewed as
+// [rows, cols]: per-lane sums of x and, when y is not nil, of x·y, in a
+// scratch buffer the caller releases.
+func (b *Backend) columnSums(op string, x, y *engine.Tensor, rows, cols int) (scratch, int, bool) {
+	lanes := b.lanes(rows, cols)
+	sums := 1
+	if y != nil {
+		sums = 2
+	}
+	partial, ok := b.scratch(op, 8*sums*cols*lanes)
+	if !ok {
+		return partial, 0, false
+	}
+	b.launchLanes(op, "qm_colsum_partial", cols, lanes, b.f32(x), b.f32(y), int64(rows), narrow(cols), int32(lanes), partial.ptr)
+	return partial, lanes, true
+}

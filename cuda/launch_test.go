@@ -1,0 +1,89 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"encoding/binary"
+	"math"
+	"testing"
+	"unsafe"
+)
+
+// TestPackArgs checks that every argument lands in the arena, aligned to
+// its size, with the parameter array pointing at it.
+func TestPackArgs(t *testing.T) {
+	raw := rawArg{data: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, align: 4}
+	tests := []struct {
+		name string
+		args []any
+		want [][]byte // each argument's bytes
+	}{
+		{"none", nil, nil},
+		{"pointer", []any{devPtr(0x7f0012345678)}, [][]byte{le64(0x7f0012345678)}},
+		{"mixed", []any{int32(-3), devPtr(42), float32(1.5), int64(-1 << 40), float64(math.Pi), int32(7)},
+			[][]byte{le32(uint32(0xfffffffd)), le64(42), le32(math.Float32bits(1.5)), le64(uint64(0xffffff0000000000)),
+				le64(math.Float64bits(math.Pi)), le32(7)}},
+		{"struct", []any{int32(1), raw, devPtr(9)}, [][]byte{le32(1), raw.data, le64(9)}},
+		{"big struct", []any{rawArg{make([]byte, 3840), 8}, int32(5), devPtr(1)},
+			[][]byte{make([]byte, 3840), le32(5), le64(1)}},
+	}
+	a := newArgArena()
+	defer a.free()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			params := a.pack(tc.args)
+			if params != a.mem {
+				t.Fatalf("parameter array at %p, want the arena's start %p", params, a.mem)
+			}
+			ptrs := unsafe.Slice((*uintptr)(params), len(tc.args))
+			base := uintptr(unsafe.Pointer(&a.vals[0]))
+			end := 0
+			for i, want := range tc.want {
+				off := int(ptrs[i] - base)
+				if off < end || off+len(want) > len(a.vals) {
+					t.Fatalf("argument %d at offset %d overlaps the previous one (ending at %d) or the arena's end", i, off, end)
+				}
+				align := len(want)
+				if r, ok := tc.args[i].(rawArg); ok {
+					align = r.align
+				}
+				if off%align != 0 {
+					t.Errorf("argument %d at offset %d, not aligned to %d", i, off, align)
+				}
+				if got := a.vals[off : off+len(want)]; string(got) != string(want) {
+					t.Errorf("argument %d is % x, want % x", i, got, want)
+				}
+				end = off + len(want)
+			}
+		})
+	}
+}
+
+func TestPackArgsRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		args []any
+	}{
+		{"int", []any{int(3)}},
+		{"uint32", []any{uint32(3)}},
+		{"bool", []any{true}},
+		{"too many", make([]any, maxKernelArgs+1)},
+		{"too big", []any{rawArg{make([]byte, maxArgBytes), 8}, int32(1)}},
+	}
+	a := newArgArena()
+	defer a.free()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("pack(%v) did not panic", tc.args)
+				}
+			}()
+			a.pack(tc.args)
+		})
+	}
+}
+
+func le32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+
+func le64(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }

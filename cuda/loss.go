@@ -1,0 +1,78 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+)
+
+// SoftmaxCrossEntropy implements engine.Backend: one warp per row, sums in
+// double precision. A label out of range is reported by Err.
+func (b *Backend) SoftmaxCrossEntropy(a engine.LossArgs) {
+	checkFloat("softmax cross-entropy", a.Logits, a.Weights, a.DLogits, a.Loss, a.Conf, a.Entropy)
+	n, k := a.Logits.Rows(), a.Logits.Cols()
+	if a.Labels == nil || a.Labels.DType != engine.Int32 || (n > 0 && k == 0) {
+		panic(fmt.Sprintf("cuda: softmax cross-entropy of %v with labels %v", a.Logits, a.Labels))
+	}
+	checkNumel("softmax cross-entropy", a.Labels, n, "labels")
+	for _, t := range []*engine.Tensor{a.Weights, a.Loss, a.Pred, a.Conf, a.Entropy} {
+		if t != nil {
+			checkNumel("softmax cross-entropy", t, n, "a per-sample operand")
+		}
+	}
+	if a.DLogits != nil {
+		checkNumel("softmax cross-entropy", a.DLogits, n*k, "dlogits")
+	}
+	if n == 0 || b.err != nil {
+		return
+	}
+	b.launchRows("SoftmaxCrossEntropy", "qm_softmax_xent_f32", n,
+		b.f32(a.Logits), b.i32(a.Labels), b.f32(a.Weights), int64(n), narrow(k), a.Scale,
+		b.f32(a.DLogits), b.f32(a.Loss), b.i32(a.Pred), b.f32(a.Conf), b.f32(a.Entropy), b.status.ptr)
+}
+
+// launchRows launches a one-warp-per-row kernel over n rows.
+func (b *Backend) launchRows(op, kernel string, n int, args ...any) {
+	warpsPerBlock := blockSize / 32
+	blocks := min((n+warpsPerBlock-1)/warpsPerBlock, b.maxBlocks)
+	b.launch(op, kernel, dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1}, args...)
+}
+
+// SoftmaxEntropy implements engine.Backend: one warp per row, sums in
+// double precision.
+func (b *Backend) SoftmaxEntropy(a engine.LossArgs) {
+	checkFloat("softmax entropy", a.Logits, a.Weights, a.DLogits, a.Entropy)
+	n, k := a.Logits.Rows(), a.Logits.Cols()
+	for _, t := range []*engine.Tensor{a.Weights, a.Entropy} {
+		if t != nil {
+			checkNumel("softmax entropy", t, n, "a per-sample operand")
+		}
+	}
+	if a.DLogits != nil {
+		checkNumel("softmax entropy", a.DLogits, n*k, "dlogits")
+	}
+	if n == 0 || k == 0 || b.err != nil {
+		return
+	}
+	b.launchRows("SoftmaxEntropy", "qm_softmax_entropy_f32", n, b.f32(a.Logits), b.f32(a.Weights), int64(n), narrow(k),
+		a.Scale, b.f32(a.DLogits), b.f32(a.Entropy))
+}
+
+// SimilarLabels implements engine.Backend: one warp per row. A label out
+// of range is reported by Err.
+func (b *Backend) SimilarLabels(logits, labels, out *engine.Tensor) {
+	checkFloat("similar labels", logits)
+	n, k := logits.Rows(), logits.Cols()
+	if labels.DType != engine.Int32 || out.DType != engine.Int32 || (n > 0 && k == 0) {
+		panic(fmt.Sprintf("cuda: similar labels of %v with labels %v into %v", logits, labels, out))
+	}
+	checkNumel("similar labels", labels, n, "labels")
+	checkNumel("similar labels", out, n, "out")
+	if n == 0 || b.err != nil {
+		return
+	}
+	b.launchRows("SimilarLabels", "qm_similar_labels_f32", n, b.f32(logits), b.i32(labels), int64(n), narrow(k),
+		b.i32(out), b.status.ptr)
+}

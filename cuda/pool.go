@@ -1,0 +1,100 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+)
+
+func checkPool(op string, kind engine.PoolKind, x, y, argmax *engine.Tensor, g engine.PoolGeom) {
+	if g.N < 0 || g.H <= 0 || g.W <= 0 || g.C <= 0 || g.Kernel <= 0 || g.Stride <= 0 || g.Pad < 0 ||
+		g.OutH() <= 0 || g.OutW() <= 0 {
+		panic(fmt.Sprintf("cuda: %s geometry %+v", op, g))
+	}
+	if g.N*g.H*g.W > maxPixels || g.N*g.OutH()*g.OutW() > maxPixels {
+		panic(fmt.Sprintf("cuda: %s %+v is too large for the CUDA backend", op, g))
+	}
+	checkFloat(op, x, y)
+	checkNumel(op, x, g.N*g.H*g.W*g.C, "the input")
+	checkNumel(op, y, g.N*g.OutH()*g.OutW()*g.C, "the output")
+	switch kind {
+	case engine.MaxPool:
+		if argmax == nil || argmax.DType != engine.Int32 {
+			panic(fmt.Sprintf("cuda: %s: max pooling needs an Int32 argmax, not %v", op, argmax))
+		}
+		checkNumel(op, argmax, y.Numel(), "argmax")
+	case engine.AvgPool:
+	default:
+		panic(fmt.Sprintf("cuda: %s: unknown pooling %d", op, kind))
+	}
+}
+
+// poolGeom lists the geometry parameters of the pooling kernels.
+func poolGeom(g engine.PoolGeom) []any {
+	return []any{narrow(g.N), narrow(g.H), narrow(g.W), narrow(g.C), narrow(g.OutH()), narrow(g.OutW()),
+		narrow(g.Kernel), narrow(g.Stride), narrow(g.Pad)}
+}
+
+// Pool2d implements engine.Backend. A max-pooling window that lies entirely
+// in the padding yields −inf and argmax −1.
+func (b *Backend) Pool2d(kind engine.PoolKind, x, y, argmax *engine.Tensor, g engine.PoolGeom) {
+	checkPool("pool", kind, x, y, argmax, g)
+	if b.err != nil {
+		return
+	}
+	n := y.Numel()
+	if kind == engine.MaxPool {
+		b.launchN("Pool2d", "qm_maxpool_f32", n, append([]any{b.f32(x), b.f32(y), b.i32(argmax)}, poolGeom(g)...)...)
+	} else {
+		b.launchN("Pool2d", "qm_avgpool_f32", n, append([]any{b.f32(x), b.f32(y)}, poolGeom(g)...)...)
+	}
+}
+
+// Pool2dBackward implements engine.Backend. Each dx element gathers from
+// the windows covering it, so overlapping windows need no atomics.
+func (b *Backend) Pool2dBackward(kind engine.PoolKind, dy, argmax, dx *engine.Tensor, g engine.PoolGeom) {
+	checkPool("pool backward", kind, dx, dy, argmax, g)
+	if b.err != nil {
+		return
+	}
+	var am devPtr
+	if kind == engine.MaxPool {
+		am = b.i32(argmax)
+	}
+	b.launchN("Pool2dBackward", "qm_pool_backward_f32", dx.Numel(),
+		append([]any{b.f32(dy), am, b.f32(dx)}, poolGeom(g)...)...)
+}
+
+// globalPoolDims returns N, H·W and C for x [N,H,W,C] and y [N,C].
+func globalPoolDims(op string, x, y *engine.Tensor) (n, hw, c int) {
+	checkFloat(op, x, y)
+	if len(x.Shape) == 0 || len(y.Shape) == 0 {
+		panic(fmt.Sprintf("cuda: %s of %v and %v", op, x, y))
+	}
+	n, c = x.Rows(), y.Cols()
+	if y.Rows() != n || n*c == 0 || x.Numel()%(n*c) != 0 {
+		panic(fmt.Sprintf("cuda: %s of %v and %v", op, x, y))
+	}
+	return n, x.Numel() / (n * c), c
+}
+
+// GlobalAvgPool implements engine.Backend (sums in double precision).
+func (b *Backend) GlobalAvgPool(x, y *engine.Tensor) {
+	n, hw, c := globalPoolDims("global average pool", x, y)
+	if b.err != nil {
+		return
+	}
+	b.launchN("GlobalAvgPool", "qm_global_avgpool_f32", n*c, b.f32(x), b.f32(y), int64(n), narrow(hw), narrow(c))
+}
+
+// GlobalAvgPoolBackward implements engine.Backend.
+func (b *Backend) GlobalAvgPoolBackward(dy, dx *engine.Tensor) {
+	n, hw, c := globalPoolDims("global average pool backward", dx, dy)
+	if b.err != nil {
+		return
+	}
+	b.launchN("GlobalAvgPoolBackward", "qm_global_avgpool_backward_f32", dx.Numel(), b.f32(dy), b.f32(dx),
+		int64(n), narrow(hw), narrow(c))
+}

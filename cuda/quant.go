@@ -1,0 +1,190 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+)
+
+// quantChannels returns the channel count ch (the size of perChannel) and
+// the elements per channel of x, which ch must divide.
+func quantChannels(op string, x, perChannel *engine.Tensor) (ch, per int) {
+	ch = perChannel.Numel()
+	if ch == 0 || x.Numel()%ch != 0 {
+		panic(fmt.Sprintf("cuda: %s of %v with %d channels", op, x, ch))
+	}
+	return ch, x.Numel() / ch
+}
+
+// quantSplits is how many blocks each of ch channels of per elements takes
+// in a (ch, splits) launch: enough to fill the device, with at least eight
+// elements per thread.
+func (b *Backend) quantSplits(ch, per int) int {
+	return min(max(1, b.maxBlocks/ch), max(1, (per+8*blockSize-1)/(8*blockSize)), maxGridY)
+}
+
+// checkQuant validates FakeQuantArgs for the forward or backward pass.
+func checkQuant(op string, a engine.FakeQuantArgs, backward bool) (ch, per int) {
+	checkFloat(op, a.X, a.Y, a.DY, a.DX, a.Scale, a.ZeroPoint, a.DScale)
+	ch, per = quantChannels(op, a.X, a.Scale)
+	for _, t := range []*engine.Tensor{a.ZeroPoint, a.DScale} {
+		if t != nil {
+			checkNumel(op, t, ch, "a per-channel operand")
+		}
+	}
+	full := a.Y
+	if backward {
+		full = a.DY
+		if a.DX != nil {
+			checkNumel(op, a.DX, a.X.Numel(), "dx")
+		}
+	}
+	if full == nil {
+		panic(fmt.Sprintf("cuda: %s of %v: a required operand is nil", op, a.X))
+	}
+	checkNumel(op, full, a.X.Numel(), "an activation operand")
+	return ch, per
+}
+
+// FakeQuant implements engine.Backend.
+func (b *Backend) FakeQuant(a engine.FakeQuantArgs) {
+	_, per := checkQuant("fake quant", a, false)
+	if b.err != nil {
+		return
+	}
+	n := a.X.Numel()
+	b.launchN("FakeQuant", "qm_fake_quant_f32", n, b.f32(a.X), b.f32(a.Y), int64(n), int64(per),
+		b.f32(a.Scale), b.f32(a.ZeroPoint), float32(a.ScaleMul), float32(a.Lo), float32(a.Hi))
+}
+
+// FakeQuantBackward implements engine.Backend: one pass writes dx and the
+// per-block sums of the scale gradient (in double precision), a second adds
+// them per channel into DScale.
+func (b *Backend) FakeQuantBackward(a engine.FakeQuantArgs) {
+	ch, per := checkQuant("fake quant backward", a, true)
+	if per == 0 || b.err != nil || (a.DX == nil && a.DScale == nil) {
+		return
+	}
+	splits := b.quantSplits(ch, per)
+	var partial scratch
+	if a.DScale != nil {
+		var ok bool
+		if partial, ok = b.scratch("FakeQuantBackward", 8*3*ch*splits); !ok {
+			return
+		}
+		defer b.release(partial)
+	}
+	accumulate := int32(0)
+	if a.Accumulate {
+		accumulate = 1
+	}
+	b.launch("FakeQuantBackward", "qm_fake_quant_backward_f32", dim3{uint32(ch), uint32(splits), 1}, dim3{blockSize, 1, 1},
+		b.f32(a.X), b.f32(a.DY), b.f32(a.DX), int64(per), b.f32(a.Scale), b.f32(a.ZeroPoint),
+		float32(a.ScaleMul), float32(a.Lo), float32(a.Hi), accumulate, partial.ptr)
+	if a.DScale != nil {
+		b.launchBlocks("FakeQuantBackward", "qm_fake_quant_scale_grad", ch, partial.ptr, narrow(splits),
+			a.GradScale, a.CInside, a.CAbove, a.CBelow, b.f32(a.DScale))
+	}
+}
+
+// Observe implements engine.Backend.
+func (b *Backend) Observe(a engine.ObserveArgs) {
+	checkFloat("observe", a.X, a.Min, a.Max, a.Scale, a.ZeroPoint)
+	ch, per := quantChannels("observe", a.X, a.Min)
+	for _, t := range []*engine.Tensor{a.Max, a.Scale, a.ZeroPoint} {
+		checkNumel("observe", t, ch, "a per-channel operand")
+	}
+	if b.err != nil {
+		return
+	}
+	var partial scratch
+	splits := 1
+	if a.Update || a.Count == 0 {
+		splits = b.quantSplits(ch, per)
+		var ok bool
+		if partial, ok = b.scratch("Observe", 4*2*ch*splits); !ok {
+			return
+		}
+		defer b.release(partial)
+		b.launch("Observe", "qm_observe_partial", dim3{uint32(ch), uint32(splits), 1}, dim3{blockSize, 1, 1},
+			b.f32(a.X), int64(per), partial.ptr)
+	}
+	first, symmetric := int32(0), int32(0)
+	if a.Count == 0 {
+		first = 1
+	}
+	if a.Symmetric {
+		symmetric = 1
+	}
+	b.launchBlocks("Observe", "qm_observe_final", ch, partial.ptr, narrow(splits), first, float32(a.Momentum), symmetric,
+		float32(a.Lo), float32(a.Hi), b.f32(a.Min), b.f32(a.Max), b.f32(a.Scale), b.f32(a.ZeroPoint))
+}
+
+// dorefaStats queues the reductions of DoReFa's weight quantizer: M, the
+// first index attaining it and, when dy is not nil, Σ dy·tanh(w). The
+// returned buffer holds stats (two doubles) then the index; the caller
+// releases it.
+func (b *Backend) dorefaStats(op string, w, dy *engine.Tensor) (scratch, bool) {
+	n := w.Numel()
+	blocks := min(max(1, (n+blockSize-1)/blockSize), b.maxBlocks)
+	partial, ok := b.scratch(op, 3*8*blocks)
+	if !ok {
+		return partial, false
+	}
+	defer b.release(partial)
+	stats, ok := b.scratch(op, 3*8)
+	if !ok {
+		return stats, false
+	}
+	pmax, parg, pdot := partial.ptr, partial.ptr+devPtr(8*blocks), partial.ptr+devPtr(16*blocks)
+	if dy == nil {
+		pdot = 0
+	}
+	b.launch(op, "qm_dorefa_stats_partial", dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1},
+		b.f32(w), b.f32(dy), int64(n), pmax, parg, pdot)
+	b.launchBlocks(op, "qm_dorefa_stats_final", 1, pmax, parg, pdot, narrow(blocks), stats.ptr, stats.ptr+16)
+	return stats, true
+}
+
+func checkDoReFa(op string, a engine.DoReFaArgs, out *engine.Tensor) {
+	if out == nil || a.Bits < 1 || a.Bits > 30 {
+		panic(fmt.Sprintf("cuda: %s of %v with %d bits", op, a.W, a.Bits))
+	}
+	checkFloat(op, a.W, a.Y, a.DY, a.DW)
+	checkNumel(op, out, a.W.Numel(), "an operand")
+}
+
+// DoReFaWeights implements engine.Backend (tanh and the grid in double
+// precision, like the CPU backend).
+func (b *Backend) DoReFaWeights(a engine.DoReFaArgs) {
+	checkDoReFa("DoReFa weights", a, a.Y)
+	n := a.W.Numel()
+	if n == 0 || b.err != nil {
+		return
+	}
+	stats, ok := b.dorefaStats("DoReFaWeights", a.W, nil)
+	if !ok {
+		return
+	}
+	defer b.release(stats)
+	b.launchN("DoReFaWeights", "qm_dorefa_f32", n, b.f32(a.W), b.f32(a.Y), int64(n), stats.ptr, float64(int(1)<<a.Bits-1))
+}
+
+// DoReFaWeightsBackward implements engine.Backend.
+func (b *Backend) DoReFaWeightsBackward(a engine.DoReFaArgs) {
+	checkDoReFa("DoReFa weights backward", a, a.DW)
+	checkNumel("DoReFa weights backward", a.DY, a.W.Numel(), "dy")
+	n := a.W.Numel()
+	if n == 0 || b.err != nil {
+		return
+	}
+	stats, ok := b.dorefaStats("DoReFaWeightsBackward", a.W, a.DY)
+	if !ok {
+		return
+	}
+	defer b.release(stats)
+	b.launchN("DoReFaWeightsBackward", "qm_dorefa_backward_f32", n, b.f32(a.W), b.f32(a.DY), b.f32(a.DW), int64(n),
+		stats.ptr, stats.ptr+16)
+}

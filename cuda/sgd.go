@@ -1,0 +1,25 @@
+//go:build cuda
+
+package cuda
+
+import "github.com/qmulgpu/qmulgpu/engine"
+
+// SGD implements engine.Backend with one fused kernel per parameter.
+func (b *Backend) SGD(a engine.SGDArgs) {
+	checkFloat("sgd", a.Param, a.Grad, a.Buf, a.Mask)
+	n := a.Param.Numel()
+	for _, t := range []*engine.Tensor{a.Grad, a.Buf, a.Mask} {
+		if t != nil {
+			checkNumel("sgd", t, n, "an operand")
+		}
+	}
+	if b.err != nil {
+		return
+	}
+	nesterov := int32(0)
+	if a.Nesterov {
+		nesterov = 1
+	}
+	b.launchN("SGD", "qm_sgd_f32", n, b.f32(a.Param), b.f32(a.Grad), b.f32(a.Buf), b.f32(a.Mask), int64(n),
+		float32(a.LR), float32(a.Momentum), float32(a.WeightDecay), float32(a.GradScale), nesterov)
+}
