@@ -85,8 +85,9 @@ func flat[T float](act engine.Activation, y T) bool {
 }
 
 // bnSums returns, per channel, Σ dy and Σ dy·x over the rows, with dy
-// zeroed where the fused activation is flat; accumulated in float64 and
-// combined in chunk order.
+// zeroed where the fused activation is flat. Blocks of sumBlock rows are
+// summed in T and widened to float64; chunks are combined in order, so the
+// result is the same on every run with the same thread count.
 func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumDy, sumDyX []float64) {
 	var y []T
 	if a.Act != 0 {
@@ -96,22 +97,40 @@ func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumD
 	partial := make([][]float64, b.threads)
 	chunks := b.parallel(rows, max(1, minElems/c), func(w, lo, hi int) {
 		acc := make([]float64, 2*c)
-		for r := lo; r < hi; r++ {
-			xs, ds := x[r*c:(r+1)*c], dy[r*c:(r+1)*c]
-			if y == nil {
-				for j, d := range ds {
-					acc[j] += float64(d)
-					acc[c+j] += float64(d) * float64(xs[j])
+		blk := make([]T, 2*c)
+		sd, sx := blk[:c], blk[c:]
+		for r0 := lo; r0 < hi; r0 += sumBlock {
+			clear(blk)
+			for r := r0; r < min(hi, r0+sumBlock); r++ {
+				ds := dy[r*c : (r+1)*c]
+				xs := x[r*c : (r+1)*c][:len(ds)]
+				sd, sx := sd[:len(ds)], sx[:len(ds)]
+				switch {
+				case y == nil:
+					for j, d := range ds {
+						sd[j] += d
+						sx[j] += d * xs[j]
+					}
+				case a.Act == engine.ReLU:
+					ys := y[r*c : (r+1)*c][:len(ds)]
+					for j, d := range ds {
+						if ys[j] > 0 {
+							sd[j] += d
+							sx[j] += d * xs[j]
+						}
+					}
+				default:
+					ys := y[r*c : (r+1)*c][:len(ds)]
+					for j, d := range ds {
+						if !flat(a.Act, ys[j]) {
+							sd[j] += d
+							sx[j] += d * xs[j]
+						}
+					}
 				}
-				continue
 			}
-			ys := y[r*c : (r+1)*c]
-			for j, d := range ds {
-				if flat(a.Act, ys[j]) {
-					d = 0
-				}
-				acc[j] += float64(d)
-				acc[c+j] += float64(d) * float64(xs[j])
+			for j, v := range blk {
+				acc[j] += float64(v)
 			}
 		}
 		partial[w] = acc
@@ -181,6 +200,16 @@ func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
 				continue
 			}
 			ys := y[r*c : (r+1)*c]
+			if a.Act == engine.ReLU {
+				for j := range os {
+					d := ds[j]
+					if ys[j] <= 0 {
+						d = 0
+					}
+					os[j] = d*k[j] + xs[j]*u[j] + v[j]
+				}
+				continue
+			}
 			for j := range os {
 				d := ds[j]
 				if flat(a.Act, ys[j]) {

@@ -110,8 +110,9 @@ func convBackward[T float](b *Backend, x, w, dy, dx, dw []T, g engine.ConvGeom) 
 	per := samplesPerBlock(oh*ow, rsc)
 	partial := make([][]T, b.threads)
 	chunks := b.parallel(g.N, 1, func(wk, lo, hi int) {
+		// The first block of each chunk overwrites acc (beta 0), so the
+		// scratch needs no clearing.
 		acc := getScratch[T](b, len(dw))
-		clear(acc)
 		partial[wk] = acc
 		var col, dcol []T
 		if !pointwise {
@@ -136,7 +137,11 @@ func convBackward[T float](b *Backend, x, w, dy, dx, dw []T, g engine.ConvGeom) 
 				}
 				dyg := dy[n0*oh*ow*g.K+grp*kg:]
 				wg := w[grp*kg*rsc:]
-				gemm(true, false, kg, rsc, rows, 1, dyg, g.K, a, lda, 1, acc[grp*kg*rsc:], rsc)
+				beta := T(1)
+				if n0 == lo {
+					beta = 0
+				}
+				gemm(true, false, kg, rsc, rows, 1, dyg, g.K, a, lda, beta, acc[grp*kg*rsc:], rsc)
 				if dx == nil {
 					continue
 				}

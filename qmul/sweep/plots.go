@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 	"path/filepath"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/qmulgpu/qmulgpu/engine/atomicfile"
@@ -88,6 +90,10 @@ func bars(title, ylabel string, names []string, v, std []float64) (*plot.Plot, e
 	}
 	p.Add(b, eb)
 	p.NominalX(names...)
+	// Slanted method names stay legible however many bars there are.
+	p.X.Tick.Label.Rotation = math.Pi / 6
+	p.X.Tick.Label.XAlign = text.XRight
+	p.X.Tick.Label.YAlign = text.YCenter
 	return p, nil
 }
 
