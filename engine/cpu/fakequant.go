@@ -2,12 +2,31 @@ package cpu
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/qmulgpu/qmulgpu/engine"
 )
 
 // roundEven rounds half to even, as torch.round and CUDA's rintf do.
 func roundEven[T float](v T) T { return T(math.RoundToEven(float64(v))) }
+
+// roundSmall rounds half to even like roundEven, for |v| < 2^22, in the
+// element type: adding and subtracting 1.5·2^(mantissa bits) leaves v
+// rounded by the FPU's default round-to-nearest-even. The quantizers clamp
+// to their integer range first (exact, because rounding is monotone and
+// the bounds are integers), which keeps v small and saves the float64
+// round trip on the hot path.
+func roundSmall[T float](v T) T {
+	m := T(1 << 23 * 1.5)
+	if unsafe.Sizeof(v) == 8 {
+		m = T(1 << 52 * 1.5)
+	}
+	return (v + m) - m
+}
+
+// fqBlock is how many elements the step-gradient sums take in the element
+// type before widening to float64.
+const fqBlock = 256
 
 // channels splits n elements into ch equal leading-index channels and runs
 // fn over (channel, lo, hi) segments in parallel; the worker index w is
@@ -52,9 +71,10 @@ func fakeQuant[T float](b *Backend, a engine.FakeQuantArgs) {
 		if zp != nil {
 			z = zp[c]
 		}
-		for i := i0; i < i1; i++ {
-			r := min(max(roundEven(x[i]/s+z), lo), hi)
-			y[i] = s * (r - z)
+		xs, ys := x[i0:i1], y[i0:i1]
+		ys = ys[:len(xs)]
+		for i, v := range xs {
+			ys[i] = s * (roundSmall(min(max(v/s+z, lo), hi)) - z)
 		}
 	})
 }
@@ -76,26 +96,37 @@ func fakeQuantBackward[T float](b *Backend, a engine.FakeQuantArgs) {
 			z = zp[c]
 		}
 		var in, above, below float64
-		for i := i0; i < i1; i++ {
-			v := x[i]/s + z
-			d := dy[i]
-			switch {
-			case v < lo:
-				below += float64(d)
-				d = 0
-			case v > hi:
-				above += float64(d)
-				d = 0
-			default:
-				in += float64(d) * float64(roundEven(v)-v)
-			}
+		for b0 := i0; b0 < i1; b0 += fqBlock {
+			b1 := min(i1, b0+fqBlock)
+			xs, dys := x[b0:b1], dy[b0:b1]
+			dys = dys[:len(xs)]
+			var dxs []T
 			if dx != nil {
-				if a.Accumulate {
-					dx[i] += d
-				} else {
-					dx[i] = d
+				dxs = dx[b0:b1][:len(xs)]
+			}
+			var bin, babove, bbelow T
+			for i, xv := range xs {
+				v := xv/s + z
+				d := dys[i]
+				switch {
+				case v < lo:
+					bbelow += d
+					d = 0
+				case v > hi:
+					babove += d
+					d = 0
+				default:
+					bin += d * (roundSmall(v) - v)
+				}
+				switch {
+				case dxs == nil:
+				case a.Accumulate:
+					dxs[i] += d
+				default:
+					dxs[i] = d
 				}
 			}
+			in, above, below = in+float64(bin), above+float64(babove), below+float64(bbelow)
 		}
 		p := partial[w]
 		p[c] += in

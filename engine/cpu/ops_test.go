@@ -288,3 +288,19 @@ func TestGatherImagesCropFlipNormalise(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundSmallMatchesRoundToEven(t *testing.T) {
+	cases := []float64{0, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997, 127.5, 128.5, -128.5, 254.5, 255.49, 1e-7, -3.7, 1<<21 + 0.5}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		cases = append(cases, (r.Float64()-0.5)*600)
+	}
+	for _, v := range cases {
+		if got, want := roundSmall(float32(v)), float32(math.RoundToEven(float64(float32(v)))); got != want {
+			t.Fatalf("float32 %v: roundSmall %v, want %v", float32(v), got, want)
+		}
+		if got, want := roundSmall(v), math.RoundToEven(v); got != want {
+			t.Fatalf("float64 %v: roundSmall %v, want %v", v, got, want)
+		}
+	}
+}
