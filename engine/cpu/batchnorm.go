@@ -89,10 +89,11 @@ func flat[T float](act engine.Activation, y T) bool {
 // summed in T and widened to float64; chunks are combined in order, so the
 // result is the same on every run with the same thread count.
 func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumDy, sumDyX []float64) {
-	var y []T
-	if a.Act != 0 {
-		y = floats[T](a.Y)
+	if a.Act == 0 {
+		s := columnSums(b, dy, c, x)
+		return s[:c], s[c:]
 	}
+	y := floats[T](a.Y)
 	rows := len(x) / c
 	partial := make([][]float64, b.threads)
 	chunks := b.parallel(rows, max(1, minElems/c), func(w, lo, hi int) {
@@ -104,23 +105,16 @@ func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumD
 			for r := r0; r < min(hi, r0+sumBlock); r++ {
 				ds := dy[r*c : (r+1)*c]
 				xs := x[r*c : (r+1)*c][:len(ds)]
+				ys := y[r*c : (r+1)*c][:len(ds)]
 				sd, sx := sd[:len(ds)], sx[:len(ds)]
-				switch {
-				case y == nil:
-					for j, d := range ds {
-						sd[j] += d
-						sx[j] += d * xs[j]
-					}
-				case a.Act == engine.ReLU:
-					ys := y[r*c : (r+1)*c][:len(ds)]
+				if a.Act == engine.ReLU {
 					for j, d := range ds {
 						if ys[j] > 0 {
 							sd[j] += d
 							sx[j] += d * xs[j]
 						}
 					}
-				default:
-					ys := y[r*c : (r+1)*c][:len(ds)]
+				} else {
 					for j, d := range ds {
 						if !flat(a.Act, ys[j]) {
 							sd[j] += d
