@@ -57,6 +57,18 @@ __device__ __forceinline__ bool qm_act_flat(int act, const float* y, long long i
     return v <= 0.0f || (act == QM_ACT_RELU6 && v >= 6.0f);
 }
 
+// qm_window_out returns the output index o whose window puts kernel tap k
+// on input index i (i + pad − k = o·stride, 0 ≤ o < out), or −1 when no
+// output does: the adjoint walk of col2im, depthwise and pooling backward.
+__device__ __forceinline__ int qm_window_out(int i, int k, int pad, int stride, int out)
+{
+    int t = i + pad - k;
+    if (t < 0 || t % stride != 0)
+        return -1;
+    int o = t / stride;
+    return o < out ? o : -1;
+}
+
 // qm_report records code unless an earlier code is already recorded.
 __device__ __forceinline__ void qm_report(int* status, int code)
 {

@@ -62,22 +62,12 @@ extern "C" __global__ void qm_col2im_f32(const float* dcol, float* dx, int p0, i
         float sum = 0.0f;
         // Output row oy covers iy through kernel row r = iy + pad - oy·stride.
         for (int r = 0; r < R; r++) {
-            int ty = iy + pad - r;
-            if (ty < 0)
-                break;
-            if (ty % stride != 0)
-                continue;
-            int oy = ty / stride;
-            if (oy >= OH)
+            int oy = qm_window_out(iy, r, pad, stride, OH);
+            if (oy < 0)
                 continue;
             for (int s = 0; s < S; s++) {
-                int tx = ix + pad - s;
-                if (tx < 0)
-                    break;
-                if (tx % stride != 0)
-                    continue;
-                int ox = tx / stride;
-                if (ox >= OW)
+                int ox = qm_window_out(ix, s, pad, stride, OW);
+                if (ox < 0)
                     continue;
                 int p = (n * OH + oy) * OW + ox;
                 if (p < p0 || p >= p0 + rows)
@@ -137,22 +127,12 @@ extern "C" __global__ void qm_dwconv_dx_f32(const float* dy, const float* w, flo
         int n = t / H;
         float sum = 0.0f;
         for (int r = 0; r < R; r++) {
-            int ty = iy + pad - r;
-            if (ty < 0)
-                break;
-            if (ty % stride != 0)
-                continue;
-            int oy = ty / stride;
-            if (oy >= OH)
+            int oy = qm_window_out(iy, r, pad, stride, OH);
+            if (oy < 0)
                 continue;
             for (int s = 0; s < S; s++) {
-                int tx = ix + pad - s;
-                if (tx < 0)
-                    break;
-                if (tx % stride != 0)
-                    continue;
-                int ox = tx / stride;
-                if (ox >= OW)
+                int ox = qm_window_out(ix, s, pad, stride, OW);
+                if (ox < 0)
                     continue;
                 sum += dy[(((long long)n * OH + oy) * OW + ox) * C + c] * wc[r * S + s];
             }

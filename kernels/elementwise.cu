@@ -43,11 +43,12 @@ extern "C" __global__ void qm_add_sqrt_f32(float* dst, const float* src, long lo
         dst[i] += sqrtf(src[i]);
 }
 
-// qm_gather_rows_u32: dst[r, j] = src[index[r], j] for 4-byte elements;
-// dst is [rows, cols], src [srcRows, cols]. An index outside [0, srcRows)
-// is reported and its row left unwritten.
-extern "C" __global__ void qm_gather_rows_u32(unsigned int* dst, const unsigned int* src, const int* index,
-    long long rows, long long cols, long long srcRows, int* status)
+// qm_gather_rows: dst[r, j] = src[index[r], j]; dst is [rows, cols], src
+// [srcRows, cols]. An index outside [0, srcRows) is reported and its row
+// left unwritten.
+template <typename T>
+__device__ void qm_gather_rows(T* dst, const T* src, const int* index, long long rows, long long cols,
+    long long srcRows, int* status)
 {
     long long n = rows * cols;
     for (long long i = qm_first(); i < n; i += qm_stride()) {
@@ -62,21 +63,18 @@ extern "C" __global__ void qm_gather_rows_u32(unsigned int* dst, const unsigned 
     }
 }
 
-// qm_gather_rows_u8 is qm_gather_rows_u32 for 1-byte elements.
+// qm_gather_rows_u32 is qm_gather_rows for 4-byte elements.
+extern "C" __global__ void qm_gather_rows_u32(unsigned int* dst, const unsigned int* src, const int* index,
+    long long rows, long long cols, long long srcRows, int* status)
+{
+    qm_gather_rows(dst, src, index, rows, cols, srcRows, status);
+}
+
+// qm_gather_rows_u8 is qm_gather_rows for 1-byte elements.
 extern "C" __global__ void qm_gather_rows_u8(unsigned char* dst, const unsigned char* src, const int* index,
     long long rows, long long cols, long long srcRows, int* status)
 {
-    long long n = rows * cols;
-    for (long long i = qm_first(); i < n; i += qm_stride()) {
-        long long r = i / cols;
-        long long j = i - r * cols;
-        int s = index[r];
-        if (s < 0 || s >= srcRows) {
-            qm_report(status, QM_STATUS_GATHER_INDEX);
-            continue;
-        }
-        dst[i] = src[(long long)s * cols + j];
-    }
+    qm_gather_rows(dst, src, index, rows, cols, srcRows, status);
 }
 
 // qm_add_bias_f32: y[r, c] += bias[c] for y [rows, cols]; a lane launch

@@ -92,22 +92,12 @@ extern "C" __global__ void qm_pool_backward_f32(const float* dy, const int* argm
         int pos = iy * W + ix;
         float sum = 0.0f;
         for (int r = 0; r < K; r++) {
-            int ty = iy + pad - r;
-            if (ty < 0)
-                break;
-            if (ty % stride != 0)
-                continue;
-            int oy = ty / stride;
-            if (oy >= OH)
+            int oy = qm_window_out(iy, r, pad, stride, OH);
+            if (oy < 0)
                 continue;
             for (int s = 0; s < K; s++) {
-                int tx = ix + pad - s;
-                if (tx < 0)
-                    break;
-                if (tx % stride != 0)
-                    continue;
-                int ox = tx / stride;
-                if (ox >= OW)
+                int ox = qm_window_out(ix, s, pad, stride, OW);
+                if (ox < 0)
                     continue;
                 long long o = ((n * OH + oy) * OW + ox) * C + c;
                 if (argmax == NULL)

@@ -185,6 +185,25 @@ extern "C" __global__ void qm_observe_final(const float* partial, int splits, in
     zp[c] = qm_nan_min(qm_nan_max(lo - rintf(a / s), lo), hi);
 }
 
+// qm_block_argmax reduces one value and index per thread, already in sv and
+// si (index −1: none) and followed by a __syncthreads, to the largest value
+// with the smallest index among ties in sv[0] and si[0].
+__device__ void qm_block_argmax(double* sv, long long* si)
+{
+    for (int half = QM_BLOCK / 2; half > 0; half >>= 1) {
+        if ((int)threadIdx.x < half) {
+            double ov = sv[threadIdx.x + half];
+            long long oi = si[threadIdx.x + half];
+            long long mi = si[threadIdx.x];
+            if (oi >= 0 && (mi < 0 || ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < mi))) {
+                sv[threadIdx.x] = ov;
+                si[threadIdx.x] = oi;
+            }
+        }
+        __syncthreads();
+    }
+}
+
 // qm_dorefa_stats_partial is the first pass over DoReFa weights w, grid
 // stride: block k writes the largest |tanh(w)| of its elements and the
 // first index holding it to pmax[k], parg[k] (−1 when it has no element
@@ -208,19 +227,7 @@ extern "C" __global__ void qm_dorefa_stats_partial(const float* w, const float* 
     sv[threadIdx.x] = best;
     si[threadIdx.x] = arg;
     __syncthreads();
-    // Largest value, smallest index among ties, over the block.
-    for (int half = QM_BLOCK / 2; half > 0; half >>= 1) {
-        if ((int)threadIdx.x < half) {
-            double ov = sv[threadIdx.x + half];
-            long long oi = si[threadIdx.x + half];
-            long long mi = si[threadIdx.x];
-            if (oi >= 0 && (mi < 0 || ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < mi))) {
-                sv[threadIdx.x] = ov;
-                si[threadIdx.x] = oi;
-            }
-        }
-        __syncthreads();
-    }
+    qm_block_argmax(sv, si);
     if (threadIdx.x == 0) {
         pmax[blockIdx.x] = sv[0];
         parg[blockIdx.x] = si[0];
@@ -255,18 +262,7 @@ extern "C" __global__ void qm_dorefa_stats_final(const double* pmax, const long 
     sv[threadIdx.x] = best;
     si[threadIdx.x] = at;
     __syncthreads();
-    for (int half = QM_BLOCK / 2; half > 0; half >>= 1) {
-        if ((int)threadIdx.x < half) {
-            double ov = sv[threadIdx.x + half];
-            long long oi = si[threadIdx.x + half];
-            long long mi = si[threadIdx.x];
-            if (oi >= 0 && (mi < 0 || ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < mi))) {
-                sv[threadIdx.x] = ov;
-                si[threadIdx.x] = oi;
-            }
-        }
-        __syncthreads();
-    }
+    qm_block_argmax(sv, si);
     if (pdot != NULL) {
         __shared__ double sh[QM_BLOCK];
         double dot = 0.0;
