@@ -64,20 +64,3 @@ func (b *Backend) BiasGrad(dy, db *engine.Tensor) {
 	defer b.release(partial)
 	b.launchBlocks("BiasGrad", "qm_bias_grad_final", cols, partial.ptr, narrow(cols), int32(lanes), b.f32(db))
 }
-
-// columnSums queues the first kernel of a column reduction over x viewed as
-// [rows, cols]: per-lane sums of x and, when y is not nil, of x·y, in a
-// scratch buffer the caller releases.
-func (b *Backend) columnSums(op string, x, y *engine.Tensor, rows, cols int) (scratch, int, bool) {
-	lanes := b.lanes(rows, cols)
-	sums := 1
-	if y != nil {
-		sums = 2
-	}
-	partial, ok := b.scratch(op, 8*sums*cols*lanes)
-	if !ok {
-		return partial, 0, false
-	}
-	b.launchLanes(op, "qm_colsum_partial", cols, lanes, b.f32(x), b.f32(y), int64(rows), narrow(cols), int32(lanes), partial.ptr)
-	return partial, lanes, true
-}

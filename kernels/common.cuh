@@ -120,4 +120,33 @@ __device__ __forceinline__ double qm_lane_sum(const double* partial, int cols, i
     return qm_block_sum(s, sh);
 }
 
+// Warp-per-row kernels (loss.cu, unlearn.cu) handle one row per warp; the
+// xor butterflies below leave the same value in every lane, so the whole
+// warp takes the same branches.
+#define QM_FULL_WARP 0xffffffffu
+
+// qm_warp_sum returns the sum of v over the warp to every lane.
+__device__ __forceinline__ double qm_warp_sum(double v)
+{
+    for (int m = 16; m > 0; m >>= 1)
+        v += __shfl_xor_sync(QM_FULL_WARP, v, m);
+    return v;
+}
+
+// qm_row_expsum sets *zmax to the largest of the K logits z and returns
+// Σ exp(z − zmax); lane is the calling thread's lane in its warp.
+__device__ __forceinline__ double qm_row_expsum(const float* z, int K, int lane, double* zmax)
+{
+    float m = -INFINITY;
+    for (int j = lane; j < K; j += 32)
+        m = fmaxf(m, z[j]);
+    for (int s = 16; s > 0; s >>= 1)
+        m = fmaxf(m, __shfl_xor_sync(QM_FULL_WARP, m, s));
+    double sum = 0.0;
+    for (int j = lane; j < K; j += 32)
+        sum += exp((double)z[j] - (double)m);
+    *zmax = (double)m;
+    return qm_warp_sum(sum);
+}
+
 #endif // QM_COMMON_CUH

@@ -1,6 +1,5 @@
-// elementwise.cu: Scale, Axpy, Add, AddSign, AddSqrt, row Gather and
-// AddBias. Fill and Copy
-// need no kernel (cuMemsetD32Async, cuMemsetD8Async, cuMemcpyDtoDAsync).
+// elementwise.cu: Scale, Axpy, Add and row Gather. Fill and Copy need no
+// kernel (cuMemsetD32Async, cuMemsetD8Async, cuMemcpyDtoDAsync).
 #include "common.cuh"
 
 // qm_scale_f32: x[i] *= a.
@@ -22,25 +21,6 @@ extern "C" __global__ void qm_add_f32(float* dst, const float* a, const float* b
 {
     for (long long i = qm_first(); i < n; i += qm_stride())
         dst[i] = a[i] + b[i];
-}
-
-// qm_add_sign_f32: y[i] += a·sign(x[i]), with sign(0) = 0 (and NaN).
-extern "C" __global__ void qm_add_sign_f32(const float* x, float* y, long long n, float a)
-{
-    for (long long i = qm_first(); i < n; i += qm_stride()) {
-        float v = x[i];
-        if (v > 0.0f)
-            y[i] += a;
-        else if (v < 0.0f)
-            y[i] -= a;
-    }
-}
-
-// qm_add_sqrt_f32: dst[i] += sqrt(src[i]).
-extern "C" __global__ void qm_add_sqrt_f32(float* dst, const float* src, long long n)
-{
-    for (long long i = qm_first(); i < n; i += qm_stride())
-        dst[i] += sqrtf(src[i]);
 }
 
 // qm_gather_rows: dst[r, j] = src[index[r], j]; dst is [rows, cols], src
@@ -75,17 +55,4 @@ extern "C" __global__ void qm_gather_rows_u8(unsigned char* dst, const unsigned 
     long long rows, long long cols, long long srcRows, int* status)
 {
     qm_gather_rows(dst, src, index, rows, cols, srcRows, status);
-}
-
-// qm_add_bias_f32: y[r, c] += bias[c] for y [rows, cols]; a lane launch
-// (see common.cuh) of cols·lanes threads.
-extern "C" __global__ void qm_add_bias_f32(float* y, const float* bias, long long rows, int cols, int lanes)
-{
-    long long t = qm_first();
-    if (t >= (long long)cols * lanes)
-        return;
-    int c = (int)(t % cols);
-    float b = bias[c];
-    for (long long r = t / cols; r < rows; r += lanes)
-        y[r * cols + c] += b;
 }

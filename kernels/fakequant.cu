@@ -1,4 +1,4 @@
-// quant.cu: fake quantization (the uniform affine quantizer of LSQ, PACT,
+// fakequant.cu: fake quantization (the uniform affine quantizer of LSQ, PACT,
 // DoReFa activations and min-max observers), min/max observers and
 // DoReFa-Net's weight quantizer.
 //

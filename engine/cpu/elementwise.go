@@ -148,42 +148,6 @@ func gatherRows[T any](dst, src []T, idx []int32, cols, rows int) {
 	}
 }
 
-// SumSquares implements engine.Backend.
-func (b *Backend) SumSquares(ts []*engine.Tensor, out *engine.Tensor) {
-	res := make([]float64, len(ts))
-	for i, t := range ts {
-		if t.DType == engine.Float32 {
-			res[i] = sumSquares(b, F32(t))
-		} else {
-			res[i] = sumSquares(b, F64(t))
-		}
-	}
-	if out.DType == engine.Float32 {
-		o := F32(out)
-		for i, v := range res {
-			o[i] = float32(v)
-		}
-	} else {
-		copy(F64(out), res)
-	}
-}
-
-func sumSquares[T float](b *Backend, x []T) float64 {
-	partial := make([]float64, b.threads)
-	n := b.parallel(len(x), minElems, func(w, lo, hi int) {
-		var s float64
-		for _, v := range x[lo:hi] {
-			s += float64(v) * float64(v)
-		}
-		partial[w] = s
-	})
-	var s float64
-	for _, p := range partial[:n] {
-		s += p
-	}
-	return s
-}
-
 func checkSame(op string, a, b *engine.Tensor) {
 	if a.DType != b.DType || a.Numel() != b.Numel() {
 		panic(fmt.Sprintf("cpu: %s of %v and %v", op, a, b))

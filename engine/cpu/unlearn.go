@@ -30,48 +30,6 @@ func addSign[T float](b *Backend, a T, x, y []T) {
 	})
 }
 
-// Dot implements engine.Backend.
-func (b *Backend) Dot(as, bs []*engine.Tensor, out *engine.Tensor) {
-	res := make([]float64, len(as))
-	for i := range as {
-		checkSame("dot", as[i], bs[i])
-		if as[i].DType == engine.Float32 {
-			res[i] = dot(b, F32(as[i]), F32(bs[i]))
-		} else {
-			res[i] = dot(b, F64(as[i]), F64(bs[i]))
-		}
-	}
-	storeFloats(out, res)
-}
-
-func dot[T float](b *Backend, x, y []T) float64 {
-	partial := make([]float64, b.threads)
-	n := b.parallel(len(x), minElems, func(w, lo, hi int) {
-		var s float64
-		for i := lo; i < hi; i++ {
-			s += float64(x[i]) * float64(y[i])
-		}
-		partial[w] = s
-	})
-	var s float64
-	for _, p := range partial[:n] {
-		s += p
-	}
-	return s
-}
-
-// storeFloats writes float64 results into a float tensor.
-func storeFloats(out *engine.Tensor, v []float64) {
-	if out.DType == engine.Float32 {
-		o := F32(out)
-		for i, x := range v {
-			o[i] = float32(x)
-		}
-		return
-	}
-	copy(F64(out), v)
-}
-
 // AddSqrt implements engine.Backend.
 func (b *Backend) AddSqrt(dst, src *engine.Tensor) {
 	checkSame("add sqrt", dst, src)
@@ -86,30 +44,6 @@ func (b *Backend) AddSqrt(dst, src *engine.Tensor) {
 	for i := range d {
 		d[i] += math.Sqrt(s[i])
 	}
-}
-
-// RowSqNorm implements engine.Backend.
-func (b *Backend) RowSqNorm(x, out *engine.Tensor) {
-	rows, cols := x.Rows(), x.Cols()
-	res := make([]float64, rows)
-	if x.DType == engine.Float32 {
-		rowSqNorm(b, F32(x), cols, res)
-	} else {
-		rowSqNorm(b, F64(x), cols, res)
-	}
-	storeFloats(out, res)
-}
-
-func rowSqNorm[T float](b *Backend, x []T, cols int, out []float64) {
-	b.parallel(len(out), max(1, minElems/max(1, cols)), func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			var s float64
-			for _, v := range x[r*cols : (r+1)*cols] {
-				s += float64(v) * float64(v)
-			}
-			out[r] = s
-		}
-	})
 }
 
 // softmaxRow writes the probabilities of one row of logits into p (float64)

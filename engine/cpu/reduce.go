@@ -1,0 +1,155 @@
+package cpu
+
+import "github.com/qmulgpu/qmulgpu/engine"
+
+// SumSquares implements engine.Backend.
+func (b *Backend) SumSquares(ts []*engine.Tensor, out *engine.Tensor) {
+	res := make([]float64, len(ts))
+	for i, t := range ts {
+		if t.DType == engine.Float32 {
+			res[i] = sumSquares(b, F32(t))
+		} else {
+			res[i] = sumSquares(b, F64(t))
+		}
+	}
+	if out.DType == engine.Float32 {
+		o := F32(out)
+		for i, v := range res {
+			o[i] = float32(v)
+		}
+	} else {
+		copy(F64(out), res)
+	}
+}
+
+func sumSquares[T float](b *Backend, x []T) float64 {
+	partial := make([]float64, b.threads)
+	n := b.parallel(len(x), minElems, func(w, lo, hi int) {
+		var s float64
+		for _, v := range x[lo:hi] {
+			s += float64(v) * float64(v)
+		}
+		partial[w] = s
+	})
+	var s float64
+	for _, p := range partial[:n] {
+		s += p
+	}
+	return s
+}
+
+// Dot implements engine.Backend.
+func (b *Backend) Dot(as, bs []*engine.Tensor, out *engine.Tensor) {
+	res := make([]float64, len(as))
+	for i := range as {
+		checkSame("dot", as[i], bs[i])
+		if as[i].DType == engine.Float32 {
+			res[i] = dot(b, F32(as[i]), F32(bs[i]))
+		} else {
+			res[i] = dot(b, F64(as[i]), F64(bs[i]))
+		}
+	}
+	storeFloats(out, res)
+}
+
+func dot[T float](b *Backend, x, y []T) float64 {
+	partial := make([]float64, b.threads)
+	n := b.parallel(len(x), minElems, func(w, lo, hi int) {
+		var s float64
+		for i := lo; i < hi; i++ {
+			s += float64(x[i]) * float64(y[i])
+		}
+		partial[w] = s
+	})
+	var s float64
+	for _, p := range partial[:n] {
+		s += p
+	}
+	return s
+}
+
+// storeFloats writes float64 results into a float tensor.
+func storeFloats(out *engine.Tensor, v []float64) {
+	if out.DType == engine.Float32 {
+		o := F32(out)
+		for i, x := range v {
+			o[i] = float32(x)
+		}
+		return
+	}
+	copy(F64(out), v)
+}
+
+// RowSqNorm implements engine.Backend.
+func (b *Backend) RowSqNorm(x, out *engine.Tensor) {
+	rows, cols := x.Rows(), x.Cols()
+	res := make([]float64, rows)
+	if x.DType == engine.Float32 {
+		rowSqNorm(b, F32(x), cols, res)
+	} else {
+		rowSqNorm(b, F64(x), cols, res)
+	}
+	storeFloats(out, res)
+}
+
+func rowSqNorm[T float](b *Backend, x []T, cols int, out []float64) {
+	b.parallel(len(out), max(1, minElems/max(1, cols)), func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			var s float64
+			for _, v := range x[r*cols : (r+1)*cols] {
+				s += float64(v) * float64(v)
+			}
+			out[r] = s
+		}
+	})
+}
+
+// sumBlock is how many rows the column reductions sum in the element type
+// before widening to float64: few enough to keep float32 rounding near
+// 1e-6, enough to keep the conversions off the hot path.
+const sumBlock = 16
+
+// columnSums returns Σ_rows x[row, j] (and Σ_rows x[row,j]·y[row,j] in the
+// second half when y is non-nil), summed in blocks of sumBlock rows and
+// accumulated in float64, deterministically.
+func columnSums[T float](b *Backend, x []T, n int, y []T) []float64 {
+	rows := len(x) / n
+	width := n
+	if y != nil {
+		width = 2 * n
+	}
+	partial := make([][]float64, b.threads)
+	chunks := b.parallel(rows, max(1, minElems/n), func(w, lo, hi int) {
+		acc := make([]float64, width)
+		blk := make([]T, width)
+		s1, s2 := blk[:n], blk[n:]
+		for r0 := lo; r0 < hi; r0 += sumBlock {
+			clear(blk)
+			for r := r0; r < min(hi, r0+sumBlock); r++ {
+				xs := x[r*n : (r+1)*n]
+				s1 := s1[:len(xs)]
+				for j, v := range xs {
+					s1[j] += v
+				}
+				if y != nil {
+					ys := y[r*n : (r+1)*n][:len(xs)]
+					s2 := s2[:len(xs)]
+					for j, v := range xs {
+						s2[j] += v * ys[j]
+					}
+				}
+			}
+			for j, v := range blk {
+				acc[j] += float64(v)
+			}
+		}
+		partial[w] = acc
+	})
+	out := make([]float64, width)
+	for _, p := range partial[:chunks] {
+		for j, v := range p {
+			out[j] += v
+		}
+	}
+	return out
+}
