@@ -102,7 +102,12 @@ type Backend struct {
 	err            error
 }
 
-var _ engine.Backend = (*Backend)(nil)
+var (
+	_ engine.Backend    = (*Backend)(nil)
+	_ engine.Concurrent = (*Backend)(nil)
+	_ engine.TF32Switch = (*Backend)(nil)
+	_ engine.Closer     = (*Backend)(nil)
+)
 
 // Open starts a backend on CUDA device index (numbered as nvidia-smi
 // numbers them). TF32 tensor-op math is on unless the environment sets
@@ -148,13 +153,13 @@ func (b *Backend) Name() string { return b.name }
 // "NVIDIA H100 80GB HBM3 (cuda:0, compute 9.0, 79.1 GiB)".
 func (b *Backend) Describe() string { return b.describe }
 
-// ConcurrentSafe reports that ops must not be called from several
-// goroutines at once: they share one stream and one error.
+// ConcurrentSafe implements engine.Concurrent: ops must not be called from
+// several goroutines at once, since they share one stream and one error.
 func (b *Backend) ConcurrentSafe() bool { return false }
 
-// SetTF32 switches TF32 tensor-op math in GEMMs (and so convolutions) on or
-// off: on, products are about 10× faster on Ampere and Hopper GPUs, with
-// inputs rounded to 10-bit mantissas.
+// SetTF32 implements engine.TF32Switch: it switches TF32 tensor-op math in
+// GEMMs (and so convolutions) on or off. On, products are about 10× faster
+// on Ampere and Hopper GPUs, with inputs rounded to 10-bit mantissas.
 func (b *Backend) SetTF32(on bool) error {
 	if err := b.Err(); err != nil {
 		return err
@@ -162,9 +167,10 @@ func (b *Backend) SetTF32(on bool) error {
 	return b.x.setTF32(on)
 }
 
-// Close waits for queued work and releases the device: cached memory, the
-// stream, the kernels and the cuBLAS handle. Tensors still allocated
-// become invalid; the backend must not be used afterwards.
+// Close implements engine.Closer: it waits for queued work and releases
+// the device (cached memory, the stream, the kernels and the cuBLAS
+// handle). Tensors still allocated become invalid; the backend must not be
+// used afterwards.
 func (b *Backend) Close() error {
 	err := b.Err()
 	if b.status.ptr != 0 {

@@ -147,13 +147,10 @@ func (e *env) out(name string, t *engine.Tensor) {
 	e.outs = append(e.outs, o)
 }
 
-// tf32Switch is implemented by backends with a TF32 switch.
-type tf32Switch interface{ SetTF32(on bool) error }
-
 // runCase runs c on b and returns its outputs.
 func runCase(t *testing.T, b engine.Backend, c opCase) []output {
 	t.Helper()
-	if sw, ok := b.(tf32Switch); ok && c.tf32 {
+	if sw, ok := b.(engine.TF32Switch); ok && c.tf32 {
 		if err := sw.SetTF32(true); err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,9 @@ import "fmt"
 
 // Backend is the op-level contract every compute backend implements. The CPU
 // backend (engine/cpu) is the reference; other backends are tested against it.
+// Its methods are grouped into the interfaces it embeds, one per kind of op;
+// each op family lives in files of the same name in engine/cpu, cuda and
+// kernels (see docs/design.md).
 //
 // Conventions shared by all ops:
 //   - tensors are contiguous views; "[rows, C]" means the op treats the tensor
@@ -14,11 +17,33 @@ import "fmt"
 //
 // Ops panic on programming errors (mismatched shapes or types); runtime
 // failures of a device (out of memory, a failed launch) are reported by Err.
+//
+// Some backends also implement the optional interfaces Concurrent,
+// TF32Switch and Closer, which callers reach by type assertion.
 type Backend interface {
+	Device
+	Storage
+	Math
+	Layers
+	Training
+	Quantization
+	Unlearning
+}
+
+// Device names a backend and reports its asynchronous failures.
+type Device interface {
 	// Name is the short device name ("cpu", "cuda:0").
 	Name() string
 	// Describe is a one-line human description of the device.
 	Describe() string
+	// Err returns (and clears) the first asynchronous error since the last
+	// call; it waits for queued work to finish.
+	Err() error
+}
+
+// Storage allocates tensors on a backend and copies them to and from the
+// host.
+type Storage interface {
 	// Supports reports whether tensors of the given type can be allocated.
 	Supports(dt DType) bool
 
@@ -34,10 +59,11 @@ type Backend interface {
 	Upload(t *Tensor, src any)
 	// Download copies t into dst, a slice matching t's type and size.
 	Download(t *Tensor, dst any)
-	// Err returns (and clears) the first asynchronous error since the last
-	// call; it waits for queued work to finish.
-	Err() error
+}
 
+// Math is linear algebra on whole tensors: elementwise updates, row gathers,
+// reductions accumulated in float64, and matrix products.
+type Math interface {
 	// Fill sets every element of x to v.
 	Fill(x *Tensor, v float64)
 	// Copy copies src into dst (same type and size).
@@ -53,10 +79,20 @@ type Backend interface {
 	// SumSquares writes out[i] = Σ ts[i]², accumulated in float64, into a
 	// float tensor of len(ts) elements.
 	SumSquares(ts []*Tensor, out *Tensor)
+	// Dot writes out[i] = Σ as[i]·bs[i], accumulated in float64, into a
+	// float tensor of len(as) elements.
+	Dot(as, bs []*Tensor, out *Tensor)
+	// RowSqNorm writes out[i] = Σ_j x[i,j]² for x viewed as [rows, cols].
+	RowSqNorm(x, out *Tensor)
 
 	// Gemm computes c = alpha·op(a)·op(b) + beta·c for row-major matrices,
 	// with op(a) m×k, op(b) k×n and c m×n.
 	Gemm(transA, transB bool, m, n, k int, alpha float64, a, b *Tensor, beta float64, c *Tensor)
+}
+
+// Layers are the forward and backward passes of the network's layers and of
+// its training loss.
+type Layers interface {
 	// AddBias adds b[j] to every row of y viewed as [rows, len(b)].
 	AddBias(y, b *Tensor)
 	// BiasGrad accumulates db[j] += Σ_rows dy[row, j].
@@ -97,14 +133,22 @@ type Backend interface {
 	// SoftmaxCrossEntropy evaluates the weighted softmax cross-entropy and
 	// its per-sample outputs; see LossArgs.
 	SoftmaxCrossEntropy(a LossArgs)
+}
 
+// Training is the work of a training step outside the network: assembling
+// the input batch and updating the parameters.
+type Training interface {
 	// SGD applies one SGD step to a parameter; see SGDArgs.
 	SGD(a SGDArgs)
 
 	// GatherImages assembles a normalised, augmented float batch from uint8
 	// images resident on the backend; see GatherArgs.
 	GatherImages(a GatherArgs)
+}
 
+// Quantization is the fake quantizers and observers of quantization-aware
+// training.
+type Quantization interface {
 	// FakeQuant maps X onto a uniform grid; see FakeQuantArgs.
 	FakeQuant(a FakeQuantArgs)
 	// FakeQuantBackward computes the straight-through input gradient and
@@ -117,17 +161,17 @@ type Backend interface {
 	DoReFaWeights(a DoReFaArgs)
 	// DoReFaWeightsBackward accumulates the weight gradient; see DoReFaArgs.
 	DoReFaWeightsBackward(a DoReFaArgs)
+}
 
+// Unlearning is the ops only the unlearning methods use: the ℓ1 penalty's
+// subgradient, running square roots, Q-MUL's similar labels, the entropy
+// objective and per-sample gradient norms.
+type Unlearning interface {
 	// AddSign computes y += a·sign(x) (sign(0) = 0): the ℓ1 penalty's
 	// subgradient.
 	AddSign(a float64, x, y *Tensor)
-	// Dot writes out[i] = Σ as[i]·bs[i], accumulated in float64, into a
-	// float tensor of len(as) elements.
-	Dot(as, bs []*Tensor, out *Tensor)
 	// AddSqrt computes dst += sqrt(src) elementwise.
 	AddSqrt(dst, src *Tensor)
-	// RowSqNorm writes out[i] = Σ_j x[i,j]² for x viewed as [rows, cols].
-	RowSqNorm(x, out *Tensor)
 	// SimilarLabels writes, for each row of Logits with label y,
 	// Out[i] = argmin_{j≠y} |p_j − p_y| with p = softmax(logits) (the
 	// smallest such j on ties): Q-MUL's similar label.
@@ -147,6 +191,26 @@ type Backend interface {
 	// InvStd (and Y and Act for a fused activation) with rows grouped by
 	// sample (rows/N pixels each).
 	BatchNormPerSampleSqNorm(a BatchNormArgs, n int, outGamma, outBeta *Tensor)
+}
+
+// Concurrent is implemented by backends that say whether their ops may be
+// called from several goroutines at once (each op still writing distinct
+// outputs). A backend that does not implement it is taken to be unsafe.
+type Concurrent interface {
+	ConcurrentSafe() bool
+}
+
+// TF32Switch is implemented by backends whose matrix products can use
+// TF32 tensor-op math; SetTF32 switches it on or off.
+type TF32Switch interface {
+	SetTF32(on bool) error
+}
+
+// Closer is implemented by backends that hold device resources (contexts,
+// streams, library handles); Close releases them, after which the backend
+// must not be used. The CPU backend holds none.
+type Closer interface {
+	Close() error
 }
 
 // ConvGeom is the geometry of a 2-D convolution over NHWC activations.

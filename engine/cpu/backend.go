@@ -106,8 +106,11 @@ func (b *Backend) chunks(n, minChunk int) int {
 	return c
 }
 
-var _ engine.Backend = (*Backend)(nil)
+var (
+	_ engine.Backend    = (*Backend)(nil)
+	_ engine.Concurrent = (*Backend)(nil)
+)
 
-// ConcurrentSafe reports that ops may be called from several goroutines at
-// once (each op must still work on distinct outputs).
+// ConcurrentSafe implements engine.Concurrent: ops may be called from
+// several goroutines at once (each op must still work on distinct outputs).
 func (b *Backend) ConcurrentSafe() bool { return true }

@@ -124,10 +124,6 @@ func (d *DeviceData) Load(b engine.Backend, p Plan, aug data.Augmentation, label
 	return &Batch{X: x, Y: y, Index: p.Index}
 }
 
-// concurrent is implemented by backends whose ops may be called from
-// several goroutines at once.
-type concurrent interface{ ConcurrentSafe() bool }
-
 // Batches iterates over the batches of a list of plans. On a backend that
 // allows it, the next batch is assembled in a goroutine while the caller
 // works on the current one; otherwise Next assembles it.
@@ -146,7 +142,7 @@ type Batches struct {
 // labels when non-nil. The caller frees each batch and calls Close.
 func (d *DeviceData) Iterate(b engine.Backend, plans []Plan, aug data.Augmentation, labels *engine.Tensor) *Batches {
 	it := &Batches{d: d, b: b, plans: plans, aug: aug, labels: labels}
-	if c, ok := b.(concurrent); ok && c.ConcurrentSafe() {
+	if c, ok := b.(engine.Concurrent); ok && c.ConcurrentSafe() {
 		it.ahead = make(chan *Batch, 1)
 		it.done = make(chan struct{})
 		go func() {
