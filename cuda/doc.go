@@ -28,8 +28,10 @@
 //
 // The kernels are kernels/*.cu, compiled by CMakeLists.txt into one fatbin
 // (SASS for sm_80, sm_86, sm_89 and sm_90, PTX for compute_80) that is
-// embedded as kernels.fatbin and loaded with cuModuleLoadData. Adding an op
-// takes a kernel file and a Go method that launches it by name;
+// embedded as kernels.fatbin and loaded with cuModuleLoadData. Each op
+// family has one name in all three trees: kernels/X.cu holds its kernels,
+// cuda/X.go the methods that launch them by name, engine/cpu/X.go the
+// reference (for example batchnorm, fakequant, reduce, unlearn);
 // fake_test.go checks every launch's arguments against the kernel
 // signatures it parses from kernels/*.cu.
 //
