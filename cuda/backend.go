@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 	"unsafe"
 
 	"github.com/qmulgpu/qmulgpu/engine"
@@ -27,6 +28,9 @@ type executor interface {
 	launch(kernel string, grid, block dim3, args []any) error
 	gemm(g gemmArgs) error
 	setTF32(on bool) error
+	// convLibrary returns cuDNN on the executor's context and stream,
+	// loading it on first use; the error says why it is unusable.
+	convLibrary() (convLib, error)
 	close() error
 }
 
@@ -99,6 +103,8 @@ type Backend struct {
 	status         scratch // int32 where kernels report invalid input
 	maxBlocks      int     // grid size of grid-stride launches
 	threads        int     // threads a lane launch aims at
+	tf32           bool    // TF32 tensor-op math is on
+	conv           convState
 	err            error
 }
 
@@ -111,21 +117,48 @@ var (
 
 // Open starts a backend on CUDA device index (numbered as nvidia-smi
 // numbers them). TF32 tensor-op math is on unless the environment sets
-// QMUL_TF32=0; SetTF32 switches it later.
+// QMUL_TF32=0; SetTF32 switches it later. Convolutions take the path
+// QMUL_CONV names (auto when unset; see SetConv).
 func Open(index int) (*Backend, error) {
-	g, info, err := openGPU(index)
+	opts, err := optionsFromEnv()
 	if err != nil {
 		return nil, fmt.Errorf("cuda:%d: %w", index, err)
 	}
-	b, err := newBackend(g, index, info)
+	g, info, err := openGPU(index, opts.tf32)
+	if err != nil {
+		return nil, fmt.Errorf("cuda:%d: %w", index, err)
+	}
+	b, err := newBackend(g, index, info, opts)
 	if err != nil {
 		return nil, fmt.Errorf("cuda:%d: %w", index, errors.Join(err, g.close()))
 	}
 	return b, nil
 }
 
+// options are a backend's settings from the environment (QMUL_TF32,
+// QMUL_CONV, QMUL_CUDNN_FIND).
+type options struct {
+	tf32 bool   // TF32 tensor-op math in GEMMs and convolutions
+	conv string // convolution path: ConvAuto, ConvCudnn or ConvIm2col
+	find bool   // measure cuDNN's algorithms once per shape
+}
+
+// defaultOptions are the settings of an empty environment.
+var defaultOptions = options{tf32: true, conv: ConvAuto, find: true}
+
+// optionsFromEnv reads the settings from the environment.
+func optionsFromEnv() (options, error) {
+	var o options
+	var err error
+	if o.tf32, err = tf32FromEnv(); err != nil {
+		return o, err
+	}
+	o.conv, o.find, err = convFromEnv()
+	return o, err
+}
+
 // newBackend makes a backend that runs on x.
-func newBackend(x executor, index int, info deviceInfo) (*Backend, error) {
+func newBackend(x executor, index int, info deviceInfo, opts options) (*Backend, error) {
 	b := &Backend{
 		name: fmt.Sprintf("cuda:%d", index),
 		describe: fmt.Sprintf("%s (cuda:%d, compute %d.%d, %.1f GiB)", info.name, index, info.major, info.minor,
@@ -143,15 +176,26 @@ func newBackend(x executor, index int, info deviceInfo) (*Backend, error) {
 	if err := x.memset32(s.ptr, 0, 1); err != nil {
 		return nil, err
 	}
+	b.tf32 = opts.tf32
+	b.conv = convState{find: opts.find, now: time.Now}
+	if err := b.SetConv(opts.conv); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
 // Name implements engine.Backend ("cuda:0").
 func (b *Backend) Name() string { return b.name }
 
-// Describe implements engine.Backend, e.g.
-// "NVIDIA H100 80GB HBM3 (cuda:0, compute 9.0, 79.1 GiB)".
-func (b *Backend) Describe() string { return b.describe }
+// Describe implements engine.Backend, e.g. "NVIDIA H100 80GB HBM3
+// (cuda:0, compute 9.0, 79.1 GiB), convolutions on cuDNN 9.1.0
+// (libcudnn.so.9)".
+func (b *Backend) Describe() string {
+	if b.conv.dnn == nil {
+		return b.describe + ", convolutions on im2col + SGEMM"
+	}
+	return b.describe + ", convolutions on " + b.conv.dnn.name()
+}
 
 // ConcurrentSafe implements engine.Concurrent: ops must not be called from
 // several goroutines at once, since they share one stream and one error.
@@ -164,7 +208,11 @@ func (b *Backend) SetTF32(on bool) error {
 	if err := b.Err(); err != nil {
 		return err
 	}
-	return b.x.setTF32(on)
+	if err := b.x.setTF32(on); err != nil {
+		return err
+	}
+	b.tf32 = on
+	return nil
 }
 
 // Close implements engine.Closer: it waits for queued work and releases
@@ -177,7 +225,7 @@ func (b *Backend) Close() error {
 		b.release(b.status)
 		b.status = scratch{}
 	}
-	return errors.Join(err, b.mem.trim(), b.x.close())
+	return errors.Join(err, b.closeConv(), b.mem.trim(), b.x.close())
 }
 
 // fail records err (when it is the first) as a failure of op.

@@ -21,6 +21,28 @@ typedef struct CUstream_st* CUstream;
 typedef int cublasStatus_t;
 typedef struct cublasContext* cublasHandle_t;
 
+// cuDNN's legacy convolution API (cudnn.h of cuDNN 8, cudnn_ops.h and
+// cudnn_cnn.h of cuDNN 9; the same signatures in both). Enum parameters are
+// ints, as in the C ABI.
+typedef int cudnnStatus_t;
+typedef struct cudnnContext* cudnnHandle_t;
+typedef struct cudnnTensorStruct* cudnnTensorDescriptor_t;
+typedef struct cudnnFilterStruct* cudnnFilterDescriptor_t;
+typedef struct cudnnConvolutionStruct* cudnnConvolutionDescriptor_t;
+
+// qm_cudnnAlgoPerf is the layout shared by cudnnConvolutionFwdAlgoPerf_t,
+// cudnnConvolutionBwdDataAlgoPerf_t and cudnnConvolutionBwdFilterAlgoPerf_t
+// (48 bytes on LP64: memory is 8-byte aligned at offset 16).
+typedef struct {
+    int algo;
+    cudnnStatus_t status;
+    float time;
+    size_t memory;
+    int determinism;
+    int mathType;
+    int reserved[3];
+} qm_cudnnAlgoPerf;
+
 // A shim that makes its context current before its main call, or
 // synchronises its stream after it, sets one of these bits in the result it
 // returns when that extra call is the one that failed, so that the Go side

@@ -8,7 +8,8 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine"
 )
 
-// Convolutions run as im2col + cuBLAS SGEMM over chunks of output pixels
+// Convolutions run through cuDNN where convplan.go decides so, and
+// otherwise as im2col + cuBLAS SGEMM over chunks of output pixels
 // (pixel p = (n·OH + oy)·OW + ox of the whole batch), each chunk small
 // enough that its column buffers stay within maxColBytes; grouped
 // convolutions take one GEMM per group, addressing the group's channels
@@ -59,13 +60,14 @@ func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
 		return
 	}
 	xp, wp, yp := b.f32(x), b.f32(w), b.f32(y)
+	if b.dnnForward(xp, wp, yp, g) {
+		return
+	}
 	oh, ow := g.OutH(), g.OutW()
 	pixels := g.N * oh * ow
 	switch {
 	case isDepthwise(g):
-		b.launchTiles("Conv2d", "qm_dwconv_f32", g.C, pixels, xp, wp, yp,
-			narrow(g.N), narrow(g.H), narrow(g.W), narrow(g.C), narrow(oh), narrow(ow),
-			narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad))
+		b.depthwiseForward(xp, wp, yp, g)
 		return
 	case isPointwise(g):
 		// y [pixels, K] = x [pixels, C] · wᵀ with w [K, C].
@@ -104,6 +106,9 @@ func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvG
 		return
 	}
 	xp, wp, dyp, dxp, dwp := b.f32(x), b.f32(w), b.f32(dy), b.f32(dx), b.f32(dw)
+	if b.dnnBackward(xp, wp, dyp, dxp, dwp, g) {
+		return
+	}
 	if isDepthwise(g) {
 		b.depthwiseBackward(xp, wp, dyp, dxp, dwp, g)
 		return
@@ -172,6 +177,14 @@ func (b *Backend) im2col(op string, x, col devPtr, p0, rows, grp int, g engine.C
 	b.launchTiles(op, "qm_im2col_f32", g.R*g.S*cg, rows, x, col, narrow(p0), narrow(rows),
 		narrow(g.H), narrow(g.W), narrow(g.C), narrow(g.OutH()), narrow(g.OutW()),
 		narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad), narrow(cg), narrow(grp))
+}
+
+// depthwiseForward queues our direct depthwise kernel.
+func (b *Backend) depthwiseForward(xp, wp, yp devPtr, g engine.ConvGeom) {
+	oh, ow := g.OutH(), g.OutW()
+	b.launchTiles("Conv2d", "qm_dwconv_f32", g.C, g.N*oh*ow, xp, wp, yp,
+		narrow(g.N), narrow(g.H), narrow(g.W), narrow(g.C), narrow(oh), narrow(ow),
+		narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad))
 }
 
 // depthwiseBackward computes dx (when dxp is not 0) and accumulates dw of

@@ -12,7 +12,7 @@ import (
 
 func TestDescribe(t *testing.T) {
 	b, _ := newFakeBackend(t)
-	if b.Name() != "cuda:0" || b.Describe() != "Fake GPU (cuda:0, compute 9.0, 80.0 GiB)" {
+	if b.Name() != "cuda:0" || b.Describe() != "Fake GPU (cuda:0, compute 9.0, 80.0 GiB), convolutions on im2col + SGEMM" {
 		t.Errorf("Name %q, Describe %q", b.Name(), b.Describe())
 	}
 	if b.ConcurrentSafe() || b.Supports(engine.Float64) || !b.Supports(engine.Uint8) {

@@ -138,6 +138,7 @@ type fakeGPU struct {
 	syncs    int
 	failNext error // returned by the next launch
 	tf32     bool
+	dnn      convLib // cuDNN, when a test provides one
 }
 
 func newFakeGPU(t *testing.T) *fakeGPU {
@@ -153,7 +154,7 @@ func newFakeGPU(t *testing.T) *fakeGPU {
 func newFakeBackend(t *testing.T) (*Backend, *fakeGPU) {
 	t.Helper()
 	f := newFakeGPU(t)
-	b, err := newBackend(f, 0, deviceInfo{name: "Fake GPU", major: 9, minor: 0, sms: 4, totalMem: 80 << 30})
+	b, err := newBackend(f, 0, deviceInfo{name: "Fake GPU", major: 9, minor: 0, sms: 4, totalMem: 80 << 30}, defaultOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,6 +312,13 @@ func (f *fakeGPU) gemm(g gemmArgs) error {
 func (f *fakeGPU) setTF32(on bool) error { f.tf32 = on; return nil }
 
 func (f *fakeGPU) close() error { return nil }
+
+func (f *fakeGPU) convLibrary() (convLib, error) {
+	if f.dnn == nil {
+		return nil, fmt.Errorf("the fake GPU has no cuDNN")
+	}
+	return f.dnn, nil
+}
 
 // TestKernelConstantsMatch checks the Go mirrors of the kernels' #defines.
 func TestKernelConstantsMatch(t *testing.T) {

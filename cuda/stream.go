@@ -31,6 +31,8 @@ type gpu struct {
 	stream C.CUstream
 	module C.CUmodule
 	blas   *blasHandle
+	dnn    *dnnHandle // nil until convLibrary loads cuDNN
+	dnnErr error      // why cuDNN is unusable, once tried
 	funcs  map[string]C.CUfunction
 	args   *argArena
 }
@@ -48,13 +50,10 @@ func tf32FromEnv() (bool, error) {
 	return on, nil
 }
 
-// openGPU starts an executor on device index.
-func openGPU(index int) (*gpu, deviceInfo, error) {
+// openGPU starts an executor on device index, with TF32 math in cuBLAS on
+// or off.
+func openGPU(index int, tf32 bool) (*gpu, deviceInfo, error) {
 	var info deviceInfo
-	tf32, err := tf32FromEnv()
-	if err != nil {
-		return nil, info, err
-	}
 	drv, err := theDriver()
 	if err != nil {
 		return nil, info, err
@@ -133,6 +132,10 @@ func (g *gpu) close() error {
 	if g.stream != nil {
 		errs = append(errs, g.drv.streamSynchronize(g.ctx, g.stream))
 	}
+	if g.dnn != nil {
+		errs = append(errs, g.dnn.close())
+		g.dnn = nil
+	}
 	if g.blas != nil {
 		errs = append(errs, g.blas.destroy())
 		g.blas = nil
@@ -199,3 +202,18 @@ func (g *gpu) launch(kernel string, grid, block dim3, args []any) error {
 func (g *gpu) gemm(a gemmArgs) error { return g.blas.gemm(a) }
 
 func (g *gpu) setTF32(on bool) error { return g.blas.setTF32(on) }
+
+// convLibrary loads cuDNN and creates its handle on the first call.
+func (g *gpu) convLibrary() (convLib, error) {
+	if g.dnn == nil && g.dnnErr == nil {
+		lib, err := theCudnn()
+		if err == nil {
+			g.dnn, err = newDnnHandle(lib, g.drv, g.ctx, g.stream)
+		}
+		g.dnnErr = err
+	}
+	if g.dnnErr != nil {
+		return nil, g.dnnErr
+	}
+	return g.dnn, nil
+}
