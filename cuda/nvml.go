@@ -99,3 +99,15 @@ func listGPUs(lib nvml.Interface) ([]device.GPU, error) {
 func cudaVersionString(v int) string {
 	return fmt.Sprintf("%d.%d", v/1000, v%1000/10)
 }
+
+// ConvStatus says which path --conv auto gives GPU convolutions: cuDNN
+// when the library loads and passes the version check, or im2col + cuBLAS
+// SGEMM and why not. A cuDNN that loads can still fail on the device;
+// Backend.ConvPath then says so.
+func (provider) ConvStatus() string {
+	s, err := CudnnStatus()
+	if err != nil {
+		return "im2col + cuBLAS SGEMM (" + err.Error() + ")"
+	}
+	return s
+}

@@ -53,6 +53,8 @@ func TestBadInputIsOneLineAndNonZero(t *testing.T) {
 		{[]string{"sweep", "--config", filepath.Join(dir, "none.yaml"), "--out", out}, "none.yaml"},
 		{[]string{"bench", "--model", "smallcnn", "--batch", "0"}, "batch 0"},
 		{[]string{"train", "--device", "tpu", "--dataset", "fashion-mnist", "--model", "smallcnn", "--out", out}, "--device"},
+		{append(append([]string{}, base...), "--device", "cpu", "--conv", "fft"), "--conv \"fft\": want auto, cudnn, im2col"},
+		{append(append([]string{}, base...), "--device", "cpu", "--conv", "cudnn"), "--conv cudnn: the cpu backend has no cuDNN"},
 	}
 	for _, tc := range cases {
 		cmd := exec.Command(bin, tc.args...)

@@ -18,6 +18,8 @@ type devicesReport struct {
 	GPUs     []device.GPU `json:"gpus"`
 	GPUError string       `json:"gpu_error,omitempty"`
 	Auto     string       `json:"auto"`
+	// Conv is the path GPU convolutions take under --conv auto, and why.
+	Conv string `json:"gpu_convolutions"`
 }
 
 func devicesCommand() *cli.Command {
@@ -26,7 +28,8 @@ func devicesCommand() *cli.Command {
 		Usage: "list the CPU and GPUs and say which backend --device auto picks",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
-			r := devicesReport{CPU: cpu.CPUModel(), Cores: runtime.NumCPU(), BLAS: cpu.BLASName(), Auto: "cpu"}
+			r := devicesReport{CPU: cpu.CPUModel(), Cores: runtime.NumCPU(), BLAS: cpu.BLASName(), Auto: "cpu",
+				Conv: device.ConvStatus()}
 			gpus, err := device.GPUs()
 			if err != nil {
 				r.GPUError = err.Error()
@@ -47,6 +50,7 @@ func devicesCommand() *cli.Command {
 				fmt.Printf("GPUs: none (%s)\n", r.GPUError)
 			}
 			fmt.Printf("--device auto uses: %s\n", r.Auto)
+			fmt.Printf("GPU convolutions (--conv auto): %s\n", r.Conv)
 			return nil
 		},
 	}

@@ -47,7 +47,7 @@ func sweepCommand() *cli.Command {
 			r := &sweep.Runner{Config: cfg, Out: c.String("out"), Shard: shard, Shards: shards,
 				Devices: sweepDevices(c.String("device")), Threads: c.Int("threads"), Log: os.Stderr, Command: commandLine(),
 				Open: func(dev string) (engine.Backend, error) {
-					return device.Open(dev, c.Int("threads"), func(note string) { fmt.Fprintln(os.Stderr, "qmulgpu: "+note) })
+					return openDevice(dev, c.Int("threads"), sweepConv(c, cfg))
 				}}
 			if !c.Bool("quiet") {
 				r.Progress = func() train.Progress { return newProgress(false) }
@@ -71,6 +71,15 @@ func sweepCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// sweepConv is the convolution path of a sweep's workers: --conv (or
+// QMUL_CONV) when given, else the sweep file's conv key, else auto.
+func sweepConv(c *cli.Context, cfg *sweep.Config) string {
+	if c.IsSet("conv") || cfg.Conv == "" {
+		return c.String("conv")
+	}
+	return cfg.Conv
 }
 
 // sweepDevices gives one worker per GPU for --device auto when GPUs are

@@ -88,3 +88,60 @@ func Open(spec string, threads int, note func(string)) (engine.Backend, error) {
 	}
 	return nil, fmt.Errorf("--device %q: want auto, cpu, cuda or cuda:N", spec)
 }
+
+// ConvModes are the convolution paths --conv names: auto (cuDNN when it
+// loads and works, else im2col + cuBLAS SGEMM), cudnn and im2col. They
+// concern GPU backends; the CPU backend always computes im2col + GEMM.
+var ConvModes = []string{"auto", "cudnn", "im2col"}
+
+// convChooser is a backend with a choice of convolution paths (the CUDA
+// backend).
+type convChooser interface {
+	SetConv(mode string) error
+	// ConvPath says in one line which path convolutions take, and why.
+	ConvPath() string
+}
+
+// CheckConv reports an unknown --conv value.
+func CheckConv(mode string) error {
+	for _, m := range ConvModes {
+		if mode == m {
+			return nil
+		}
+	}
+	return fmt.Errorf("--conv %q: want %s", mode, strings.Join(ConvModes, ", "))
+}
+
+// SetConv applies --conv to b and returns the line that says which path
+// its convolutions take ("" for a backend without a choice). --conv cudnn
+// on such a backend is an error.
+func SetConv(b engine.Backend, mode string) (string, error) {
+	if err := CheckConv(mode); err != nil {
+		return "", err
+	}
+	c, ok := b.(convChooser)
+	if !ok {
+		if mode == "cudnn" {
+			return "", fmt.Errorf("--conv cudnn: the %s backend has no cuDNN (use --device cuda)", b.Name())
+		}
+		return "", nil
+	}
+	if err := c.SetConv(mode); err != nil {
+		return "", fmt.Errorf("--conv %s: %w", mode, err)
+	}
+	return c.ConvPath(), nil
+}
+
+// convReporter is a Provider that can say, without opening a device, which
+// path --conv auto takes.
+type convReporter interface{ ConvStatus() string }
+
+// ConvStatus says in one line which path GPU convolutions take under
+// --conv auto, and why, for `qmulgpu devices`.
+func ConvStatus() string {
+	r, ok := gpu.(convReporter)
+	if !ok {
+		return "none (this binary was built without CUDA support)"
+	}
+	return r.ConvStatus()
+}

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/qmulgpu/qmulgpu/data"
+	"github.com/qmulgpu/qmulgpu/engine/device"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
@@ -42,6 +43,10 @@ type Config struct {
 	Seeds      []uint64      `yaml:"seeds"`
 	Unlearn    MethodConfig  `yaml:"unlearn"`
 	Methods    []MethodEntry `yaml:"methods"`
+	// Conv is the GPU convolution path of the workers (auto, cudnn or
+	// im2col; empty: auto); --conv overrides it. Not part of any cell's
+	// key: it changes how a result is computed, not what.
+	Conv string `yaml:"conv"`
 }
 
 // QuantGrid is the quantization part of the grid; Bits lists the weight
@@ -191,6 +196,11 @@ func lineError(lines map[string]int, path, format string, args ...any) error {
 
 func (c *Config) validate(lines map[string]int) error {
 	bad := func(path, format string, args ...any) error { return lineError(lines, path, format, args...) }
+	if c.Conv != "" {
+		if device.CheckConv(c.Conv) != nil {
+			return bad("conv", "%q: want %s", c.Conv, strings.Join(device.ConvModes, ", "))
+		}
+	}
 	if len(c.Datasets) == 0 {
 		return bad("datasets", "list at least one data set (%s)", strings.Join(data.Names(), ", "))
 	}

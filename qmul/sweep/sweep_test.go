@@ -47,11 +47,37 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: ft\n", "line 7"},
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: x}\n", "line 3"},
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\noriginal: {lr: 0.1}\n", "line 5"},
+		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\nconv: fft\n", "line 6: conv: \"fft\": want auto, cudnn, im2col"},
 	}
 	for _, tc := range cases {
 		_, err := Parse([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want one naming %s", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+// TestConvKeyLeavesCellKeys: the conv key chooses how the workers compute,
+// not what: the cells, and so their keys, stay the same.
+func TestConvKeyLeavesCellKeys(t *testing.T) {
+	plain, err := Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withConv, err := Parse([]byte(testConfig + "conv: im2col\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withConv.Conv != "im2col" {
+		t.Fatalf("conv = %q, want im2col", withConv.Conv)
+	}
+	a, b := plain.Expand(), withConv.Expand()
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("%d and %d cells", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].Key() != b[i].Key() {
+			t.Errorf("cell %d: key %s without conv, %s with it", i, a[i].Key(), b[i].Key())
 		}
 	}
 }
