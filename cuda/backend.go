@@ -109,10 +109,11 @@ type Backend struct {
 }
 
 var (
-	_ engine.Backend    = (*Backend)(nil)
-	_ engine.Concurrent = (*Backend)(nil)
-	_ engine.TF32Switch = (*Backend)(nil)
-	_ engine.Closer     = (*Backend)(nil)
+	_ engine.Backend         = (*Backend)(nil)
+	_ engine.Concurrent      = (*Backend)(nil)
+	_ engine.TF32Switch      = (*Backend)(nil)
+	_ engine.ConvPathChooser = (*Backend)(nil)
+	_ engine.Closer          = (*Backend)(nil)
 )
 
 // Open starts a backend on CUDA device index (numbered as nvidia-smi

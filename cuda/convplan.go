@@ -166,7 +166,7 @@ func checkConvMode(mode string) error {
 	return fmt.Errorf("want auto, cudnn or im2col")
 }
 
-// SetConv chooses the convolution path: ConvAuto (cuDNN when it loads and
+// SetConv implements engine.ConvPathChooser. It chooses the convolution path: ConvAuto (cuDNN when it loads and
 // works, else im2col + SGEMM), ConvCudnn (every convolution through cuDNN;
 // an error when it is unusable) or ConvIm2col. ConvPath says what it chose.
 func (b *Backend) SetConv(mode string) error {
@@ -193,7 +193,8 @@ func (b *Backend) SetConv(mode string) error {
 	return nil
 }
 
-// ConvPath says in one line which path convolutions take, and why.
+// ConvPath implements engine.ConvPathChooser: it says in one line which
+// path convolutions take, and why.
 func (b *Backend) ConvPath() string {
 	c := &b.conv
 	const im2col = "im2col + cuBLAS SGEMM"

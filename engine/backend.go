@@ -19,7 +19,8 @@ import "fmt"
 // failures of a device (out of memory, a failed launch) are reported by Err.
 //
 // Some backends also implement the optional interfaces Concurrent,
-// TF32Switch and Closer, which callers reach by type assertion.
+// TF32Switch, ConvPathChooser and Closer, which callers reach by type
+// assertion.
 type Backend interface {
 	Device
 	Storage
@@ -204,6 +205,15 @@ type Concurrent interface {
 // TF32 tensor-op math; SetTF32 switches it on or off.
 type TF32Switch interface {
 	SetTF32(on bool) error
+}
+
+// ConvPathChooser is implemented by backends with more than one way to
+// compute convolutions (the CUDA backend: cuDNN or im2col + GEMM).
+// SetConv takes "auto", "cudnn" or "im2col"; ConvPath says in one line
+// which path convolutions take, and why.
+type ConvPathChooser interface {
+	SetConv(mode string) error
+	ConvPath() string
 }
 
 // Closer is implemented by backends that hold device resources (contexts,

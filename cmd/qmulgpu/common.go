@@ -42,7 +42,7 @@ func openDevice(spec string, threads int, conv string) (engine.Backend, error) {
 	}
 	path, err := device.SetConv(b, conv)
 	if err != nil {
-		if c, ok := b.(interface{ Close() error }); ok {
+		if c, ok := b.(engine.Closer); ok {
 			err = errors.Join(err, c.Close())
 		}
 		return nil, err

@@ -94,14 +94,6 @@ func Open(spec string, threads int, note func(string)) (engine.Backend, error) {
 // concern GPU backends; the CPU backend always computes im2col + GEMM.
 var ConvModes = []string{"auto", "cudnn", "im2col"}
 
-// convChooser is a backend with a choice of convolution paths (the CUDA
-// backend).
-type convChooser interface {
-	SetConv(mode string) error
-	// ConvPath says in one line which path convolutions take, and why.
-	ConvPath() string
-}
-
 // CheckConv reports an unknown --conv value.
 func CheckConv(mode string) error {
 	for _, m := range ConvModes {
@@ -119,7 +111,7 @@ func SetConv(b engine.Backend, mode string) (string, error) {
 	if err := CheckConv(mode); err != nil {
 		return "", err
 	}
-	c, ok := b.(convChooser)
+	c, ok := b.(engine.ConvPathChooser)
 	if !ok {
 		if mode == "cudnn" {
 			return "", fmt.Errorf("--conv cudnn: the %s backend has no cuDNN (use --device cuda)", b.Name())
