@@ -5,13 +5,16 @@
 #   1. reports the GPU, driver and nvcc;
 #   2. compiles the kernels with the local nvcc (warnings as errors) to check
 #      they still build with it;
-#   3. runs the GPU-vs-CPU parity tests of the cuda package;
+#   3. runs the GPU-vs-CPU parity tests of the cuda package, once with
+#      every convolution through cuDNN and once through im2col + SGEMM;
 #   4. runs a short compute-sanitizer memcheck of training steps;
-#   5. benchmarks ResNet-18 (CIFAR stem, LSQ W4A4, batch 256, 32×32×3)
-#      training steps and one Q-MUL epoch (--agr epoch and sample, 45,000
+#   5. benchmarks ResNet-18 (CIFAR stem, LSQ W4A4 and float, batch 256,
+#      32×32×3) training steps with --conv cudnn and --conv im2col, and one
+#      Q-MUL epoch (--agr epoch with both paths, --agr sample; 45,000
 #      retain + 4,500 forget images), plus an RL epoch, against PyTorch eager
 #      running the same model and quantizer on the same GPU;
-#   6. prints one table.
+#   6. prints one table (the convolution-path rows go into
+#      docs/performance.md beside bench/convmodel's prediction).
 #
 #   scripts/gpu-check.sh [BUNDLE]        (default: gpu-bundle)
 # Environment: OUT (work and log directory, default /tmp/gpu-check),
@@ -37,6 +40,7 @@ row "GPU, driver, memory" "${gpu:-none found}"
 row "nvcc" "$(nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p' || echo none)"
 "$B/qmulgpu" devices > "$OUT/devices.txt" 2>&1
 row "qmulgpu devices" "$(grep -m1 'auto uses' "$OUT/devices.txt" || tail -1 "$OUT/devices.txt")"
+row "GPU convolutions" "$(grep -m1 'GPU convolutions' "$OUT/devices.txt" | sed 's/^[^:]*: //')"
 
 # 2. Kernels with the local nvcc.
 if command -v nvcc >/dev/null; then
@@ -54,10 +58,13 @@ if command -v nvcc >/dev/null; then
 fi
 
 # 3. Parity: every op on the GPU against its CPU twin, and training steps.
-"$B/cuda.test" -test.v -test.timeout 15m >"$OUT/parity.log" 2>&1
-status=$?
-pass=$(grep -c -- '--- PASS' "$OUT/parity.log"); fail=$(grep -c -- '--- FAIL' "$OUT/parity.log"); skip=$(grep -c -- '--- SKIP' "$OUT/parity.log")
-row "GPU vs CPU parity tests" "$pass passed, $fail failed, $skip skipped (exit $status; $OUT/parity.log)"
+for conv in cudnn im2col; do
+	QMUL_CONV=$conv "$B/cuda.test" -test.v -test.timeout 15m >"$OUT/parity-$conv.log" 2>&1
+	status=$?
+	log="$OUT/parity-$conv.log"
+	pass=$(grep -c -- '--- PASS' "$log"); fail=$(grep -c -- '--- FAIL' "$log"); skip=$(grep -c -- '--- SKIP' "$log")
+	row "GPU vs CPU parity tests, --conv $conv" "$pass passed, $fail failed, $skip skipped (exit $status; $log)"
+done
 
 # 4. Memcheck of a few training steps.
 if command -v compute-sanitizer >/dev/null; then
@@ -68,19 +75,26 @@ else
 	row "compute-sanitizer memcheck" "compute-sanitizer not found"
 fi
 
-# 5a. Training steps: ours and PyTorch's on the same GPU.
+# 5a. Training steps: ours on each convolution path and PyTorch's, on the
+# same GPU. ms/step is what bench/convmodel predicts.
 for q in lsq none; do
 	qflags=(--quant "$q"); [ "$q" = none ] && qflags=()
-	"$B/qmulgpu" bench --device cuda --model resnet18 --batch 256 --steps "$STEPS" "${qflags[@]}" --json >"$OUT/bench-ours-$q.json" 2>"$OUT/bench-ours-$q.err"
 	"$PY" bench/torch_bench.py --device cuda --model resnet18 --batch 256 --steps "$STEPS" --quant "$q" >"$OUT/bench-torch-$q.json" 2>"$OUT/bench-torch-$q.err"
-	o=$(json "$OUT/bench-ours-$q.json" "['images_per_sec']"); t=$(json "$OUT/bench-torch-$q.json" "['images_per_sec']")
-	ratio=$("$PY" -c "print('%.2f' % ($o/$t))" 2>/dev/null || echo "?")
-	row "ResNet-18 $q batch 256 train step (img/s)" "qmulgpu ${o:-failed} vs PyTorch ${t:-failed} = ${ratio}x"
+	t=$(json "$OUT/bench-torch-$q.json" "['images_per_sec']")
+	for conv in cudnn im2col; do
+		"$B/qmulgpu" bench --device cuda --conv "$conv" --model resnet18 --batch 256 --steps "$STEPS" "${qflags[@]}" --json \
+			>"$OUT/bench-ours-$q-$conv.json" 2>"$OUT/bench-ours-$q-$conv.err"
+		o=$(json "$OUT/bench-ours-$q-$conv.json" "['images_per_sec']")
+		ms=$(json "$OUT/bench-ours-$q-$conv.json" "['ms_per_step']")
+		ratio=$("$PY" -c "print('%.2f' % ($o/$t))" 2>/dev/null || echo "?")
+		row "ResNet-18 $q batch 256 train step, --conv $conv (img/s)" "qmulgpu ${o:-failed} (${ms:-?} ms/step) vs PyTorch ${t:-failed} = ${ratio}x"
+	done
 done
 
 # 5b. One unlearning epoch on CIFAR-10-shaped data (random pixels: the time
 # does not depend on them): 49,500 training images, 4,500 forgotten.
 if [ -z "${SKIP_EPOCH:-}" ]; then
+	rm -f "$OUT"/torch-qmul.json "$OUT"/torch-rl.json
 	"$PY" - "$OUT/cifar/cifar-10-batches-bin" <<'PYEOF'
 import os, sys
 import numpy as np
@@ -96,24 +110,25 @@ PYEOF
 	common=(--device cuda --data "$OUT/cifar" --quiet)
 	"$B/qmulgpu" train "${common[@]}" --dataset cifar10 --model resnet18 --quant lsq --val-frac 0.01 \
 		--subset 1024 --test-subset 1000 --epochs 1 --batch 256 --lr 0.1 --out "$OUT/orig" --force >"$OUT/orig.log" 2>&1
-	for variant in "qmul epoch" "qmul sample" "rl"; do
+	for variant in "qmul epoch cudnn" "qmul epoch im2col" "qmul sample auto" "rl - auto"; do
 		set -- $variant
-		flags=(--method "$1"); [ -n "${2:-}" ] && flags+=(--agr "$2")
+		flags=(--method "$1" --conv "$3"); [ "$2" != - ] && flags+=(--agr "$2")
 		name=${variant// /-}
 		"$B/qmulgpu" unlearn "${common[@]}" --checkpoint "$OUT/orig/model.safetensors" "${flags[@]}" --subset 0 \
 			--forget random:4500 --epochs 1 --batch 256 --out "$OUT/$name" >"$OUT/$name.log" 2>&1
 		ours=$(json "$OUT/$name/metrics.json" "['rte_s']")
 		tm=qmul; [ "$1" = rl ] && tm=rl
 		theirs=""
-		if [ "${2:-}" != sample ]; then
-			"$PY" bench/torch_unlearn_epoch.py --device cuda --model resnet18 --quant lsq --method "$tm" \
-				--forget 4500 --retain 45000 --batch 256 >"$OUT/torch-$name.json" 2>"$OUT/torch-$name.err"
-			theirs=$(json "$OUT/torch-$name.json" "['epoch_seconds']")
+		if [ "$2" != sample ]; then
+			# PyTorch's epoch once per method, compared with each path.
+			[ -s "$OUT/torch-$tm.json" ] || "$PY" bench/torch_unlearn_epoch.py --device cuda --model resnet18 --quant lsq \
+				--method "$tm" --forget 4500 --retain 45000 --batch 256 >"$OUT/torch-$tm.json" 2>"$OUT/torch-$tm.err"
+			theirs=$(json "$OUT/torch-$tm.json" "['epoch_seconds']")
 		fi
 		if [ -n "$theirs" ]; then
-			row "ResNet-18 LSQ $variant epoch (s)" "qmulgpu ${ours:-failed} vs PyTorch $theirs = $("$PY" -c "print('%.2f' % ($theirs/$ours))" 2>/dev/null || echo ?)x"
+			row "ResNet-18 LSQ $1 --agr $2 --conv $3 epoch (s)" "qmulgpu ${ours:-failed} vs PyTorch $theirs = $("$PY" -c "print('%.2f' % ($theirs/$ours))" 2>/dev/null || echo ?)x"
 		else
-			row "ResNet-18 LSQ $variant epoch (s)" "qmulgpu ${ours:-failed}"
+			row "ResNet-18 LSQ $1 --agr $2 --conv $3 epoch (s)" "qmulgpu ${ours:-failed}"
 		fi
 	done
 fi
