@@ -36,8 +36,9 @@ import (
 // our direct kernel's, timed on the same operands at the shape's first
 // forward; its backward passes follow that choice. A shape cuDNN cannot
 // describe, or for which it offers no algorithm within the bounds, falls
-// back to im2col. With --conv cudnn every convolution goes through cuDNN,
-// and such a shape is an error.
+// back to im2col (its backward passes alone, when only they lack an
+// algorithm). With --conv cudnn every convolution goes through cuDNN, and
+// such a shape is an error.
 
 // Convolution paths, as SetConv and --conv name them.
 const (
@@ -119,7 +120,10 @@ type convPlan struct {
 	// im2col is set when the shape runs on the im2col path: cuDNN
 	// offered nothing usable (auto), or its direct kernels won (depthwise).
 	im2col bool
-	// decided is set once a depthwise shape's path has been chosen.
+	// backwardIm2col is set when cuDNN offered no usable algorithm for a
+	// backward pass (auto): the backward passes run on im2col.
+	backwardIm2col bool
+	// decided is set once the forward pass has chosen the shape's path.
 	decided bool
 }
 
@@ -440,7 +444,7 @@ func (b *Backend) timeDirectForward(ops convOperands, g engine.ConvGeom) (time.D
 // whether it did: dx (when dxp is not 0) overwritten, dw accumulated.
 func (b *Backend) dnnBackward(xp, wp, dyp, dxp, dwp devPtr, g engine.ConvGeom) bool {
 	p := b.dnnPlan("Conv2dBackward", g)
-	if p == nil {
+	if p == nil || p.backwardIm2col {
 		return b.err != nil
 	}
 	if b.conv.mode == ConvAuto && !p.decided {
@@ -455,10 +459,36 @@ func (b *Backend) dnnBackward(xp, wp, dyp, dxp, dwp devPtr, g engine.ConvGeom) b
 			return b.err != nil
 		}
 	}
-	if dxp != 0 {
-		b.runDnn("Conv2dBackward", p, g, passBackwardData, convOperands{x: dxp, w: wp, y: dyp}, 0)
+	dataOps := convOperands{x: dxp, w: wp, y: dyp}
+	filterOps := convOperands{x: xp, w: dwp, y: dyp}
+	if b.conv.mode == ConvAuto {
+		// A backward pass with no usable algorithm sends the shape's
+		// backward passes to im2col.
+		if (dxp != 0 && !b.backwardUsable(p, g, passBackwardData, dataOps)) ||
+			!b.backwardUsable(p, g, passBackwardFilter, filterOps) {
+			return b.err != nil
+		}
 	}
-	b.runDnn("Conv2dBackward", p, g, passBackwardFilter, convOperands{x: xp, w: dwp, y: dyp}, 1)
+	if dxp != 0 {
+		b.runDnn("Conv2dBackward", p, g, passBackwardData, dataOps, 0)
+	}
+	b.runDnn("Conv2dBackward", p, g, passBackwardFilter, filterOps, 1)
+	return true
+}
+
+// backwardUsable chooses pass's algorithm (auto mode) and reports whether
+// there is one; with none, the shape's backward passes go to im2col from
+// then on. Other errors are recorded.
+func (b *Backend) backwardUsable(p *convPlan, g engine.ConvGeom, pass convPass, ops convOperands) bool {
+	_, err := b.algorithm(p, g, pass, ops)
+	switch {
+	case errors.Is(err, errNoAlgorithm):
+		p.backwardIm2col = true
+		return false
+	case err != nil:
+		b.fail("Conv2dBackward", err)
+		return false
+	}
 	return true
 }
 

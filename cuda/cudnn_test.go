@@ -394,6 +394,30 @@ func TestCudnnFallback(t *testing.T) {
 	}
 }
 
+// TestBackwardFallback: when only a backward pass lacks a usable
+// algorithm, auto keeps the forward on cuDNN and runs the backward passes
+// on im2col.
+func TestBackwardFallback(t *testing.T) {
+	b, f, d := newFakeDNNBackend(t, ConvAuto, func(d *fakeDNN) {
+		d.heuristics[passBackwardFilter] = []convAlgo{{algo: 0}, {algo: 3}} // non-deterministic only
+	})
+	runConv(b, conv3x3)
+	runConv(b, conv3x3)
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var passes [3]int
+	for _, r := range d.runs {
+		passes[r.pass]++
+	}
+	if passes != [3]int{2, 0, 0} {
+		t.Errorf("cuDNN runs per pass %v, want the two forwards only", passes)
+	}
+	if launched(f, "qm_col2im_f32") != 2 {
+		t.Errorf("%d col2im launches, want 2", launched(f, "qm_col2im_f32"))
+	}
+}
+
 // TestAutoKeepsPointwiseOnGemm: in auto mode 1×1 stride-1 convolutions are
 // GEMMs on the activations; --conv cudnn sends them to cuDNN.
 func TestAutoKeepsPointwiseOnGemm(t *testing.T) {
