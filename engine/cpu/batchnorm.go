@@ -85,9 +85,8 @@ func flat[T float](act engine.Activation, y T) bool {
 }
 
 // bnSums returns, per channel, Σ dy and Σ dy·x over the rows, with dy
-// zeroed where the fused activation is flat. Blocks of sumBlock rows are
-// summed in T and widened to float64; chunks are combined in order, so the
-// result is the same on every run with the same thread count.
+// zeroed where the fused activation is flat, summed in float64 like
+// columnSums (which it is without a fused activation).
 func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumDy, sumDyX []float64) {
 	if a.Act == 0 {
 		s := columnSums(b, dy, c, x)
@@ -98,33 +97,26 @@ func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumD
 	partial := make([][]float64, b.threads)
 	chunks := b.parallel(rows, max(1, minElems/c), func(w, lo, hi int) {
 		acc := make([]float64, 2*c)
-		blk := make([]T, 2*c)
-		sd, sx := blk[:c], blk[c:]
-		for r0 := lo; r0 < hi; r0 += sumBlock {
-			clear(blk)
-			for r := r0; r < min(hi, r0+sumBlock); r++ {
-				ds := dy[r*c : (r+1)*c]
-				xs := x[r*c : (r+1)*c][:len(ds)]
-				ys := y[r*c : (r+1)*c][:len(ds)]
-				sd, sx := sd[:len(ds)], sx[:len(ds)]
-				if a.Act == engine.ReLU {
-					for j, d := range ds {
-						if ys[j] > 0 {
-							sd[j] += d
-							sx[j] += d * xs[j]
-						}
-					}
-				} else {
-					for j, d := range ds {
-						if !flat(a.Act, ys[j]) {
-							sd[j] += d
-							sx[j] += d * xs[j]
-						}
+		sd, sx := acc[:c], acc[c:]
+		for r := lo; r < hi; r++ {
+			ds := dy[r*c : (r+1)*c]
+			xs := x[r*c : (r+1)*c][:len(ds)]
+			ys := y[r*c : (r+1)*c][:len(ds)]
+			sd, sx := sd[:len(ds)], sx[:len(ds)]
+			if a.Act == engine.ReLU {
+				for j, d := range ds {
+					if ys[j] > 0 {
+						sd[j] += float64(d)
+						sx[j] += float64(d) * float64(xs[j])
 					}
 				}
+				continue
 			}
-			for j, v := range blk {
-				acc[j] += float64(v)
+			for j, d := range ds {
+				if !flat(a.Act, ys[j]) {
+					sd[j] += float64(d)
+					sx[j] += float64(d) * float64(xs[j])
+				}
 			}
 		}
 		partial[w] = acc

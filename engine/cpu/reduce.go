@@ -104,14 +104,12 @@ func rowSqNorm[T float](b *Backend, x []T, cols int, out []float64) {
 	})
 }
 
-// sumBlock is how many rows the column reductions sum in the element type
-// before widening to float64: few enough to keep float32 rounding near
-// 1e-6, enough to keep the conversions off the hot path.
-const sumBlock = 16
-
 // columnSums returns Σ_rows x[row, j] (and Σ_rows x[row,j]·y[row,j] in the
-// second half when y is non-nil), summed in blocks of sumBlock rows and
-// accumulated in float64, deterministically.
+// second half when y is non-nil), every term widened to float64 and summed
+// in float64, as the kernels do: the statistics of BatchNorm are differences
+// of these sums, which cancel when a channel's mean is large next to its
+// spread, so they must carry more precision than the data. Chunks are
+// combined in order, so results are deterministic for a thread count.
 func columnSums[T float](b *Backend, x []T, n int, y []T) []float64 {
 	rows := len(x) / n
 	width := n
@@ -121,26 +119,21 @@ func columnSums[T float](b *Backend, x []T, n int, y []T) []float64 {
 	partial := make([][]float64, b.threads)
 	chunks := b.parallel(rows, max(1, minElems/n), func(w, lo, hi int) {
 		acc := make([]float64, width)
-		blk := make([]T, width)
-		s1, s2 := blk[:n], blk[n:]
-		for r0 := lo; r0 < hi; r0 += sumBlock {
-			clear(blk)
-			for r := r0; r < min(hi, r0+sumBlock); r++ {
-				xs := x[r*n : (r+1)*n]
-				s1 := s1[:len(xs)]
+		s1, s2 := acc[:n], acc[n:]
+		for r := lo; r < hi; r++ {
+			xs := x[r*n : (r+1)*n]
+			s1 := s1[:len(xs)]
+			if y == nil {
 				for j, v := range xs {
-					s1[j] += v
+					s1[j] += float64(v)
 				}
-				if y != nil {
-					ys := y[r*n : (r+1)*n][:len(xs)]
-					s2 := s2[:len(xs)]
-					for j, v := range xs {
-						s2[j] += v * ys[j]
-					}
-				}
+				continue
 			}
-			for j, v := range blk {
-				acc[j] += float64(v)
+			ys := y[r*n : (r+1)*n][:len(xs)]
+			s2 := s2[:len(xs)]
+			for j, v := range xs {
+				s1[j] += float64(v)
+				s2[j] += float64(v) * float64(ys[j])
 			}
 		}
 		partial[w] = acc
