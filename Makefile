@@ -40,6 +40,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzParseCIFAR -fuzztime $(FUZZTIME) ./data/
 	$(GO) test -run '^$$' -fuzz FuzzParseMAT -fuzztime $(FUZZTIME) ./data/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/safetensors/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/torchimport/
 
 bench-cpu: build
 	@scripts/install-deps.sh torch

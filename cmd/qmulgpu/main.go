@@ -24,7 +24,7 @@ func main() {
 		Usage:   "machine unlearning for quantized neural networks (Q-MUL and baselines)",
 		Version: version,
 		Commands: []*cli.Command{
-			versionCommand(), devicesCommand(), trainCommand(), unlearnCommand(), evalCommand(), sweepCommand(), reportCommand(), benchCommand(), exportCommand(), demoCommand(),
+			versionCommand(), devicesCommand(), trainCommand(), unlearnCommand(), evalCommand(), sweepCommand(), reportCommand(), benchCommand(), exportCommand(), importCommand(), demoCommand(),
 		},
 		HideVersion:     false,
 		OnUsageError:    usageError,
