@@ -63,6 +63,7 @@ def save(case):
 
 
 def main():
+    torch.set_num_threads(1)
     with open(sys.argv[1]) as f:
         for case in json.load(f):
             save(case)
