@@ -47,13 +47,28 @@ type Runner struct {
 	// Command is recorded in every result.
 	Command string
 
-	mu   sync.Mutex
-	held map[*lock]bool
+	// lease is how long a lock must be seen unchanged before it counts as
+	// abandoned (0: defaultLease).
+	lease time.Duration
+
+	mu    sync.Mutex
+	held  map[*lock]bool
+	locks *locker
 }
 
 // take is tryLock that remembers the lock for Release.
 func (r *Runner) take(key string) (*lock, bool, error) {
-	l, ok, err := tryLock(r.lockPath(key))
+	r.mu.Lock()
+	if r.locks == nil {
+		lease := r.lease
+		if lease == 0 {
+			lease = defaultLease
+		}
+		r.locks = newLocker(monotonic(), lease, lease/beatsPerLease)
+	}
+	k := r.locks
+	r.mu.Unlock()
+	l, ok, err := k.tryLock(r.lockPath(key))
 	if ok {
 		r.mu.Lock()
 		if r.held == nil {
