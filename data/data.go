@@ -12,6 +12,7 @@ package data
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -100,6 +101,29 @@ var names = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "svhn", "f
 // "cifar10", "cifar100", "svhn" and "folder".
 func Names() []string {
 	return append([]string(nil), names...)
+}
+
+// Classes returns the number of classes of the named data set without
+// loading it: a constant for the built-in sets, and for "folder" the
+// number of class directories under train/ where [Locate] finds it.
+func Classes(name, dir string) (int, error) {
+	switch name {
+	case "mnist", "fashion-mnist", "cifar10", "svhn":
+		return 10, nil
+	case "cifar100":
+		return 100, nil
+	case "folder":
+		root, err := Locate(name, dir)
+		if err != nil {
+			return 0, err
+		}
+		classes, err := subdirs(filepath.Join(root, "train"))
+		if err != nil {
+			return 0, fmt.Errorf("folder: %w", err)
+		}
+		return len(classes), nil
+	}
+	return 0, unknownName(name)
 }
 
 // defaultFolderSize is the side length folder images are resized to when

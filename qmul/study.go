@@ -90,6 +90,9 @@ func (h Hyper) Validate(method string) error {
 	if h.LR == 0 {
 		return fmt.Errorf("%s: --lr must be positive", method)
 	}
+	if h.Momentum >= 1 {
+		return fmt.Errorf("%s: --momentum %g must be below 1", method, h.Momentum)
+	}
 	if method == "salun" && !(h.Sparsity > 0 && h.Sparsity < 1) {
 		return fmt.Errorf("salun: --sparsity %g must be in (0, 1)", h.Sparsity)
 	}

@@ -6,13 +6,15 @@
 package sweep
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -130,22 +132,117 @@ func Load(path string) (*Config, error) {
 func Parse(raw []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return nil, err
+		return nil, yamlError(err)
 	}
 	if len(root.Content) == 0 {
 		return nil, fmt.Errorf("empty sweep file")
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: a sweep file is a mapping of keys (datasets:, models:, ...)", doc.Line)
 	}
-	lines := lineIndex(root.Content[0], "")
+	if err := checkKeys(doc, reflect.TypeFor[Config](), "the sweep file"); err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := doc.Decode(&c); err != nil {
+		return nil, yamlError(err)
+	}
+	lines := lineIndex(doc, "")
 	if err := c.validate(lines); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// keyContexts names the parts of a sweep file for error messages.
+var keyContexts = map[reflect.Type]string{
+	reflect.TypeFor[QuantGrid]():    "quant",
+	reflect.TypeFor[RecipeConfig](): "original",
+	reflect.TypeFor[MethodConfig](): "unlearn",
+	reflect.TypeFor[MethodEntry]():  "a method entry",
+}
+
+// yamlKeys lists the keys a struct type reads, inline fields included.
+func yamlKeys(t reflect.Type) map[string]reflect.Type {
+	keys := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" {
+			maps.Copy(keys, yamlKeys(f.Type))
+			continue
+		}
+		if name != "" && name != "-" {
+			keys[name] = f.Type
+		}
+	}
+	return keys
+}
+
+// checkKeys reports the first key of a mapping node (and of the mappings
+// inside it) that the struct type t does not read, at its line.
+func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
+			for _, item := range n.Content {
+				if err := checkKeys(item, t.Elem(), where); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
+		return nil // scalars and mismatched kinds: the decoder says what is wrong
+	}
+	if w, ok := keyContexts[t]; ok {
+		where = w
+	}
+	keys := yamlKeys(t)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		ft, ok := keys[k.Value]
+		if !ok {
+			return fmt.Errorf("line %d: unknown key %q in %s (known: %s)", k.Line, k.Value, where, strings.Join(slices.Sorted(maps.Keys(keys)), ", "))
+		}
+		if err := checkKeys(n.Content[i+1], ft, where); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// yamlTypes turns the Go types in the YAML decoder's messages into words.
+var yamlTypes = strings.NewReplacer(
+	"into []string", "into a list of strings",
+	"into []int", "into a list of integers",
+	"into []uint64", "into a list of non-negative integers",
+	"into []float64", "into a list of numbers",
+	"into []sweep.MethodEntry", "into a list of methods",
+	"into float64", "into a number",
+	"into *float64", "into a number",
+	"into uint64", "into a non-negative integer",
+	"into int", "into an integer",
+	"into bool", "into true or false",
+	"into string", "into a string",
+	"into sweep.QuantGrid", "into the quant settings (a mapping)",
+	"into sweep.RecipeConfig", "into the original's recipe (a mapping)",
+	"into sweep.MethodConfig", "into the unlearn settings (a mapping)",
+	"into sweep.MethodEntry", "into a method entry (a mapping)",
+	"into sweep.Config", "into a sweep file (a mapping)",
+	"!!str", "text", "!!int", "integer", "!!float", "number", "!!seq", "list", "!!map", "mapping", "!!bool", "boolean",
+	"cannot unmarshal", "cannot read",
+)
+
+// yamlError rewrites a YAML decoder error in the file's terms: one line per
+// problem, without the decoder's prefix.
+func yamlError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	msg = strings.ReplaceAll(msg, "\n  ", "; ")
+	return errors.New(yamlTypes.Replace(msg))
 }
 
 // lineIndex maps dotted key paths ("methods.2.lr") to their line numbers.
@@ -209,6 +306,9 @@ func (c *Config) validate(lines map[string]int) error {
 			return bad(fmt.Sprintf("datasets.%d", i), "unknown data set %q (known: %s)", d, strings.Join(data.Names(), ", "))
 		}
 	}
+	if err := noDuplicates(lines, "datasets", c.Datasets); err != nil {
+		return err
+	}
 	if c.ValFrac == nil {
 		v := 0.1
 		c.ValFrac = &v
@@ -216,8 +316,8 @@ func (c *Config) validate(lines map[string]int) error {
 	if v := *c.ValFrac; math.IsNaN(v) || v < 0 || v >= 1 {
 		return bad("val_frac", "%g must be in [0, 1)", v)
 	}
-	if c.Subset < 0 || c.TestSubset < 0 {
-		return bad("subset", "subset sizes must not be negative")
+	if err := c.validateSubsets(lines); err != nil {
+		return err
 	}
 	if len(c.Models) == 0 {
 		return bad("models", "list at least one model (%s)", strings.Join(models.Names(), ", "))
@@ -227,27 +327,100 @@ func (c *Config) validate(lines map[string]int) error {
 			return bad(fmt.Sprintf("models.%d", i), "unknown model %q (known: %s)", m, strings.Join(models.Names(), ", "))
 		}
 	}
+	if err := noDuplicates(lines, "models", c.Models); err != nil {
+		return err
+	}
 	if c.Width == 0 {
 		c.Width = 1
 	}
+	if !(c.Width > 0 && c.Width <= maxWidth) {
+		return bad("width", "%g must be in (0, %g]", c.Width, float64(maxWidth))
+	}
+	if err := c.validateQuant(lines); err != nil {
+		return err
+	}
+	if err := c.validateOriginal(lines); err != nil {
+		return err
+	}
+	if err := c.validateForget(lines); err != nil {
+		return err
+	}
+	if _, given := lines["seeds"]; given && len(c.Seeds) == 0 {
+		return bad("seeds", "list at least one seed, e.g. [1] (or leave seeds out for seed 1)")
+	}
+	if len(c.Seeds) == 0 {
+		c.Seeds = []uint64{1}
+	}
+	if err := noDuplicates(lines, "seeds", c.Seeds); err != nil {
+		return err
+	}
+	return c.validateMethods(lines)
+}
+
+// maxWidth is the largest MobileNetV2 width multiplier a sweep accepts.
+const maxWidth = 4
+
+// noDuplicates reports the first value of the list at path that appears
+// twice (it would run the same cells twice).
+func noDuplicates[T comparable](lines map[string]int, path string, list []T) error {
+	for i, v := range list {
+		if j := slices.Index(list, v); j < i {
+			return lineError(lines, fmt.Sprintf("%s.%d", path, i), "%v is listed twice (also entry %d)", v, j+1)
+		}
+	}
+	return nil
+}
+
+// classCount is the number of classes of a data set, when it can be known
+// before loading it (0 otherwise).
+func (c *Config) classCount(dataset string) int {
+	n, err := data.Classes(dataset, c.DataDir)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func (c *Config) validateSubsets(lines map[string]int) error {
+	for _, s := range []struct {
+		key string
+		n   int
+	}{{"subset", c.Subset}, {"test_subset", c.TestSubset}} {
+		if s.n < 0 {
+			return lineError(lines, s.key, "%d must not be negative (0: the whole split)", s.n)
+		}
+		for _, ds := range c.Datasets {
+			if k := c.classCount(ds); s.n > 0 && s.n < k {
+				return lineError(lines, s.key, "%d samples are fewer than the %d classes of %s", s.n, k, ds)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateQuant(lines map[string]int) error {
 	if c.Quant.Scheme == "" {
 		c.Quant.Scheme = "none"
 	}
+	if err := (qat.Config{Scheme: c.Quant.Scheme, WBits: 4, ABits: 4}).Validate(); err != nil {
+		return lineError(lines, "quant.scheme", "%v", err)
+	}
 	if len(c.Quant.Bits) == 0 && c.Quant.Scheme != "none" {
-		return bad("quant.bits", "list the bit widths to sweep, e.g. [4]")
+		return lineError(lines, "quant.bits", "list the bit widths to sweep, e.g. [4]")
 	}
 	for i, bits := range c.Quant.Bits {
 		q := c.quantConfig(bits)
 		if err := q.Validate(); err != nil {
-			return bad(fmt.Sprintf("quant.bits.%d", i), "%v", err)
+			return lineError(lines, fmt.Sprintf("quant.bits.%d", i), "%v", err)
 		}
-	}
-	if err := (qat.Config{Scheme: c.Quant.Scheme, WBits: 4, ABits: 4}).Validate(); err != nil {
-		return bad("quant.scheme", "%v", err)
 	}
 	if c.Quant.KeepFloat == nil {
 		c.Quant.KeepFloat = qat.DefaultFloat()
 	}
+	return noDuplicates(lines, "quant.bits", c.Quant.Bits)
+}
+
+func (c *Config) validateOriginal(lines map[string]int) error {
 	r := &c.Original
 	if r.Momentum == nil {
 		v := 0.9
@@ -266,51 +439,106 @@ func (c *Config) validate(lines map[string]int) error {
 	if r.Batch == 0 {
 		r.Batch = 128
 	}
-	if err := c.recipe(c.Datasets[0], 1).Validate(); err != nil {
-		return bad("original", "%v", err)
-	}
-	if _, err := data.ParseAugmentation(r.Augment, c.Datasets[0]); err != nil {
-		return bad("original.augment", "%v", err)
-	}
-	if len(c.Forget) == 0 {
-		return bad("forget", "list at least one forget set (random:N, random:P%%, class:K, indices:FILE)")
-	}
-	for i, f := range c.Forget {
-		if _, err := qmul.ParseForget(f); err != nil {
-			return bad(fmt.Sprintf("forget.%d", i), "%v", err)
+	for _, ds := range c.Datasets {
+		if _, err := data.ParseAugmentation(r.Augment, ds); err != nil {
+			return lineError(lines, "original.augment", "%v", err)
 		}
 	}
-	if len(c.Seeds) == 0 {
-		c.Seeds = []uint64{1}
+	if err := c.recipe(c.Datasets[0], 1).Validate(); err != nil {
+		path := "original"
+		for _, k := range []string{"lr", "epochs", "batch", "momentum", "weight_decay", "schedule"} {
+			if strings.Contains(err.Error(), strings.ReplaceAll(k, "_", " ")) || k == "lr" && strings.Contains(err.Error(), "learning rate") {
+				path += "." + k
+				break
+			}
+		}
+		return lineError(lines, path, "%v", err)
 	}
+	return nil
+}
+
+func (c *Config) validateForget(lines map[string]int) error {
+	if len(c.Forget) == 0 {
+		return lineError(lines, "forget", "list at least one forget set (random:N, random:P%%, class:K, indices:FILE)")
+	}
+	for i, f := range c.Forget {
+		path := fmt.Sprintf("forget.%d", i)
+		spec, err := qmul.ParseForget(f)
+		if err != nil {
+			return lineError(lines, path, "%v", err)
+		}
+		if spec.ClassWise() {
+			for _, ds := range c.Datasets {
+				if k := c.classCount(ds); k > 0 && spec.Class >= k {
+					return lineError(lines, path, "%s: %s has classes 0 to %d", f, ds, k-1)
+				}
+			}
+		}
+		if spec.Kind == "indices" {
+			if _, err := os.Stat(spec.File); err != nil {
+				return lineError(lines, path, "%s: %v", f, err)
+			}
+		}
+	}
+	return noDuplicates(lines, "forget", c.Forget)
+}
+
+func (c *Config) validateMethods(lines map[string]int) error {
 	if len(c.Methods) == 0 {
-		return bad("methods", "list at least one method (%s)", strings.Join(qmul.Methods(), ", "))
+		return lineError(lines, "methods", "list at least one method (%s)", strings.Join(qmul.Methods(), ", "))
+	}
+	if err := validLRs(lines, "unlearn.lr", c.Unlearn.LR); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for i := range c.Methods {
 		e := &c.Methods[i]
 		path := fmt.Sprintf("methods.%d", i)
-		if e.Method == "retrain" {
-			return bad(path+".method", "retrain is run for every forget set and seed anyway; do not list it")
+		switch {
+		case e.Method == "":
+			return lineError(lines, path, "a method entry needs a method: (%s)", strings.Join(qmul.Methods(), ", "))
+		case e.Method == "retrain":
+			return lineError(lines, path+".method", "retrain is run for every forget set and seed anyway; do not list it")
+		case !slices.Contains(qmul.Methods(), e.Method):
+			return lineError(lines, path+".method", "unknown method %q (known: %s)", e.Method, strings.Join(qmul.Methods()[1:], ", "))
 		}
 		if e.Name == "" {
 			e.Name = e.Method
 		}
 		if names[e.Name] {
-			return bad(path+".name", "method name %q appears twice (give variants a name)", e.Name)
+			return lineError(lines, path+".name", "method name %q appears twice (give variants a name)", e.Name)
 		}
 		names[e.Name] = true
-		for j, lr := range c.lrs(*e) {
-			h := c.hyper(*e, lr, 1, 10)
-			if err := h.Validate(e.Method); err != nil {
-				if j >= 0 && len(e.LR) > 0 {
-					path += ".lr"
+		if err := validLRs(lines, path+".lr", e.LR); err != nil {
+			return err
+		}
+		for _, ds := range c.Datasets {
+			for _, lr := range c.lrs(*e) {
+				if err := c.hyper(*e, lr, 1, classes(ds)).Validate(e.Method); err != nil {
+					return lineError(lines, path, "%v", err)
 				}
-				return bad(path, "%v", err)
 			}
 		}
 	}
 	return nil
+}
+
+// validLRs checks a list of learning rates given at path (none given is
+// fine: the defaults apply).
+func validLRs(lines map[string]int, path string, lrs LRList) error {
+	if _, given := lines[path]; given && len(lrs) == 0 {
+		return lineError(lines, path, "list at least one learning rate (or leave lr out for the method's default)")
+	}
+	for i, lr := range lrs {
+		if math.IsNaN(lr) || math.IsInf(lr, 0) || lr <= 0 {
+			p := path
+			if _, ok := lines[fmt.Sprintf("%s.%d", path, i)]; ok {
+				p = fmt.Sprintf("%s.%d", path, i)
+			}
+			return lineError(lines, p, "learning rate %g must be a positive finite number", lr)
+		}
+	}
+	return noDuplicates(lines, path, lrs)
 }
 
 func (c *Config) quantConfig(bits int) qat.Config {

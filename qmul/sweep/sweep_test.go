@@ -277,19 +277,11 @@ func TestKilledShardReruns(t *testing.T) {
 	cmd.Wait()
 	// Its locks are left behind; the re-run takes them over once stale.
 	r := runner(t, out, 0, 1)
-	old := staleAfterForTest(t, 2*time.Second)
-	defer old()
+	r.lease = 2 * time.Second
 	if _, err := r.Run(); err != nil {
 		t.Fatal(err)
 	}
 	checkComplete(t, out)
-}
-
-// staleAfterForTest shortens the stale-lock delay for a test.
-func staleAfterForTest(t *testing.T, d time.Duration) func() {
-	prev := staleAfter
-	staleAfter = d
-	return func() { staleAfter = prev }
 }
 
 // TestHelperShard is the process TestKilledShardReruns kills.
@@ -301,5 +293,52 @@ func TestHelperShard(t *testing.T) {
 	if _, err := runner(t, out, 0, 1).Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+}
+
+// TestParseRefusesAtLoad: every value of a sweep file is checked when it is
+// read, and the error names the line of the faulty key in the file's terms.
+func TestParseRefusesAtLoad(t *testing.T) {
+	const base = "datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: 1, lr: 0.1}\n"
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"class out of range", base + "forget: [\"class:42\"]\nmethods: [{method: ft}]\n", []string{"line 4", "classes 0 to 9"}},
+		{"class out of range of cifar100", "datasets: [cifar10, cifar100]\nmodels: [smallcnn]\noriginal: {epochs: 1, lr: 0.1}\nforget: [\"class:99\"]\nmethods: [{method: ft}]\n", []string{"line 4", "cifar10 has classes 0 to 9"}},
+		{"no seeds", base + "forget: [random:10]\nseeds: []\nmethods: [{method: ft}]\n", []string{"line 5", "at least one seed"}},
+		{"duplicate seed", base + "forget: [random:10]\nseeds: [1, 1]\nmethods: [{method: ft}]\n", []string{"line 5", "listed twice"}},
+		{"duplicate forget set", base + "forget:\n  - random:10\n  - random:10\nmethods: [{method: ft}]\n", []string{"line 6", "listed twice"}},
+		{"duplicate bits", base + "quant: {scheme: lsq, bits: [4, 4]}\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4", "listed twice"}},
+		{"zero lr", base + "forget: [random:10]\nmethods:\n  - method: ft\n    lr: [0.01, 0]\n", []string{"line 7", "positive"}},
+		{"NaN lr", base + "forget: [random:10]\nmethods:\n  - method: ft\n    lr: .nan\n", []string{"line 7", "positive"}},
+		{"empty lr list", base + "forget: [random:10]\nmethods:\n  - method: ft\n    lr: []\n", []string{"line 7", "at least one learning rate"}},
+		{"NaN original lr", "datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\noriginal:\n  epochs: 1\n  lr: .nan\n", []string{"line 7", "learning rate"}},
+		{"bits out of range", base + "quant: {scheme: lsq, bits: [4, 33]}\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4"}},
+		{"unknown method", base + "forget: [random:10]\nmethods:\n  - method: ft\n    lr: 0.01\n  - method: fancy\n    lr: 0.01\n", []string{"line 8", "unknown method \"fancy\""}},
+		{"momentum 1", base + "forget: [random:10]\nmethods:\n  - method: ft\n    momentum: 1\n", []string{"line 6", "momentum"}},
+		{"subset below classes", base + "subset: 5\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4", "fewer than the 10 classes"}},
+		{"negative width", base + "width: -1\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4", "width"}},
+		{"unknown key", base + "forget: [random:10]\nsubsett: 5\nmethods: [{method: ft}]\n", []string{"line 5", `unknown key "subsett" in the sweep file (known: `, "subset"}},
+		{"unknown key in a method entry", base + "forget: [random:10]\nmethods:\n  - method: ft\n    lr: 0.01\n    epochs: 2\n    epohcs: 3\n", []string{"line 9", `unknown key "epohcs" in a method entry`}},
+		{"unknown key in original", "datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal:\n  epochs: 1\n  learning_rate: 0.1\n", []string{"line 5", `"learning_rate" in original`}},
+		{"wrong type", base + "forget: [random:10]\nmethods:\n  - method: ft\n    epochs: many\n", []string{"line 7", "into an integer"}},
+	}
+	for _, tc := range cases {
+		_, err := Parse([]byte(tc.yaml))
+		if err == nil {
+			t.Errorf("%s: accepted", tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not say %q", tc.name, err, w)
+			}
+		}
+		for _, goTerm := range []string{"sweep.", "float64", "uint64", "!!"} {
+			if strings.Contains(err.Error(), goTerm) {
+				t.Errorf("%s: error %q speaks of Go types", tc.name, err)
+			}
+		}
 	}
 }
