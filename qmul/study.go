@@ -82,7 +82,7 @@ func (h Hyper) Validate(method string) error {
 	if h.Epochs < 1 || h.Batch < 1 {
 		return fmt.Errorf("%s: epochs %d and batch %d must be at least 1", method, h.Epochs, h.Batch)
 	}
-	for name, v := range map[string]float64{"lr": h.LR, "momentum": h.Momentum, "wd": h.WeightDecay, "alpha": h.Alpha, "bound": h.Bound} {
+	for name, v := range map[string]float64{"lr": h.LR, "momentum": h.Momentum, "wd": h.WeightDecay, "alpha": h.Alpha, "bound": h.Bound, "sparsity": h.Sparsity} {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			return fmt.Errorf("%s: --%s %g must be a finite number ≥ 0", method, name, v)
 		}

@@ -4,6 +4,7 @@ package device
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -44,12 +45,29 @@ func GPUs() ([]GPU, error) {
 	return gpu.Discover()
 }
 
+// maxThreadsPerCPU bounds --threads: more CPU threads than a few per core
+// only add scheduling overhead, and a mistyped count would start that many
+// goroutines.
+const maxThreadsPerCPU = 4
+
+// CheckThreads reports a CPU thread count (0: all cores) that is negative
+// or more than maxThreadsPerCPU per core of this machine.
+func CheckThreads(threads int) error {
+	if threads < 0 {
+		return fmt.Errorf("--threads %d: must be 0 (all cores) or positive", threads)
+	}
+	if limit := maxThreadsPerCPU * runtime.NumCPU(); threads > limit {
+		return fmt.Errorf("--threads %d: this machine has %d CPUs; use at most %d (0: all cores)", threads, runtime.NumCPU(), limit)
+	}
+	return nil
+}
+
 // Open returns the backend named by spec. For "auto" it picks GPU 0 when
 // one is usable and otherwise the CPU, reporting why through note (one line)
 // when it falls back. threads bounds the CPU backend (0: all cores).
 func Open(spec string, threads int, note func(string)) (engine.Backend, error) {
-	if threads < 0 {
-		return nil, fmt.Errorf("--threads %d: must be 0 (all cores) or positive", threads)
+	if err := CheckThreads(threads); err != nil {
+		return nil, err
 	}
 	switch {
 	case spec == "" || spec == "auto":

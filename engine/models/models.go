@@ -83,7 +83,7 @@ func New(b engine.Backend, dt engine.DType, cfg Config, seed uint64) (*Model, er
 		if cfg.Width == 0 {
 			cfg.Width = 1
 		}
-		if cfg.Width < 0.1 || cfg.Width > 4 {
+		if !(cfg.Width >= 0.1 && cfg.Width <= 4) { // NaN too
 			return nil, fmt.Errorf("model mobilenetv2: width multiplier %g outside [0.1, 4]", cfg.Width)
 		}
 		net = bl.mobileNetV2(cfg)

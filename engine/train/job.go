@@ -66,8 +66,8 @@ func (s DataSpec) Load() (*Splits, error) {
 		return nil, err
 	}
 	sp := &Splits{Train: tr, Test: te, TrainIdx: trainIdx, ValIdx: valIdx, TestIdx: All(te.N)}
-	if s.Subset < 0 || s.TestSubset < 0 {
-		return nil, fmt.Errorf("subset sizes %d and %d: must not be negative", s.Subset, s.TestSubset)
+	if err := s.checkSubsets(tr.Classes); err != nil {
+		return nil, err
 	}
 	if s.Subset > 0 {
 		sp.TrainIdx = balanced(tr.Labels, sp.TrainIdx, s.Subset, tr.Classes, s.SplitSeed)
@@ -76,6 +76,23 @@ func (s DataSpec) Load() (*Splits, error) {
 		sp.TestIdx = balanced(te.Labels, sp.TestIdx, s.TestSubset, te.Classes, s.SplitSeed+1)
 	}
 	return sp, nil
+}
+
+// checkSubsets reports subset sizes that are negative or, when set, fewer
+// than the classes (some class would have no sample).
+func (s DataSpec) checkSubsets(classes int) error {
+	for _, sub := range []struct {
+		flag string
+		n    int
+	}{{"--subset", s.Subset}, {"--test-subset", s.TestSubset}} {
+		if sub.n < 0 {
+			return fmt.Errorf("%s %d: must not be negative (0: the whole split)", sub.flag, sub.n)
+		}
+		if sub.n > 0 && sub.n < classes {
+			return fmt.Errorf("%s %d: fewer samples than the %d classes of %s", sub.flag, sub.n, classes, s.Dataset)
+		}
+	}
+	return nil
 }
 
 // balanced keeps n of the indices (all when n ≥ len), taking classes in
