@@ -117,7 +117,11 @@ func reportCommand() *cli.Command {
 				return fmt.Errorf("report takes one argument: the results directory")
 			}
 			dir := c.Args().First()
-			if err := sweep.Report(dir); err != nil {
+			skipped, err := sweep.Report(dir)
+			for _, c := range skipped.Corrupt {
+				fmt.Fprintf(os.Stderr, "qmulgpu: report: skipped damaged cell %s\n", c)
+			}
+			if err != nil {
 				return err
 			}
 			fmt.Printf("wrote %s/report.md, results.csv, results.jsonl and plots\n", dir)

@@ -333,8 +333,8 @@ func (c *Config) validate(lines map[string]int) error {
 	if c.Width == 0 {
 		c.Width = 1
 	}
-	if !(c.Width > 0 && c.Width <= maxWidth) {
-		return bad("width", "%g must be in (0, %g]", c.Width, float64(maxWidth))
+	if !(c.Width >= 0.1 && c.Width <= 4) {
+		return bad("width", "%g must be in [0.1, 4]", c.Width)
 	}
 	if err := c.validateQuant(lines); err != nil {
 		return err
@@ -356,9 +356,6 @@ func (c *Config) validate(lines map[string]int) error {
 	}
 	return c.validateMethods(lines)
 }
-
-// maxWidth is the largest MobileNetV2 width multiplier a sweep accepts.
-const maxWidth = 4
 
 // noDuplicates reports the first value of the list at path that appears
 // twice (it would run the same cells twice).

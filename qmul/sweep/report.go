@@ -32,54 +32,104 @@ type Record struct {
 	qmul.Metrics
 }
 
+// Skipped tells which cells a report leaves out.
+type Skipped struct {
+	// Unfinished counts cells that have not run to the end.
+	Unfinished int
+	// Corrupt lists damaged cells, each as "cells/KEY: what is wrong"; a
+	// sweep runs them again.
+	Corrupt []string
+}
+
 // Collect reads every finished cell of a results directory, in a fixed
-// order, and counts the unfinished ones.
-func Collect(dir string) ([]Record, int, error) {
+// order, and tells which cells it left out.
+func Collect(dir string) ([]Record, Skipped, error) {
+	var skipped Skipped
 	entries, err := os.ReadDir(filepath.Join(dir, cellsDir))
 	if err != nil {
-		return nil, 0, fmt.Errorf("report: %w", err)
+		return nil, skipped, fmt.Errorf("report: %w", err)
 	}
 	var recs []Record
-	unfinished := 0
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
 		cd := filepath.Join(dir, cellsDir, e.Name())
-		raw, err := os.ReadFile(filepath.Join(cd, cellFile))
-		if err != nil {
-			unfinished++
-			continue
+		r, finished, err := readCell(cd, e.Name())
+		switch {
+		case err != nil:
+			skipped.Corrupt = append(skipped.Corrupt, fmt.Sprintf("%s/%s: %v", cellsDir, e.Name(), err))
+		case !finished:
+			skipped.Unfinished++
+		default:
+			recs = append(recs, r)
 		}
-		var c Cell
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, 0, fmt.Errorf("report: %s: %w", cd, err)
-		}
-		if c.Key() != e.Name() {
-			return nil, 0, fmt.Errorf("report: %s holds the cell %s (directory renamed or cell.json edited)", cd, c.Key())
-		}
-		if !done(cd) {
-			unfinished++
-			continue
-		}
-		m, err := qmul.ReadMetrics(filepath.Join(cd, train.MetricsFile))
-		if err != nil {
-			return nil, 0, fmt.Errorf("report: %w", err)
-		}
-		r := Record{Key: e.Name(), Group: c.Group(), Name: c.Name, Method: c.Method, Seed: c.Seed, Metrics: *m}
-		if c.Method == "retrain" {
-			g := 0.0
-			r.AvgGap = &g
-		} else {
-			r.LR = c.Hyper.LR
-		}
-		if r.AvgGap == nil {
-			return nil, 0, fmt.Errorf("report: %s has no Avg. Gap (it ran without its Retrain reference)", cd)
-		}
-		recs = append(recs, r)
 	}
 	sort.Slice(recs, func(i, j int) bool { return recordLess(recs[i], recs[j]) })
-	return recs, unfinished, nil
+	return recs, skipped, nil
+}
+
+// readCell reads the cell in directory cd, named key; it reports false for
+// a cell that has not finished, and an error for a damaged one.
+func readCell(cd, key string) (Record, bool, error) {
+	raw, err := os.ReadFile(filepath.Join(cd, cellFile))
+	if err != nil {
+		return Record{}, false, nil
+	}
+	var c Cell
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return Record{}, false, fmt.Errorf("%s: %w", cellFile, err)
+	}
+	if c.Key() != key {
+		return Record{}, false, fmt.Errorf("%s describes the cell %s (directory renamed or %s edited)", cellFile, c.Key(), cellFile)
+	}
+	if _, err := os.Stat(filepath.Join(cd, train.MetricsFile)); err != nil {
+		return Record{}, false, nil
+	}
+	m, err := readCellMetrics(cd)
+	if err != nil {
+		return Record{}, false, err
+	}
+	r := Record{Key: key, Group: c.Group(), Name: c.Name, Method: c.Method, Seed: c.Seed, Metrics: *m}
+	if c.Method == "retrain" {
+		g := 0.0
+		r.AvgGap = &g
+	} else {
+		r.LR = c.Hyper.LR
+	}
+	if r.AvgGap == nil {
+		return Record{}, false, fmt.Errorf("no Avg. Gap (it ran without its Retrain reference)")
+	}
+	return r, true, nil
+}
+
+// readCellMetrics reads a cell's metrics.json, refusing one that is not
+// whole: not JSON, a missing metric, or a metric that is not a finite
+// percentage.
+func readCellMetrics(cd string) (*qmul.Metrics, error) {
+	raw, err := os.ReadFile(filepath.Join(cd, train.MetricsFile))
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("%s: damaged: not a JSON object", train.MetricsFile)
+	}
+	for _, name := range []string{"fa", "ra", "ta", "mia"} {
+		if _, ok := fields[name]; !ok {
+			return nil, fmt.Errorf("%s: damaged: no %q", train.MetricsFile, name)
+		}
+	}
+	var m qmul.Metrics
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("%s: damaged: %v", train.MetricsFile, err)
+	}
+	for name, v := range map[string]float64{"fa": m.FA, "ra": m.RA, "ta": m.TA, "mia": m.MIA} {
+		if math.IsNaN(v) || v < 0 || v > 100 {
+			return nil, fmt.Errorf("%s: damaged: %s %g is not a percentage", train.MetricsFile, name, v)
+		}
+	}
+	return &m, nil
 }
 
 // methodRank orders methods as qmul.Methods lists them (Retrain first).
@@ -220,14 +270,19 @@ func collect(rs []Record, f func(Record) float64) []float64 {
 // Report writes results.csv, results.jsonl, report.md and the plots into
 // dir. The output depends only on the finished cells, so a second run
 // writes the same bytes.
-func Report(dir string) error {
-	recs, unfinished, err := Collect(dir)
+func Report(dir string) (Skipped, error) {
+	recs, skipped, err := Collect(dir)
 	if err != nil {
-		return err
+		return skipped, err
 	}
 	if len(recs) == 0 {
-		return fmt.Errorf("report: no finished cell in %s", dir)
+		return skipped, fmt.Errorf("report: no finished cell in %s", dir)
 	}
+	return skipped, write(dir, recs, skipped)
+}
+
+// write writes the report of the records.
+func write(dir string, recs []Record, skipped Skipped) error {
 	if err := atomicfile.Write(filepath.Join(dir, "results.csv"), func(w io.Writer) error { return writeCSV(w, recs) }); err != nil {
 		return err
 	}
@@ -248,7 +303,7 @@ func Report(dir string) error {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(dir, "report.md"), func(w io.Writer) error {
-		return writeMarkdown(w, tables, plots, len(recs), unfinished)
+		return writeMarkdown(w, tables, plots, len(recs), skipped)
 	})
 }
 
@@ -279,11 +334,14 @@ func (g Group) slug() string {
 	}, s)
 }
 
-func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finished, unfinished int) error {
+func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finished int, skipped Skipped) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Sweep report\n\n%d finished cells", finished)
-	if unfinished > 0 {
-		fmt.Fprintf(&b, ", %d unfinished (not included)", unfinished)
+	if skipped.Unfinished > 0 {
+		fmt.Fprintf(&b, ", %d unfinished (not included)", skipped.Unfinished)
+	}
+	if len(skipped.Corrupt) > 0 {
+		fmt.Fprintf(&b, ", %d damaged (not included; listed at the end, and run again by the next sweep)", len(skipped.Corrupt))
 	}
 	b.WriteString(". Values are mean ± standard deviation over seeds, in percent (RTE in seconds); each method at the learning rate with the smallest mean Avg. Gap to Retrain. **Bold**: the best method per column (closest to Retrain for FA, RA, TA and MIA; smallest Avg. Gap and RTE).\n")
 	for _, t := range tables {
@@ -323,6 +381,12 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 		}
 		for _, p := range plots[t.slug()] {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", p, p)
+		}
+	}
+	if len(skipped.Corrupt) > 0 {
+		b.WriteString("\n## Damaged cells (not included)\n\n")
+		for _, c := range skipped.Corrupt {
+			fmt.Fprintf(&b, "- %s\n", c)
 		}
 	}
 	_, err := w.Write(b.Bytes())

@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -208,7 +209,7 @@ func (r *Runner) Run() (Summary, error) {
 				case err != nil:
 				case ran:
 					sum.Ran++
-				case !done(r.cellDir(cells[i])):
+				case !cellDone(r.cellDir(cells[i])):
 					busy = append(busy, cells[i])
 				default:
 					sum.Skipped++
@@ -246,7 +247,7 @@ feed:
 	if len(busy) > 0 {
 		b := backends[0]
 		for _, c := range busy {
-			for !done(r.cellDir(c)) {
+			for !cellDone(r.cellDir(c)) {
 				ran, err := r.runCell(b, c, 0, 0)
 				if err != nil {
 					return sum, err
@@ -268,10 +269,22 @@ func (r *Runner) lockPath(key string) string {
 	return filepath.Join(r.Out, locksDir, key+".lock")
 }
 
-// done reports whether a run directory holds finished results (metrics.json
-// is written last, atomically).
+// done reports whether a run directory holds finished results: a
+// metrics.json (written last, atomically) that reads as a JSON object. A
+// damaged one counts as unfinished, so that the run is made again.
 func done(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, train.MetricsFile))
+	raw, err := os.ReadFile(filepath.Join(dir, train.MetricsFile))
+	if err != nil {
+		return false
+	}
+	var m map[string]json.RawMessage
+	return json.Unmarshal(raw, &m) == nil && len(m) > 0
+}
+
+// cellDone reports whether a cell directory holds whole results (see
+// readCellMetrics).
+func cellDone(dir string) bool {
+	_, err := readCellMetrics(dir)
 	return err == nil
 }
 
@@ -279,7 +292,7 @@ func done(dir string) bool {
 // holds it; it reports whether it ran it.
 func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 	dir := r.cellDir(c)
-	if done(dir) {
+	if cellDone(dir) {
 		r.logf("sweep: [%d/%d] %s: finished earlier", i+1, n, c)
 		return false, nil
 	}
@@ -288,8 +301,11 @@ func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 		return false, err
 	}
 	defer r.release(l, dir)
-	if done(dir) {
+	if cellDone(dir) {
 		return false, nil
+	}
+	if err := r.dropDamaged(dir, c); err != nil {
+		return false, err
 	}
 	retrainDir := r.cellDir(c.retrain())
 	ckpt, err := r.ensureOriginal(b, c.Original)
@@ -313,6 +329,24 @@ func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 	}
 	r.logf("sweep: [%d/%d] %s: FA %.2f RA %.2f TA %.2f MIA %.2f gap %.2f (%.0fs)", i+1, n, c, m.FA, m.RA, m.TA, m.MIA, gap, time.Since(t).Seconds())
 	return true, nil
+}
+
+// dropDamaged removes a damaged metrics.json from a cell directory, so that
+// the cell runs again from scratch.
+func (r *Runner) dropDamaged(dir string, c Cell) error {
+	path := filepath.Join(dir, train.MetricsFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil // not run yet
+	}
+	_, err := readCellMetrics(dir)
+	if err == nil {
+		return nil
+	}
+	r.logf("sweep: %s: %v; running it again", c, err)
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("cell %s: %w", dir, err)
+	}
+	return nil
 }
 
 // ensure makes dir's results with build unless they exist, under a lock

@@ -3,6 +3,7 @@ package sweep
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -164,7 +165,7 @@ func runner(t *testing.T, out string, shard, shards int) *Runner {
 // once and no lock is left.
 func checkComplete(t *testing.T, out string) {
 	t.Helper()
-	if err := Report(out); err != nil {
+	if _, err := Report(out); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(filepath.Join(out, "results.csv"))
@@ -221,7 +222,7 @@ func TestConcurrentShardsShareOneDirectory(t *testing.T) {
 	}
 	// The report is reproducible byte for byte.
 	before := readAll(t, out)
-	if err := Report(out); err != nil {
+	if _, err := Report(out); err != nil {
 		t.Fatal(err)
 	}
 	after := readAll(t, out)
@@ -229,6 +230,72 @@ func TestConcurrentShardsShareOneDirectory(t *testing.T) {
 		if !bytes.Equal(b, after[name]) {
 			t.Errorf("%s changed when the report was written again", name)
 		}
+	}
+	// A damaged cell is listed by the report and run again by the sweep.
+	c := Shard(runner(t, out, 0, 1).Config.Expand(), 0, 1)[0]
+	metrics := filepath.Join(out, cellsDir, c.Key(), "metrics.json")
+	if err := os.WriteFile(metrics, []byte(`{"fa": 12.5, "ra":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	skipped, err := Report(out)
+	if err != nil || len(skipped.Corrupt) != 1 || !strings.Contains(skipped.Corrupt[0], c.Key()) {
+		t.Fatalf("report of a damaged cell: %+v, %v", skipped, err)
+	}
+	s, err = runner(t, out, 0, 1).Run()
+	if err != nil || s.Ran != 1 || s.Skipped != 3 {
+		t.Errorf("re-run with a damaged cell: %+v, %v; want it run, 3 skipped", s, err)
+	}
+	checkComplete(t, out)
+}
+
+// TestReportSkipsDamagedCells: cells with a damaged metrics.json or
+// cell.json are left out of the report and listed, not fatal.
+func TestReportSkipsDamagedCells(t *testing.T) {
+	c, err := Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	cells := c.Expand()
+	damaged := map[string]string{
+		cells[1].Key(): "not json",
+		cells[2].Key(): `{"fa": 1, "ra": 2, "ta": 3}`,
+		cells[3].Key(): `{"fa": 1e9, "ra": 2, "ta": 3, "mia": 4, "avg_gap": 1}`,
+	}
+	for i, cell := range cells[:5] {
+		dir := filepath.Join(out, cellsDir, cell.Key())
+		os.MkdirAll(dir, 0o755)
+		b, _ := json.Marshal(cell)
+		if i == 4 {
+			b = []byte("{")
+		}
+		os.WriteFile(filepath.Join(dir, cellFile), b, 0o644)
+		m, ok := damaged[cell.Key()]
+		if !ok {
+			m = `{"fa": 10, "ra": 90, "ta": 80, "mia": 5, "avg_gap": 1.5}`
+		}
+		os.WriteFile(filepath.Join(dir, "metrics.json"), []byte(m), 0o644)
+	}
+	skipped, err := Report(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skipped.Corrupt) != 4 {
+		t.Fatalf("skipped %v, want the 4 damaged cells", skipped.Corrupt)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	for _, c := range skipped.Corrupt {
+		if !strings.Contains(string(md), c) {
+			t.Errorf("report.md does not list %s", c)
+		}
+	}
+	for key := range damaged {
+		if cellDone(filepath.Join(out, cellsDir, key)) {
+			t.Errorf("damaged cell %s counts as done", key)
+		}
+	}
+	if !cellDone(filepath.Join(out, cellsDir, cells[0].Key())) {
+		t.Error("a whole cell does not count as done")
 	}
 }
 
