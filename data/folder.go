@@ -26,12 +26,27 @@ const maxFolderSize = 4096
 // set, so that a hostile file cannot make the decoder exhaust memory.
 const maxFolderPixels = 1 << 26
 
-// loadFolder loads split of an image folder data set rooted at dir:
-// dir/train/<class>/*.png|*.jpg|*.jpeg and dir/test/<class>/* (dir/val when
-// dir/test is absent). The classes are the sorted subdirectory names of
-// train/; each must hold an image, and test/ may hold only those classes.
-// Hidden files and directories and files with other extensions are
-// ignored. Files are read in name order and resized to size x size RGB
+// maxFolderBytes caps the memory of a folder data set's decoded pixels.
+const maxFolderBytes = 1 << 36
+
+// maxImageFileBytes caps the size of one image file, which is read whole.
+const maxImageFileBytes = 1 << 28
+
+// loadFolder loads split of an image folder data set rooted at dir, in
+// one of two layouts:
+//
+//   - by class: dir/train/<class>/*.png|*.jpg|*.jpeg and dir/test/<class>/*
+//     (dir/val when dir/test is absent);
+//   - Tiny-ImageNet as distributed: dir/train/<wnid>/images/*.JPEG,
+//     dir/val/images/* labelled by dir/val/val_annotations.txt (file name,
+//     tab, wnid, ...), and an unlabelled dir/test/, which is ignored: val/ is
+//     the test split. It is recognised by val/val_annotations.txt.
+//
+// The classes are the sorted subdirectory names of train/; each must hold
+// an image (in its images/ subdirectory, if it has one), and the test split
+// may hold only those classes. Hidden files and directories and files with
+// other extensions are ignored. Files are read in name order (Tiny-ImageNet
+// validation images in annotation order) and resized to size x size RGB
 // with bilinear interpolation; transparent pixels become black.
 func loadFolder(dir string, split Split, size int) (*Dataset, error) {
 	trainDir := filepath.Join(dir, "train")
@@ -42,46 +57,26 @@ func loadFolder(dir string, split Split, size int) (*Dataset, error) {
 	if len(classes) == 0 {
 		return nil, fmt.Errorf("folder: %s: empty: no class directories", trainDir)
 	}
-	splitDir := trainDir
-	if split == Test {
-		if splitDir, err = testDir(dir); err != nil {
+	var paths []string
+	var labels []int32
+	switch {
+	case split == Train:
+		paths, labels, err = byClass(trainDir, classes, true)
+	case isTinyImageNet(dir):
+		paths, labels, err = tinyImageNetVal(dir, classes)
+	default:
+		var testRoot string
+		if testRoot, err = testDir(dir); err != nil {
 			return nil, err
 		}
-		present, err := subdirs(splitDir)
-		if err != nil {
-			return nil, fmt.Errorf("folder: %w", err)
-		}
-		for _, c := range present {
-			if _, found := slices.BinarySearch(classes, c); !found {
-				return nil, fmt.Errorf("folder: %s: class %q is not in %s", filepath.Join(splitDir, c), c, trainDir)
-			}
-		}
+		paths, labels, err = byClass(testRoot, classes, false)
 	}
-
-	var (
-		paths  []string
-		labels []int32
-	)
-	for label, c := range classes {
-		files, err := imageFiles(filepath.Join(splitDir, c))
-		if errors.Is(err, fs.ErrNotExist) && split == Test {
-			continue // a test split may lack a class
-		}
-		if err != nil {
-			return nil, fmt.Errorf("folder: %w", err)
-		}
-		if len(files) == 0 && split == Train {
-			return nil, fmt.Errorf("folder: %s: empty: no .png, .jpg or .jpeg files", filepath.Join(splitDir, c))
-		}
-		paths = append(paths, files...)
-		for range files {
-			labels = append(labels, int32(label))
-		}
+	if err != nil {
+		return nil, err
 	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("folder: %s: empty: no .png, .jpg or .jpeg files", splitDir)
+	if n := int64(len(paths)) * int64(size) * int64(size) * 3; n > maxFolderBytes {
+		return nil, fmt.Errorf("folder: %s: %d images of %dx%d pixels need %d GiB, more than the %d GiB allowed; pass a smaller --size", dir, len(paths), size, size, n>>30, maxFolderBytes>>30)
 	}
-
 	images := make([]uint8, len(paths)*size*size*3)
 	if err := decodeImages(paths, size, images); err != nil {
 		return nil, err
@@ -97,6 +92,117 @@ func loadFolder(dir string, split Split, size int) (*Dataset, error) {
 		Classes:    len(classes),
 		ClassNames: classes,
 	}, nil
+}
+
+// byClass lists the images of root/<class>/ (or root/<class>/images/ where
+// that exists) for each class, in class and name order. Every class of a
+// training split must hold an image; a test split may lack some, but may
+// not hold classes that are not in classes.
+func byClass(root string, classes []string, train bool) ([]string, []int32, error) {
+	if !train {
+		present, err := subdirs(root)
+		if err != nil {
+			return nil, nil, fmt.Errorf("folder: %w", err)
+		}
+		for _, c := range present {
+			if _, found := slices.BinarySearch(classes, c); !found {
+				return nil, nil, fmt.Errorf("folder: %s: class %q is not in %s", filepath.Join(root, c), c, filepath.Join(filepath.Dir(root), "train"))
+			}
+		}
+	}
+	var (
+		paths  []string
+		labels []int32
+	)
+	for label, c := range classes {
+		classDir := filepath.Join(root, c)
+		if fi, err := os.Stat(filepath.Join(classDir, "images")); err == nil && fi.IsDir() {
+			classDir = filepath.Join(classDir, "images")
+		}
+		files, err := imageFiles(classDir)
+		if errors.Is(err, fs.ErrNotExist) && !train {
+			continue // a test split may lack a class
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("folder: %w", err)
+		}
+		if len(files) == 0 && train {
+			return nil, nil, fmt.Errorf("folder: %s: empty: no .png, .jpg or .jpeg files", classDir)
+		}
+		paths = append(paths, files...)
+		for range files {
+			labels = append(labels, int32(label))
+		}
+	}
+	if len(paths) == 0 {
+		return nil, nil, fmt.Errorf("folder: %s: empty: no .png, .jpg or .jpeg files", root)
+	}
+	return paths, labels, nil
+}
+
+// tinyAnnotations is where Tiny-ImageNet labels its validation images.
+const tinyAnnotations = "val/val_annotations.txt"
+
+// maxAnnotationBytes caps the size of val_annotations.txt (the real one is
+// about 2 MB).
+const maxAnnotationBytes = 1 << 28
+
+// isTinyImageNet reports whether dir is laid out as the Tiny-ImageNet
+// archive.
+func isTinyImageNet(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, tinyAnnotations))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// tinyImageNetVal lists Tiny-ImageNet's validation images and their labels
+// from val/val_annotations.txt: one line per image, "FILE<TAB>WNID" followed
+// by the bounding box, FILE in val/images/.
+func tinyImageNetVal(dir string, classes []string) ([]string, []int32, error) {
+	path := filepath.Join(dir, tinyAnnotations)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("folder: %w", err)
+	}
+	if fi.Size() > maxAnnotationBytes {
+		return nil, nil, fmt.Errorf("folder: %s: %d bytes, more than the %d allowed", path, fi.Size(), maxAnnotationBytes)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("folder: %w", err)
+	}
+	var (
+		paths  []string
+		labels []int32
+	)
+	seen := map[string]int{}
+	for i, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		fields := strings.Split(line, "\t")
+		if len(fields) < 2 || fields[0] == "" || fields[1] == "" {
+			return nil, nil, fmt.Errorf("folder: %s: line %d: want FILE<tab>WNID<tab>box, got %q", path, i+1, line)
+		}
+		file, wnid := fields[0], fields[1]
+		if file != filepath.Base(file) || strings.HasPrefix(file, ".") {
+			return nil, nil, fmt.Errorf("folder: %s: line %d: %q is not a file name in val/images", path, i+1, file)
+		}
+		label, found := slices.BinarySearch(classes, wnid)
+		if !found {
+			return nil, nil, fmt.Errorf("folder: %s: line %d: class %q is not in %s", path, i+1, wnid, filepath.Join(dir, "train"))
+		}
+		if prev, dup := seen[file]; dup {
+			return nil, nil, fmt.Errorf("folder: %s: line %d: %s is already labelled on line %d", path, i+1, file, prev)
+		}
+		seen[file] = i + 1
+		paths = append(paths, filepath.Join(dir, "val", "images", file))
+		labels = append(labels, int32(label))
+	}
+	if len(paths) == 0 {
+		return nil, nil, fmt.Errorf("folder: %s: empty: no labelled validation images", path)
+	}
+	return paths, labels, nil
 }
 
 // testDir returns dir/test, or dir/val if there is no dir/test.
@@ -188,6 +294,13 @@ func decodeImages(paths []string, size int, out []uint8) error {
 // decodeImage decodes the PNG or JPEG file path, resizes it onto canvas and
 // stores canvas's RGB bytes in dst.
 func decodeImage(path string, canvas *image.RGBA, dst []uint8) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("folder: %w", err)
+	}
+	if fi.Size() > maxImageFileBytes {
+		return fmt.Errorf("%s: %d bytes, more than the %d allowed for an image file", path, fi.Size(), maxImageFileBytes)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("folder: %w", err)

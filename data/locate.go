@@ -54,8 +54,9 @@ var sources = map[string]source{
 		hint:    "put the SVHN cropped digits (train_32x32.mat, test_32x32.mat) under --data DIR or $QMUL_DATA/svhn",
 	},
 	"folder": {
+		subdirs: []string{"tiny-imagenet-200"},
 		markers: []string{"train"},
-		hint:    "pass --data DIR holding train/<class>/*.png|*.jpg and test/<class>/ (or val/)",
+		hint:    "pass --data DIR holding train/<class>/*.png|*.jpg and test/<class>/ (or val/), or the unpacked Tiny-ImageNet archive (tiny-imagenet-200/)",
 	},
 }
 
@@ -69,8 +70,8 @@ const fashionMNISTDir = "/usr/share/datasets/fashion-mnist"
 // The directory is looked for as follows:
 //
 //  1. If dir is not empty, dir itself or its standard subfolder
-//     (cifar-10-batches-bin, cifar-100-binary, svhn, fashion-mnist or
-//     mnist); nothing else is tried.
+//     (cifar-10-batches-bin, cifar-100-binary, svhn, fashion-mnist, mnist
+//     or, for "folder", tiny-imagenet-200); nothing else is tried.
 //  2. If $QMUL_DATA is set, $QMUL_DATA/<name>, the standard subfolder
 //     inside that, and $QMUL_DATA/<standard subfolder>.
 //  3. For "fashion-mnist", /usr/share/datasets/fashion-mnist (Debian's

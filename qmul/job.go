@@ -182,6 +182,7 @@ func (j *Job) Run() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	origin.Data.Dir = setup.Splits.Dir // recorded: later runs find the data without $QMUL_DATA
 	var ref *Metrics
 	if j.Reference != "" {
 		if ref, err = ReadMetrics(j.Reference); err != nil {

@@ -39,8 +39,26 @@ type DataSpec struct {
 	TestSubset int `json:"test_subset,omitempty"`
 }
 
+// Resolve returns the absolute directory the data set's files are read
+// from: where data.Locate finds them from s.Dir, $QMUL_DATA or the system
+// locations. Runs record it, so that later runs find the same files
+// without $QMUL_DATA.
+func (s DataSpec) Resolve() (string, error) {
+	dir, err := data.Locate(s.Dataset, s.Dir)
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", s.Dataset, err)
+	}
+	return abs, nil
+}
+
 // Splits are a loaded data set divided for training.
 type Splits struct {
+	// Dir is the absolute directory the data set was read from.
+	Dir         string
 	Train, Test *data.Dataset
 	// TrainIdx and ValIdx index Train: the training split and the
 	// per-class validation hold-out. TestIdx indexes Test.
@@ -49,11 +67,15 @@ type Splits struct {
 
 // Load reads the data set and draws the hold-out.
 func (s DataSpec) Load() (*Splits, error) {
-	tr, err := data.Load(s.Dataset, s.Dir, data.Train, s.Size)
+	dir, err := s.Resolve()
 	if err != nil {
 		return nil, err
 	}
-	te, err := data.Load(s.Dataset, s.Dir, data.Test, s.Size)
+	tr, err := data.Load(s.Dataset, dir, data.Train, s.Size)
+	if err != nil {
+		return nil, err
+	}
+	te, err := data.Load(s.Dataset, dir, data.Test, s.Size)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +87,7 @@ func (s DataSpec) Load() (*Splits, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp := &Splits{Train: tr, Test: te, TrainIdx: trainIdx, ValIdx: valIdx, TestIdx: All(te.N)}
+	sp := &Splits{Dir: dir, Train: tr, Test: te, TrainIdx: trainIdx, ValIdx: valIdx, TestIdx: All(te.N)}
 	if err := s.checkSubsets(tr.Classes); err != nil {
 		return nil, err
 	}
@@ -216,6 +238,7 @@ func (j *Job) Run() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	j.Data.Dir = splits.Dir // recorded: later runs find the data without $QMUL_DATA
 	if err := os.MkdirAll(j.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
