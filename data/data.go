@@ -2,7 +2,8 @@
 //
 // Supported sets are MNIST and Fashion-MNIST (IDX files), CIFAR-10 and
 // CIFAR-100 (binary versions), SVHN cropped digits (MATLAB level-5 .mat
-// files) and folders of PNG or JPEG images arranged by class. Every set is
+// files) and folders of PNG or JPEG images arranged by class, including the
+// Tiny-ImageNet archive as distributed. Every set is
 // read from local files: nothing is ever downloaded. [Locate] describes
 // where the files are looked for.
 //
