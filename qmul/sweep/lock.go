@@ -93,6 +93,7 @@ type lock struct {
 	beat        uint64
 	stop, done  chan struct{}
 	lost        atomic.Bool
+	unlocked    sync.Once
 }
 
 func newToken() string {
@@ -302,15 +303,17 @@ func (l *lock) renew() bool {
 	return true
 }
 
-// unlock releases the lock if it is still ours.
+// unlock releases the lock if it is still ours; later calls do nothing.
 func (l *lock) unlock() {
-	close(l.stop)
-	<-l.done
-	if tokenOf(readLine(l.path)) == l.token {
-		os.Remove(l.path)
-	}
-	l.f.Close()
-	l.owner.mu.Lock()
-	delete(l.owner.tokens, l.token)
-	l.owner.mu.Unlock()
+	l.unlocked.Do(func() {
+		close(l.stop)
+		<-l.done
+		if tokenOf(readLine(l.path)) == l.token {
+			os.Remove(l.path)
+		}
+		l.f.Close()
+		l.owner.mu.Lock()
+		delete(l.owner.tokens, l.token)
+		l.owner.mu.Unlock()
+	})
 }

@@ -385,3 +385,18 @@ func TestLockRemoveStaleKeepsNewerFile(t *testing.T) {
 		t.Fatalf("%v left after removing the stale file", left)
 	}
 }
+
+// TestLockUnlockTwice: a lock released both by its worker and by Release
+// on a signal is released once.
+func TestLockUnlockTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	k, _ := contender(0)
+	l := mustTake(t, k, path)
+	l.unlock()
+	other := mustTake(t, k, path)
+	l.unlock()
+	if tokenOf(readLine(path)) != other.token {
+		t.Fatal("a second unlock removed the next holder's lock")
+	}
+	other.unlock()
+}
