@@ -28,3 +28,14 @@ func TestHyperValidateRefuses(t *testing.T) {
 		t.Errorf("the defaults are refused: %v", err)
 	}
 }
+
+// TestJobRefusesHyperBeforeLoading: bad hyper-parameters are refused
+// before the checkpoint or the data are read.
+func TestJobRefusesHyperBeforeLoading(t *testing.T) {
+	h := Defaults("ft")
+	h.Momentum = 1
+	_, err := (&Job{Checkpoint: "/nonexistent/model.safetensors", Method: "ft", Forget: "random:5", Hyper: h, Out: t.TempDir()}).Run()
+	if err == nil || !strings.Contains(err.Error(), "--momentum 1") {
+		t.Errorf("error %v, want the momentum refused first", err)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -151,8 +150,14 @@ func (j *Job) Run() (*Result, error) {
 	if _, err := ParseForget(j.Forget); err != nil {
 		return nil, err
 	}
-	if j.Method != "retrain" && !slices.Contains(Methods(), j.Method) {
-		return nil, j.Hyper.Validate(j.Method)
+	if j.Method != "retrain" {
+		h := j.Hyper
+		if h.Schedule == "" {
+			h.Schedule = DefaultSchedule(10) // set from the data set later; checked again then
+		}
+		if err := h.Validate(j.Method); err != nil {
+			return nil, err
+		}
 	}
 	want := j.Quant
 	m, f, err := checkpoint.Open(j.Checkpoint, b, func(m *models.Model, meta map[string]string) error {
