@@ -209,7 +209,7 @@ func (r *Runner) Run() (Summary, error) {
 				case err != nil:
 				case ran:
 					sum.Ran++
-				case !cellDone(r.cellDir(cells[i])):
+				case !r.finished(cells[i]):
 					busy = append(busy, cells[i])
 				default:
 					sum.Skipped++
@@ -247,7 +247,7 @@ feed:
 	if len(busy) > 0 {
 		b := backends[0]
 		for _, c := range busy {
-			for !cellDone(r.cellDir(c)) {
+			for !r.finished(c) {
 				ran, err := r.runCell(b, c, 0, 0)
 				if err != nil {
 					return sum, err
@@ -292,7 +292,7 @@ func cellDone(dir string) bool {
 // holds it; it reports whether it ran it.
 func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 	dir := r.cellDir(c)
-	if cellDone(dir) {
+	if r.finished(c) {
 		r.logf("sweep: [%d/%d] %s: finished earlier", i+1, n, c)
 		return false, nil
 	}
@@ -301,19 +301,26 @@ func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 		return false, err
 	}
 	defer r.release(l, dir)
-	if cellDone(dir) {
+	if r.finished(c) {
 		return false, nil
 	}
 	if err := r.dropDamaged(dir, c); err != nil {
 		return false, err
 	}
-	retrainDir := r.cellDir(c.retrain())
+	retrain := c.retrain()
+	retrainDir := r.cellDir(retrain)
 	ckpt, err := r.ensureOriginal(b, c.Original)
 	if err != nil {
 		return false, err
 	}
-	if err := r.ensure(c.RetrainKey(), retrainDir, func() error { return r.unlearn(b, ckpt, c.retrain(), "") }); err != nil {
-		return false, err
+	err = r.ensure(c.RetrainKey(), retrainDir, cellDone, func() error {
+		if err := r.dropDamaged(retrainDir, retrain); err != nil {
+			return err
+		}
+		return r.unlearn(b, ckpt, retrain, "")
+	})
+	if err != nil || cellDone(dir) { // only its Retrain cell was damaged
+		return err == nil, err
 	}
 	t := time.Now()
 	if err := r.unlearn(b, ckpt, c, filepath.Join(retrainDir, train.MetricsFile)); err != nil {
@@ -329,6 +336,11 @@ func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 	}
 	r.logf("sweep: [%d/%d] %s: FA %.2f RA %.2f TA %.2f MIA %.2f gap %.2f (%.0fs)", i+1, n, c, m.FA, m.RA, m.TA, m.MIA, gap, time.Since(t).Seconds())
 	return true, nil
+}
+
+// finished reports whether a cell and its Retrain cell hold whole results.
+func (r *Runner) finished(c Cell) bool {
+	return cellDone(r.cellDir(c)) && cellDone(r.cellDir(c.retrain()))
 }
 
 // dropDamaged removes a damaged metrics.json from a cell directory, so that
@@ -349,11 +361,12 @@ func (r *Runner) dropDamaged(dir string, c Cell) error {
 	return nil
 }
 
-// ensure makes dir's results with build unless they exist, under a lock
-// shared by all processes; while another live process makes them it waits.
-func (r *Runner) ensure(key, dir string, build func() error) error {
+// ensure makes dir's results with build unless finished reports them
+// made, under a lock shared by all processes; while another live process
+// makes them it waits.
+func (r *Runner) ensure(key, dir string, finished func(dir string) bool, build func() error) error {
 	waiting := false
-	for !done(dir) {
+	for !finished(dir) {
 		l, ok, err := r.take(key)
 		if err != nil {
 			return err
@@ -366,7 +379,7 @@ func (r *Runner) ensure(key, dir string, build func() error) error {
 			time.Sleep(r.Poll)
 			continue
 		}
-		if done(dir) {
+		if finished(dir) {
 			r.release(l, dir)
 			return nil
 		}
@@ -381,7 +394,7 @@ func (r *Runner) ensure(key, dir string, build func() error) error {
 // returns its checkpoint.
 func (r *Runner) ensureOriginal(b engine.Backend, o Original) (string, error) {
 	dir := filepath.Join(r.Out, originalsDir, o.Key())
-	err := r.ensure(o.Key(), dir, func() error {
+	err := r.ensure(o.Key(), dir, done, func() error {
 		_, resumeErr := os.Stat(filepath.Join(dir, train.ResumeFile))
 		q := o.Quant
 		j := &train.Job{Data: o.Data, Model: o.Model, Recipe: o.Recipe,

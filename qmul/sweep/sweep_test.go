@@ -165,8 +165,12 @@ func runner(t *testing.T, out string, shard, shards int) *Runner {
 // once and no lock is left.
 func checkComplete(t *testing.T, out string) {
 	t.Helper()
-	if _, err := Report(out); err != nil {
+	skipped, err := Report(out)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(skipped.Corrupt) > 0 || skipped.Unfinished > 0 {
+		t.Fatalf("report skipped cells: %+v", skipped)
 	}
 	f, err := os.Open(filepath.Join(out, "results.csv"))
 	if err != nil {
@@ -244,6 +248,19 @@ func TestConcurrentShardsShareOneDirectory(t *testing.T) {
 	s, err = runner(t, out, 0, 1).Run()
 	if err != nil || s.Ran != 1 || s.Skipped != 3 {
 		t.Errorf("re-run with a damaged cell: %+v, %v; want it run, 3 skipped", s, err)
+	}
+	checkComplete(t, out)
+	// So is a damaged Retrain cell (which no shard is dealt).
+	retrain := filepath.Join(out, cellsDir, c.RetrainKey(), "metrics.json")
+	if err := os.WriteFile(retrain, []byte(`{"fa": 12.5, "ra": 1, "ta": 2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if skipped, err := Report(out); err != nil || len(skipped.Corrupt) != 1 {
+		t.Fatalf("report of a damaged Retrain cell: %+v, %v", skipped, err)
+	}
+	s, err = runner(t, out, 0, 1).Run()
+	if err != nil || s.Ran < 1 || s.Ran+s.Skipped != 4 {
+		t.Errorf("re-run with a damaged Retrain cell: %+v, %v; want it made again", s, err)
 	}
 	checkComplete(t, out)
 }
