@@ -26,7 +26,7 @@
 // search, which computes once, reports times in the heuristics' order. QM_EMU_CUDNN_VERSION sets what
 // cudnnGetVersion reports (default 90100, cuDNN 9.1.0), to test the
 // binding's version check. Each call of an entry point that computes or
-// chooses appends "cudnn:NAME 1" to the file QM_EMU_CENSUS names.
+// chooses is counted in the census directory QM_EMU_CENSUS names.
 #include <cblas.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -101,19 +101,25 @@ const char* const pass_names[3] = {"ConvolutionForward", "ConvolutionBackwardDat
 std::mutex lock;
 std::set<const void*> handles, tensors, filters, convs;
 
-// count records one call of an entry point: a "cudnn:NAME 1" line
-// appended to the file QM_EMU_CENSUS names, at once, since a Go program
-// exits without running C destructors (make test-emu sums the lines).
+// count records one call of an entry point: with QM_EMU_CENSUS=DIR, a
+// "NAME 1" line appended at once to DIR/PID.cudnn (a Go program exits
+// without running C destructors; make test-emu sums the lines).
 void count(const char* name)
 {
     static const int fd = [] {
-        const char* path = getenv("QM_EMU_CENSUS");
-        return path && *path ? open(path, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
+        const char* dir = getenv("QM_EMU_CENSUS");
+        if (!dir || !*dir)
+            return -1;
+        std::string path = std::string(dir) + "/" + std::to_string(getpid()) + ".cudnn";
+        int f = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
+        if (f < 0)
+            perror(path.c_str());
+        return f;
     }();
     if (fd < 0)
         return;
     char line[128];
-    int n = snprintf(line, sizeof line, "cudnn:%s 1\n", name);
+    int n = snprintf(line, sizeof line, "%s 1\n", name);
     if (write(fd, line, n) != n)
         perror("QM_EMU_CENSUS");
 }
