@@ -183,6 +183,9 @@ func yamlKeys(t reflect.Type) map[string]reflect.Type {
 // checkKeys reports the first key of a mapping node (and of the mappings
 // inside it) that the struct type t does not read, at its line.
 func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
 			for _, item := range n.Content {
@@ -203,6 +206,12 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
 	keys := yamlKeys(t)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
+		if k.Tag == "!!merge" { // "<<: *anchor" merges another mapping's keys
+			if err := checkMerged(n.Content[i+1], t, where); err != nil {
+				return err
+			}
+			continue
+		}
 		ft, ok := keys[k.Value]
 		if !ok {
 			return fmt.Errorf("line %d: unknown key %q in %s (known: %s)", k.Line, k.Value, where, strings.Join(slices.Sorted(maps.Keys(keys)), ", "))
@@ -212,6 +221,20 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
 		}
 	}
 	return nil
+}
+
+// checkMerged checks the mappings a merge key ("<<") names: one alias or
+// a list of them.
+func checkMerged(v *yaml.Node, t reflect.Type, where string) error {
+	if v.Kind == yaml.SequenceNode {
+		for _, item := range v.Content {
+			if err := checkKeys(item, t, where); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return checkKeys(v, t, where)
 }
 
 // yamlTypes turns the Go types in the YAML decoder's messages into words.

@@ -382,6 +382,23 @@ func TestHelperShard(t *testing.T) {
 
 // TestParseRefusesAtLoad: every value of a sweep file is checked when it is
 // read, and the error names the line of the faulty key in the file's terms.
+// TestParseMergeKeys: anchors and merge keys work in sweep files, and the
+// merged keys are checked.
+func TestParseMergeKeys(t *testing.T) {
+	const base = "datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: 1, lr: 0.1}\nforget: [random:10]\n"
+	c, err := Parse([]byte(base + "unlearn: &u {epochs: 2, batch: 32}\nmethods:\n  - method: ft\n    <<: *u\n    lr: 0.02\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := c.Expand()[1].Hyper; h.Epochs != 2 || h.Batch != 32 || h.LR != 0.02 {
+		t.Errorf("merged hyper-parameters %+v, want 2 epochs, batch 32, lr 0.02", h)
+	}
+	_, err = Parse([]byte(base + "unlearn: &u {epochs: 2}\nmethods:\n  - method: ft\n    <<: [*u, {bacth: 3}]\n"))
+	if err == nil || !strings.Contains(err.Error(), `line 8: unknown key "bacth" in a method entry`) {
+		t.Errorf("error %v, want the merged key named", err)
+	}
+}
+
 func TestParseRefusesAtLoad(t *testing.T) {
 	const base = "datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: 1, lr: 0.1}\n"
 	cases := []struct {
