@@ -1,6 +1,7 @@
 package qmul
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/qmulgpu/qmulgpu/data"
@@ -10,10 +11,51 @@ import (
 )
 
 // Q-MUL (method.md section 3): at the start of every epoch, with the
-// current model, relabel D_f with similar labels (or random ones for the
-// rl-agr ablation) and weigh the forget and retain losses so that both
-// contribute equal gradient norms (adaptive gradient reweighting), then
-// train. The sl ablation keeps both weights at 1.
+// current model, relabel D_f with similar labels and weigh the forget and
+// retain losses so that both contribute equal gradient norms (adaptive
+// gradient reweighting), then train. The ablations change one thing each:
+// sl keeps both weights at 1; rl-agr draws random labels as RL does (per
+// forget minibatch in the sequential schedule, once per epoch in the joint
+// one).
+
+var qmulMethod = Method{
+	Name:     "qmul",
+	Summary:  "Q-MUL: similar labels with adaptive gradient reweighting (--agr, --schedule)",
+	Params:   []string{"agr", "schedule"},
+	Defaults: func(h *Hyper) { h.AGR = "epoch" },
+	Check:    checkAGR,
+	Run:      func(u *unlearner) error { return u.loop(u.agrEpoch(false)) },
+}
+
+var slMethod = Method{
+	Name:    "sl",
+	Summary: "ablation: similar labels without reweighting (--schedule)",
+	Params:  []string{"schedule"},
+	Run:     func(u *unlearner) error { return u.loop(u.agrEpoch(false)) },
+}
+
+var rlAGRMethod = Method{
+	Name:     "rl-agr",
+	Summary:  "ablation: random labels with adaptive gradient reweighting (--agr, --schedule)",
+	Params:   []string{"agr", "schedule"},
+	Defaults: func(h *Hyper) { h.AGR = "epoch" },
+	Check:    checkAGR,
+	Run:      func(u *unlearner) error { return u.loop(u.agrEpoch(true)) },
+}
+
+// checkAGR checks the reweighting mode and its schedule.
+func checkAGR(h Hyper) error {
+	if !slices.Contains([]string{"epoch", "step", "sample"}, h.AGR) {
+		return fmt.Errorf("--agr %q: want epoch, step or sample", h.AGR)
+	}
+	if h.AGR == "step" && h.Schedule == "joint" {
+		return fmt.Errorf("--agr step measures each group's minibatch gradient and needs --schedule sequential; with joint minibatches use --agr sample or epoch")
+	}
+	return nil
+}
+
+// emaDecay smooths the gradient-norm estimates of --agr step and sample.
+const emaDecay = 0.9
 
 const (
 	forgetGroup = 0
@@ -56,15 +98,18 @@ func agrWeights(gf, gr float64) (wf, wr float64) {
 }
 
 // epochNorms is the paper's measurement: the mean over D_f's minibatches
-// (labels ŷ) and over D_r's (true labels) of Σ_k ‖∂CE_mean(B)/∂θ_k‖₂, one
-// extra forward and backward pass over D_f ∪ D_r that leaves BatchNorm
-// statistics and observers untouched.
-func (u *unlearner) epochNorms(e int) (gf, gr float64, err error) {
+// (labels ŷ, or random ones drawn per minibatch when draw is set) and over
+// D_r's (true labels) of Σ_k ‖∂CE_mean(B)/∂θ_k‖₂, one extra forward and
+// backward pass over D_f ∪ D_r that leaves BatchNorm statistics and
+// observers untouched. Its minibatch orders (and label draws) come from a
+// stream of their own, so that the training passes see the same orders
+// as those of the methods without reweighting.
+func (u *unlearner) epochNorms(e int, draw bool) (gf, gr float64, err error) {
 	c := &nn.Ctx{B: u.B, Train: true, FrozenStats: true}
 	ps := u.opt.Params()
-	measure := func(idx []int, labels *engine.Tensor, salt int) (float64, error) {
+	measure := func(role string, idx []int, labels *engine.Tensor, salt int, draw bool) (float64, error) {
 		r := train.EpochRNG(u.h.Seed^0x616772, e*2+salt)
-		it := u.Train.Iterate(u.B, train.Plans(idx, u.h.Batch, r, u.Aug), u.Aug, labels)
+		it := u.Train.Iterate(u.B, u.plans(role, idx, r), u.Aug, labels)
 		defer it.Close()
 		var sum float64
 		n := 0
@@ -72,6 +117,9 @@ func (u *unlearner) epochNorms(e int) (gf, gr float64, err error) {
 			bt, ok := it.Next()
 			if !ok {
 				break
+			}
+			if draw {
+				u.B.Upload(bt.Y, u.randomLabels("batch", r, len(bt.Index)))
 			}
 			res := train.Step(c, u.Model, bt, nil, 1/float64(len(bt.Index)))
 			bt.Free(u.B)
@@ -84,69 +132,87 @@ func (u *unlearner) epochNorms(e int) (gf, gr float64, err error) {
 		}
 		return sum / float64(max(1, n)), nil
 	}
-	if gf, err = measure(u.Forget, u.labels, 0); err != nil {
+	if gf, err = measure("measure-forget", u.Forget, u.forgetLabels(draw), 0, draw); err != nil {
 		return 0, 0, err
 	}
-	gr, err = measure(u.Retain, nil, 1)
+	gr, err = measure("measure-retain", u.Retain, nil, 1, false)
 	return gf, gr, err
 }
 
-// qmulEpoch is one epoch of qmul, sl or rl-agr.
-func (u *unlearner) qmulEpoch(e int, lr float64) (train.StepResult, error) {
-	r := u.rng(e)
-	if u.isForget == nil {
-		u.isForget = make(map[int32]bool, len(u.Forget))
-		for _, i := range u.Forget {
-			u.isForget[int32(i)] = true
-		}
-	}
-	var labels []int32
-	err := u.timed("relabel", func() error {
-		if u.method == "rl-agr" {
-			labels = u.randomLabels(r)
-		} else {
-			labels = u.similarLabels()
-		}
-		u.relabel(labels)
+// forgetLabels is the relabelled label tensor, or nil when labels are
+// drawn per minibatch.
+func (u *unlearner) forgetLabels(perBatch bool) *engine.Tensor {
+	if perBatch {
 		return nil
-	})
-	if err != nil {
-		return train.StepResult{}, err
 	}
-	wf, wr := 1.0, 1.0
-	switch u.h.AGR {
-	case "epoch":
-		var gf, gr float64
-		err := u.timed("agr", func() (err error) {
-			gf, gr, err = u.epochNorms(e)
-			return err
-		})
-		if err != nil {
-			return train.StepResult{}, err
+	return u.labels
+}
+
+// agrEpoch is one epoch of qmul or sl (similar labels) or rl-agr (random
+// labels).
+func (u *unlearner) agrEpoch(random bool) epochFunc {
+	return func(e int, lr float64) (train.StepResult, error) {
+		r, lab := u.rng(e), u.labelRNG(e)
+		if u.isForget == nil {
+			u.isForget = make(map[int32]bool, len(u.Forget))
+			for _, i := range u.Forget {
+				u.isForget[int32(i)] = true
+			}
 		}
-		wf, wr = agrWeights(gf, gr)
-		u.note = EpochTrace{NormForget: gf, NormRetain: gr, WeightForget: wf, WeightRetain: wr}
-	case "step", "sample":
-		if e == 0 {
-			if err := u.timed("agr", u.seedNorms); err != nil {
+		// Random labels are drawn per forget minibatch in the sequential
+		// schedule, as RL draws them.
+		perBatch := random && u.h.Schedule == "sequential"
+		if !perBatch {
+			err := u.timed("relabel", func() error {
+				if random {
+					u.relabel(u.randomLabels("forget", lab, len(u.Forget)))
+				} else {
+					u.relabel(u.similarLabels())
+				}
+				return nil
+			})
+			if err != nil {
 				return train.StepResult{}, err
 			}
 		}
+		wf, wr := 1.0, 1.0
+		switch u.h.AGR {
+		case "epoch":
+			var gf, gr float64
+			err := u.timed("agr", func() (err error) {
+				gf, gr, err = u.epochNorms(e, perBatch)
+				return err
+			})
+			if err != nil {
+				return train.StepResult{}, err
+			}
+			wf, wr = agrWeights(gf, gr)
+			u.note = EpochTrace{NormForget: gf, NormRetain: gr, WeightForget: wf, WeightRetain: wr}
+		case "step", "sample":
+			if e == 0 {
+				if err := u.timed("agr", func() error { return u.seedNorms(perBatch) }); err != nil {
+					return train.StepResult{}, err
+				}
+			}
+		default:
+			u.note = EpochTrace{WeightForget: 1, WeightRetain: 1}
+		}
+		defer u.traceNorms()
+		if u.h.Schedule == "joint" {
+			both := append(slices.Clone(u.Forget), u.Retain...)
+			return u.pass("joint", r, both, u.labels, lr, u.jointStep(wf, wr))
+		}
+		fstep := u.groupStep(forgetGroup, wf)
+		if perBatch {
+			fstep = u.withRandomLabels(lab, fstep)
+		}
+		fr, err := u.pass("forget", r, u.Forget, u.forgetLabels(perBatch), lr, fstep)
+		if err != nil {
+			return fr, err
+		}
+		rr, err := u.pass("retain", r, u.Retain, nil, lr, u.groupStep(retainGroup, wr))
+		return sum(fr, rr), err
 	}
-	if u.h.AGR == "" {
-		u.note = EpochTrace{WeightForget: 1, WeightRetain: 1}
-	}
-	defer u.traceNorms()
-	if u.h.Schedule == "joint" {
-		both := append(slices.Clone(u.Forget), u.Retain...)
-		return u.pass(r, both, u.labels, lr, u.jointStep(wf, wr))
-	}
-	fr, err := u.pass(r, u.Forget, u.labels, lr, u.groupStep(forgetGroup, wf))
-	if err != nil {
-		return fr, err
-	}
-	rr, err := u.pass(r, u.Retain, nil, lr, u.groupStep(retainGroup, wr))
-	return train.StepResult{N: fr.N + rr.N, Loss: fr.Loss + rr.Loss, Correct: fr.Correct + rr.Correct}, err
 }
 
 // traceNorms records the smoothed norms and the weights they give at the
@@ -160,16 +226,20 @@ func (u *unlearner) traceNorms() {
 
 // seedNorms starts the step and sample estimates with one measured
 // minibatch of each group, so that the first forget steps have a retain
-// norm to weigh against.
-func (u *unlearner) seedNorms() error {
+// norm to weigh against; draw gives the forget minibatch random labels.
+func (u *unlearner) seedNorms(draw bool) error {
 	c := &nn.Ctx{B: u.B, Train: true, FrozenStats: true}
 	for g, set := range [][]int{u.Forget, u.Retain} {
-		labels := u.labels
+		labels, role := u.forgetLabels(draw), "seed-forget"
 		if g == retainGroup {
-			labels = nil
+			labels, role = nil, "seed-retain"
 		}
-		plans := train.Plans(set, u.h.Batch, train.EpochRNG(u.h.Seed^0x73656564, g), u.Aug)
+		r := train.EpochRNG(u.h.Seed^0x73656564, g)
+		plans := u.plans(role, set, r)
 		bt := u.Train.Load(u.B, plans[0], u.Aug, labels)
+		if draw && g == forgetGroup {
+			u.B.Upload(bt.Y, u.randomLabels("batch", r, len(bt.Index)))
+		}
 		u.norm[g] = u.measure(c, bt)
 		bt.Free(u.B)
 		nn.ZeroGrad(u.B, u.opt.Params())

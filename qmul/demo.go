@@ -38,7 +38,7 @@ type DemoConfig struct {
 // DefaultDemo is the study `qmulgpu demo` runs.
 func DefaultDemo() DemoConfig {
 	return DemoConfig{Out: "out/demo", Subset: 5000, TestSubset: 2000, OriginalEpochs: 15, UnlearnEpochs: 5,
-		Forget: "random:10%", Methods: []string{"ft", "rl", "ga", "l1", "salun", "bs", "qmul", "sl", "rl-agr", "oeu"}}
+		Forget: "random:10%", Methods: UnlearningMethods()}
 }
 
 // DemoRow is one line of the demo's table.

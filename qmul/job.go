@@ -150,12 +150,11 @@ func (j *Job) Run() (*Result, error) {
 	if _, err := ParseForget(j.Forget); err != nil {
 		return nil, err
 	}
+	if _, err := Lookup(j.Method); err != nil {
+		return nil, err
+	}
 	if j.Method != "retrain" {
-		h := j.Hyper
-		if h.Schedule == "" {
-			h.Schedule = DefaultSchedule(10) // set from the data set later; checked again then
-		}
-		if err := h.Validate(j.Method); err != nil {
+		if err := j.Hyper.Validate(j.Method); err != nil {
 			return nil, err
 		}
 	}
@@ -211,10 +210,7 @@ func (j *Job) Run() (*Result, error) {
 			return nil, err
 		}
 	} else {
-		h := j.Hyper
-		if h.Schedule == "" && (j.Method == "qmul" || j.Method == "sl" || j.Method == "rl-agr") {
-			h.Schedule = DefaultSchedule(m.Config.Classes)
-		}
+		h := j.Hyper.Resolve(j.Method, m.Config.Classes)
 		if err := h.Validate(j.Method); err != nil {
 			return nil, err
 		}
@@ -295,8 +291,13 @@ func (j *Job) retrain(o Origin, s *Setup, res *Result, phases map[string]float64
 	if err != nil {
 		return nil, fmt.Errorf("retrain: %w", err)
 	}
-	res.RTE = time.Since(start).Seconds()
-	phases["retrain"] = res.RTE
+	phases["retrain"] = time.Since(start).Seconds()
+	// RTE is the training alone, as the methods' is their unlearning alone:
+	// not the data loading, the per-epoch evaluation or the checkpoints.
+	res.RTE = 0
+	for _, e := range tr.Epochs {
+		res.RTE += e.TrainSeconds
+	}
 	return tr.TrainedModel(), nil
 }
 

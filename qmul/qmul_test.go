@@ -432,3 +432,54 @@ func TestResultsRecordEverything(t *testing.T) {
 		t.Errorf("MIA-efficacy %.2f, scikit-learn from the scores %.2f", res.MIA, theirs)
 	}
 }
+
+// TestValidateRejectsForeignParams: a method-specific hyper-parameter set
+// for a method that does not read it is an error naming it, and every
+// method's defaults validate.
+func TestValidateRejectsForeignParams(t *testing.T) {
+	for _, m := range UnlearningMethods() {
+		if err := Defaults(m).Resolve(m, 10).Validate(m); err != nil {
+			t.Errorf("%s: defaults rejected: %v", m, err)
+		}
+	}
+	with := func(m string, f func(*Hyper)) Hyper {
+		h := Defaults(m)
+		f(&h)
+		return h
+	}
+	cases := []struct {
+		method string
+		h      Hyper
+		want   string
+	}{
+		{"sl", with("sl", func(h *Hyper) { h.AGR = "epoch" }), "--agr is not a parameter of sl"},
+		{"ft", with("ft", func(h *Hyper) { h.AGR = "step" }), "--agr is not a parameter of ft"},
+		{"ft", with("ft", func(h *Hyper) { h.Schedule = "joint" }), "--schedule is not a parameter of ft"},
+		{"qmul", with("qmul", func(h *Hyper) { h.Bound = 0.1 }), "--bound is not a parameter of qmul"},
+		{"ga", with("ga", func(h *Hyper) { h.Alpha = 1e-4 }), "--alpha is not a parameter of ga"},
+		{"rl", with("rl", func(h *Hyper) { h.Sparsity = 0.5 }), "--sparsity is not a parameter of rl"},
+		{"rl", with("rl", func(h *Hyper) { h.Schedule = "weekly" }), "want sequential or joint"},
+		{"qmul", with("qmul", func(h *Hyper) { h.AGR, h.Schedule = "step", "joint" }), "needs --schedule sequential"},
+		{"bs", with("bs", func(h *Hyper) { h.Bound = 2 }), "--bound 2 must be in (0, 1]"},
+		{"salun", with("salun", func(h *Hyper) { h.Sparsity = 1 }), "--sparsity 1 must be in (0, 1)"},
+		{"nope", Defaults("ft"), "unknown method"},
+	}
+	for _, c := range cases {
+		err := c.h.Validate(c.method)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %+v: %v, want an error containing %q", c.method, c.h, err, c.want)
+		}
+	}
+	for _, ok := range []struct {
+		method string
+		h      Hyper
+	}{
+		{"rl", with("rl", func(h *Hyper) { h.Schedule = "sequential" })},
+		{"salun", with("salun", func(h *Hyper) { h.Schedule = "joint" })},
+		{"rl-agr", with("rl-agr", func(h *Hyper) { h.AGR = "sample" })},
+	} {
+		if err := ok.h.Validate(ok.method); err != nil {
+			t.Errorf("%s %+v rejected: %v", ok.method, ok.h, err)
+		}
+	}
+}

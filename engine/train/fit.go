@@ -102,14 +102,17 @@ func summarise(b engine.Backend, bt *Batch, loss, pred *engine.Tensor) StepResul
 
 // EpochStats are the statistics of one finished epoch.
 type EpochStats struct {
-	Epoch        int     `json:"epoch"` // 1-based
-	Epochs       int     `json:"epochs"`
-	LR           float64 `json:"lr"`
-	TrainLoss    float64 `json:"train_loss"`
-	TrainAcc     float64 `json:"train_acc"`
-	ValAcc       float64 `json:"val_acc,omitempty"`
-	TestAcc      float64 `json:"test_acc,omitempty"`
+	Epoch     int     `json:"epoch"` // 1-based
+	Epochs    int     `json:"epochs"`
+	LR        float64 `json:"lr"`
+	TrainLoss float64 `json:"train_loss"`
+	TrainAcc  float64 `json:"train_acc"`
+	ValAcc    float64 `json:"val_acc,omitempty"`
+	TestAcc   float64 `json:"test_acc,omitempty"`
+	// Seconds is the whole epoch, evaluation included; TrainSeconds its
+	// training steps alone (what Retrain's RTE sums).
 	Seconds      float64 `json:"seconds"`
+	TrainSeconds float64 `json:"train_seconds,omitempty"`
 	ImagesPerSec float64 `json:"images_per_sec"`
 }
 
@@ -189,7 +192,7 @@ func (t *Trainer) Run(start int) error {
 		trainSecs := time.Since(began).Seconds()
 		s := EpochStats{Epoch: e + 1, Epochs: t.Recipe.Epochs, LR: lr,
 			TrainLoss: total.Loss / float64(max(1, total.N)), TrainAcc: 100 * float64(total.Correct) / float64(max(1, total.N)),
-			ImagesPerSec: float64(total.N) / trainSecs}
+			TrainSeconds: trainSecs, ImagesPerSec: float64(total.N) / trainSecs}
 		if len(t.Val.Indices) > 0 {
 			s.ValAcc = Evaluate(t.B, t.Model, t.Val.Data, t.Val.Indices, evalBatch(t.Recipe.Batch), false, nil).Accuracy()
 		}

@@ -597,11 +597,15 @@ func (c *Config) lrs(e MethodEntry) []float64 {
 	return []float64{qmul.Defaults(e.Method).LR}
 }
 
-// hyper combines the method's reference defaults, the shared settings and
-// the entry's own.
+// hyper combines the method's reference defaults, the shared settings
+// (method-specific ones only for the methods that read them) and the
+// entry's own (all of them, so that validation rejects one the method does
+// not read).
 func (c *Config) hyper(e MethodEntry, lr float64, seed uint64, classes int) qmul.Hyper {
 	h := qmul.Defaults(e.Method)
-	for _, m := range []MethodConfig{c.Unlearn, e.MethodConfig} {
+	for i, m := range []MethodConfig{c.Unlearn, e.MethodConfig} {
+		own := i == 1
+		uses := func(p string) bool { return own || qmul.Uses(e.Method, p) }
 		if m.Epochs > 0 {
 			h.Epochs = m.Epochs
 		}
@@ -611,25 +615,23 @@ func (c *Config) hyper(e MethodEntry, lr float64, seed uint64, classes int) qmul
 		if m.Momentum != nil {
 			h.Momentum = *m.Momentum
 		}
-		if m.Alpha > 0 {
+		if m.Alpha > 0 && uses("alpha") {
 			h.Alpha = m.Alpha
 		}
-		if m.Sparsity > 0 {
+		if m.Sparsity > 0 && uses("sparsity") {
 			h.Sparsity = m.Sparsity
 		}
-		if m.Bound > 0 {
+		if m.Bound > 0 && uses("bound") {
 			h.Bound = m.Bound
 		}
-		if m.AGR != "" && (e.Method == "qmul" || e.Method == "rl-agr") {
+		if m.AGR != "" && uses("agr") {
 			h.AGR = m.AGR
 		}
-		if m.Schedule != "" && (e.Method == "qmul" || e.Method == "rl-agr" || e.Method == "sl") {
+		if m.Schedule != "" && uses("schedule") {
 			h.Schedule = m.Schedule
 		}
 	}
-	if h.Schedule == "" && (e.Method == "qmul" || e.Method == "rl-agr" || e.Method == "sl") {
-		h.Schedule = qmul.DefaultSchedule(classes)
-	}
+	h = h.Resolve(e.Method, classes)
 	h.LR, h.Seed = lr, seed
 	return h
 }

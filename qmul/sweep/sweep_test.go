@@ -43,6 +43,7 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"datasets: [imagenet]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\n", "line 1"},
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget:\n  - random:10\n  - nonsense\nmethods: [{method: ft}]\noriginal: {epochs: 1, lr: 0.1}\n", "line 5"},
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: qmul\n    agr: weekly\n", "line 7"},
+		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: sl\n    agr: epoch\n", "--agr is not a parameter of sl"},
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nquant: {scheme: lsq, bits: [9]}\nforget: [random:10]\nmethods: [{method: ft}]\n", "line 3"},
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n    lr: -1\n", "line 7"},
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: ft\n", "line 7"},
