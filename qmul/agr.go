@@ -167,7 +167,9 @@ func (u *unlearner) agrEpoch(random bool) epochFunc {
 				if random {
 					u.relabel(u.randomLabels("forget", lab, len(u.Forget)))
 				} else {
-					u.relabel(u.similarLabels())
+					sim := u.similarLabels()
+					u.record(Event{Kind: "labels", Role: "similar", Labels: sim})
+					u.relabel(sim)
 				}
 				return nil
 			})

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages qmulgpu needs, only those missing.
 #   scripts/install-deps.sh            build and run: OpenBLAS, Fashion-MNIST
-#   scripts/install-deps.sh test       + what the tests use (numpy, scikit-learn, scipy)
+#   scripts/install-deps.sh test       + what the tests use (numpy, scikit-learn, scipy, PyTorch CPU)
 #   scripts/install-deps.sh cuda       + cmake and nvcc (Debian: contrib/non-free)
 #   scripts/install-deps.sh torch      + PyTorch (CPU), the benchmark reference
 #   scripts/install-deps.sh slurm      + a one-node Slurm cluster for the sweep tests
@@ -10,7 +10,7 @@ set -euo pipefail
 pkgs=(gcc libc6-dev pkg-config libopenblas-dev dataset-fashion-mnist)
 for extra in "$@"; do
 	case "$extra" in
-	test) pkgs+=(python3 python3-numpy python3-scipy python3-sklearn) ;;
+	test) pkgs+=(python3 python3-numpy python3-scipy python3-sklearn python3-torch) ;;
 	cuda) pkgs+=(cmake nvidia-cuda-toolkit) ;;
 	torch) pkgs+=(python3 python3-torch) ;;
 	slurm) pkgs+=(slurm-wlm munge) ;;
