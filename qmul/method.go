@@ -183,7 +183,7 @@ func (h Hyper) Validate(method string) error {
 	}
 	for _, p := range methodParams {
 		if p.set(h) && !slices.Contains(m.Params, p.name) {
-			return fmt.Errorf("%s: --%s is not a parameter of %s (it is used by %s)", method, p.name, method, UsedBy(p.name))
+			return fmt.Errorf("--%s is not a parameter of %s (it is used by %s)", p.name, method, UsedBy(p.name))
 		}
 	}
 	if h.Epochs < 1 || h.Batch < 1 {

@@ -20,6 +20,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
+	"github.com/qmulgpu/qmulgpu/engine/safetensors"
 	"github.com/qmulgpu/qmulgpu/engine/train"
 	"github.com/qmulgpu/qmulgpu/qat"
 )
@@ -219,9 +220,15 @@ func getFixture(t *testing.T) fixture {
 
 func unlearn(t *testing.T, f fixture, method, forget string, h Hyper) *Result {
 	t.Helper()
+	return unlearnTo(t, f, method, forget, h, t.TempDir())
+}
+
+// unlearnTo runs a method on the fixture's original, writing to out.
+func unlearnTo(t *testing.T, f fixture, method, forget string, h Hyper, out string) *Result {
+	t.Helper()
 	res, err := (&Job{Checkpoint: f.original, Method: method, Forget: forget, Hyper: h,
 		Reference: filepath.Join(f.dir, "retrain", train.MetricsFile),
-		Out:       t.TempDir(), Backend: cpu.New(2), Command: "test"}).Run()
+		Out:       out, Backend: cpu.New(2), Command: "test"}).Run()
 	if err != nil {
 		t.Fatalf("%s: %v", method, err)
 	}
@@ -252,31 +259,97 @@ func originalMetrics(t *testing.T, f fixture, forget string) *Metrics {
 }
 
 // TestMethodsEndToEnd unlearns a 10% random forget set with every method
-// and checks what each must do: utility kept (RA, TA within a few points of
-// the original) and FA moving towards Retrain's for the methods that
-// train on D_r; GA raising the forget loss.
+// through Job, as the command line does, and checks what each must do:
+// its weights moved (a method that does nothing fails); utility kept (RA,
+// TA within a few points of the original) for the methods that train on
+// D_r; FA moved towards Retrain's, by at least a point for the methods that
+// relabel D_f; and qmul, sl and rl-agr are three different runs — sl's
+// weights stay 1, qmul's and rl-agr's equalise the two groups' gradient
+// norms, and their models differ pairwise.
 func TestMethodsEndToEnd(t *testing.T) {
 	f := getFixture(t)
 	orig := originalMetrics(t, f, fixForget)
 	re := f.retrain
 	t.Logf("original FA %.2f RA %.2f TA %.2f MIA %.2f; retrain FA %.2f RA %.2f TA %.2f MIA %.2f",
 		orig.FA, orig.RA, orig.TA, orig.MIA, re.FA, re.RA, re.TA, re.MIA)
-	if orig.FA <= re.FA {
+	if orig.FA <= re.FA+2 {
 		t.Fatalf("the fixture's original does not remember D_f better than Retrain (%.2f vs %.2f)", orig.FA, re.FA)
 	}
-	for _, method := range []string{"ft", "rl", "l1", "salun", "qmul", "sl", "rl-agr"} {
+	weights := func(path string) map[string][]float32 {
+		out := map[string][]float32{}
+		sf, err := safetensors.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ts := range sf.Tensors {
+			if ts.DType == "F32" {
+				out[ts.Name], _ = safetensors.Float32s(ts.Data)
+			}
+		}
+		return out
+	}
+	before := weights(f.original)
+	moved := func(w map[string][]float32) float64 {
+		var d float64
+		for k, v := range w {
+			for i := range v {
+				d += math.Abs(float64(v[i] - before[k][i]))
+			}
+		}
+		return d
+	}
+	trainsOnRetain := map[string]bool{"ft": true, "rl": true, "l1": true, "salun": true, "qmul": true, "sl": true, "rl-agr": true, "oeu": true}
+	relabels := map[string]bool{"rl": true, "salun": true, "qmul": true, "sl": true, "rl-agr": true}
+	final := map[string]map[string][]float32{}
+	for _, method := range UnlearningMethods() {
 		h := Defaults(method)
 		h.Epochs, h.Batch = 5, 64
-		if method == "l1" {
+		switch method {
+		case "l1":
 			h.Alpha = 1e-4
+		case "ga", "bs":
+			h.LR = 1e-3 // their reference rates barely move a 5-epoch run
 		}
-		res := unlearn(t, f, method, fixForget, h)
+		out := t.TempDir()
+		res := unlearnTo(t, f, method, fixForget, h, out)
 		t.Logf("%-7s FA %.2f RA %.2f TA %.2f MIA %.2f gap %.2f RTE %.1fs", method, res.FA, res.RA, res.TA, res.MIA, *res.AvgGap, res.RTE)
-		if math.Abs(res.RA-orig.RA) > 6 || math.Abs(res.TA-orig.TA) > 6 {
+		w := weights(filepath.Join(out, train.ModelFile))
+		final[method] = w
+		if d := moved(w); d == 0 {
+			t.Errorf("%s: the weights did not move", method)
+		}
+		if trainsOnRetain[method] && (math.Abs(res.RA-orig.RA) > 6 || math.Abs(res.TA-orig.TA) > 6) {
 			t.Errorf("%s: RA %.2f / TA %.2f moved more than 6 points from the original's %.2f / %.2f", method, res.RA, res.TA, orig.RA, orig.TA)
 		}
 		if math.Abs(res.FA-re.FA) > math.Abs(orig.FA-re.FA)+0.5 {
 			t.Errorf("%s: FA %.2f moved away from Retrain's %.2f (original %.2f)", method, res.FA, re.FA, orig.FA)
+		}
+		if relabels[method] && math.Abs(res.FA-re.FA) > math.Abs(orig.FA-re.FA)-1 {
+			t.Errorf("%s: FA %.2f is not a point closer to Retrain's %.2f than the original's %.2f", method, res.FA, re.FA, orig.FA)
+		}
+		for _, e := range res.Epochs {
+			switch method {
+			case "sl":
+				if e.WeightForget != 1 || e.WeightRetain != 1 {
+					t.Errorf("sl epoch %d: weights %g, %g, want 1, 1 (no reweighting)", e.Epoch, e.WeightForget, e.WeightRetain)
+				}
+			case "qmul", "rl-agr":
+				if math.Abs(e.WeightForget*e.NormForget-e.WeightRetain*e.NormRetain) > 1e-9*e.NormRetain || e.WeightForget == e.WeightRetain {
+					t.Errorf("%s epoch %d: w_f %g · g_f %g ≠ w_r %g · g_r %g, or equal weights", method, e.Epoch, e.WeightForget, e.NormForget, e.WeightRetain, e.NormRetain)
+				}
+			}
+		}
+	}
+	for _, pair := range [][2]string{{"qmul", "sl"}, {"qmul", "rl-agr"}, {"sl", "rl-agr"}, {"rl", "rl-agr"}} {
+		same := true
+		for k, v := range final[pair[0]] {
+			if !slices.Equal(v, final[pair[1]][k]) {
+				same = false
+				break
+			}
+		}
+		if same {
+			t.Errorf("%s and %s produced the same model", pair[0], pair[1])
 		}
 	}
 }
