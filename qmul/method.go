@@ -181,11 +181,6 @@ func (h Hyper) Validate(method string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range methodParams {
-		if p.set(h) && !slices.Contains(m.Params, p.name) {
-			return fmt.Errorf("--%s is not a parameter of %s (it is used by %s)", p.name, method, UsedBy(p.name))
-		}
-	}
 	if h.Epochs < 1 || h.Batch < 1 {
 		return fmt.Errorf("%s: epochs %d and batch %d must be at least 1", method, h.Epochs, h.Batch)
 	}
@@ -202,6 +197,11 @@ func (h Hyper) Validate(method string) error {
 	}
 	if h.Momentum >= 1 {
 		return fmt.Errorf("%s: --momentum %g must be below 1", method, h.Momentum)
+	}
+	for _, p := range methodParams {
+		if p.set(h) && !slices.Contains(m.Params, p.name) {
+			return fmt.Errorf("--%s is not a parameter of %s (it is used by %s)", p.name, method, UsedBy(p.name))
+		}
 	}
 	if h.Schedule != "" && h.Schedule != "sequential" && h.Schedule != "joint" {
 		return fmt.Errorf("%s: --schedule %q: want sequential or joint", method, h.Schedule)

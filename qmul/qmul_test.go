@@ -166,8 +166,9 @@ func TestTopMasksKeepExactFraction(t *testing.T) {
 
 // fixture trains one small LSQ W4A4 original model on a Fashion-MNIST
 // subset, long enough to memorise it (as the paper's originals memorise
-// their training sets), and its Retrain model for a 10% random forget set;
-// the tests below share them.
+// their training sets: train loss 0.005, test accuracy 81%), and its
+// Retrain model for a 10% random forget set; the tests below share them.
+// At lr 0.05 this recipe collapses to chance after two epochs.
 type fixture struct {
 	dir, original string
 	retrain       *Result
@@ -200,7 +201,7 @@ func getFixture(t *testing.T) fixture {
 		j := &train.Job{
 			Data:    train.DataSpec{Dataset: "fashion-mnist", ValFrac: 0, SplitSeed: 1, Subset: 1000, TestSubset: 1000},
 			Model:   models.Config{Arch: "smallcnn"},
-			Recipe:  train.Recipe{Epochs: 15, Batch: 64, Momentum: 0.9, WeightDecay: 5e-4, Seed: 1, Schedule: optim.Schedule{Kind: "cosine", Base: 0.05, Epochs: 15}},
+			Recipe:  train.Recipe{Epochs: 15, Batch: 64, Momentum: 0.9, WeightDecay: 5e-4, Seed: 1, Schedule: optim.Schedule{Kind: "cosine", Base: 0.02, Epochs: 15}},
 			Meta:    map[string]string{qat.MetaKey: q.Meta()},
 			Prepare: func(m *models.Model) error { return qat.Apply(b, m, q) },
 			Out:     filepath.Join(dir, "original"), Backend: b, Command: "test",
