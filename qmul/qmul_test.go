@@ -120,7 +120,7 @@ func TestAGRWeightsEqualiseContributions(t *testing.T) {
 	}
 }
 
-func TestTopMasksKeepExactFraction(t *testing.T) {
+func TestTopMasksKeepTheTopFraction(t *testing.T) {
 	b := cpu.New(1)
 	r := rand.New(rand.NewPCG(1, 1))
 	var ps []*nn.Param
@@ -131,36 +131,44 @@ func TestTopMasksKeepExactFraction(t *testing.T) {
 		for i := range v {
 			v[i] = float32(r.NormFloat64())
 			if i%5 == 0 {
-				v[i] = 0.5 // ties
+				v[i] = 0 // ties far below the threshold
 			}
 		}
 		b.Upload(p.Grad, v)
 		ps = append(ps, p)
 		total += n
 	}
-	masks, err := topMasks(b, ps, 0.5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept := 0
-	var minKept, maxDropped float64 = math.Inf(1), 0
-	for i, m := range masks {
-		mv, gv := cpu.F32(m), cpu.F32(ps[i].Grad)
-		for j, f := range mv {
-			mag := math.Abs(float64(gv[j]))
-			if f == 1 {
-				kept++
-				minKept = math.Min(minKept, mag)
-			} else {
-				maxDropped = math.Max(maxDropped, mag)
+	count := func(keep float64) (kept int, minKept, maxDropped float64) {
+		masks, err := topMasks(b, ps, keep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		minKept = math.Inf(1)
+		for i, m := range masks {
+			mv, gv := cpu.F32(m), cpu.F32(ps[i].Grad)
+			for j, f := range mv {
+				mag := math.Abs(float64(gv[j]))
+				if f == 1 {
+					kept++
+					minKept = math.Min(minKept, mag)
+				} else {
+					maxDropped = math.Max(maxDropped, mag)
+				}
 			}
 		}
+		return kept, minKept, maxDropped
 	}
+	kept, minKept, maxDropped := count(0.5)
 	if kept != total/2 {
 		t.Errorf("kept %d of %d, want %d", kept, total, total/2)
 	}
 	if minKept < maxDropped {
 		t.Errorf("kept a gradient of %g while dropping one of %g", minKept, maxDropped)
+	}
+	// Asking for more weights than have a non-zero gradient keeps every
+	// zero-gradient weight too (1(|g| ≥ 0)), whatever the parameter order.
+	if kept, _, _ := count(0.9); kept != total {
+		t.Errorf("keep 0.9 with %d zero gradients kept %d of %d, want all", total-total*4/5, kept, total)
 	}
 }
 
@@ -425,8 +433,8 @@ func TestSalUnMaskedWeightsStayPut(t *testing.T) {
 			}
 		}
 	}
-	if want := total - int(math.Round(0.5*float64(total))); frozen != want {
-		t.Errorf("%d of %d weights frozen, want %d", frozen, total, want)
+	if most := total - int(math.Round(0.5*float64(total))); frozen > most || frozen == 0 {
+		t.Errorf("%d of %d weights frozen, want at most %d (ties at the threshold are kept) and some", frozen, total, most)
 	}
 	if moved == 0 {
 		t.Error("no unmasked weight moved")

@@ -1,9 +1,10 @@
 package qmul
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
@@ -12,7 +13,8 @@ import (
 
 // SalUn (method.md section 4): a saliency mask from the gradient of −CE on
 // D_f at θ_o keeps the top (1 − sparsity) of the weights trainable, over
-// all tensors jointly; then RL with the rest frozen at θ_o.
+// all tensors jointly (every weight tied with the threshold kept); then RL
+// with the rest frozen at θ_o.
 
 var salunMethod = Method{
 	Name:     "salun",
@@ -63,44 +65,43 @@ func (u *unlearner) saliencyMask() error {
 	return nil
 }
 
-// topMasks returns 0/1 masks keeping exactly round(keep·total) elements of
-// largest gradient magnitude across all parameters (ties broken by
-// position, parameters in order).
+// topMasks returns 0/1 masks keeping every element whose gradient
+// magnitude reaches the k-th largest over all parameters jointly, k =
+// round(keep·total), as SalUn's 1(|g| ≥ threshold): ties at the threshold
+// are all kept, which makes the mask independent of the order of the
+// parameters (it matters when many gradients are exactly zero).
 func topMasks(b engine.Backend, ps []*nn.Param, keep float64) ([]*engine.Tensor, error) {
-	type entry struct {
-		mag float32
-		pos int
-	}
-	var all []entry
+	var all []float32
 	var vals [][]float32
 	for _, p := range ps {
 		v := make([]float32, p.Grad.Numel())
 		b.Download(p.Grad, v)
-		for _, g := range v {
+		for i, g := range v {
 			if g != g {
 				return nil, fmt.Errorf("saliency: gradient of %s is not finite", p.Name)
 			}
-			all = append(all, entry{float32(math.Abs(float64(g))), len(all)})
+			v[i] = float32(math.Abs(float64(g)))
 		}
+		all = append(all, v...)
 		vals = append(vals, v)
 	}
 	k := int(math.Round(keep * float64(len(all))))
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].mag != all[j].mag {
-			return all[i].mag > all[j].mag
-		}
-		return all[i].pos < all[j].pos
-	})
-	flags := make([]float32, len(all))
-	for _, e := range all[:k] {
-		flags[e.pos] = 1
+	threshold := float32(math.Inf(1))
+	if k > 0 {
+		sorted := slices.Clone(all)
+		slices.SortFunc(sorted, func(a, b float32) int { return cmp.Compare(b, a) })
+		threshold = sorted[k-1]
 	}
 	masks := make([]*engine.Tensor, len(ps))
-	at := 0
 	for i, p := range ps {
+		flags := make([]float32, len(vals[i]))
+		for j, m := range vals[i] {
+			if m >= threshold {
+				flags[j] = 1
+			}
+		}
 		masks[i] = b.Alloc(engine.Float32, p.Value.Shape...)
-		b.Upload(masks[i], flags[at:at+len(vals[i])])
-		at += len(vals[i])
+		b.Upload(masks[i], flags)
 	}
 	return masks, nil
 }

@@ -167,7 +167,7 @@ func twinOriginal(t *testing.T, b engine.Backend, ds *data.Dataset, q qat.Config
 // method visibly.
 func twinHyper(c twinCase) Hyper {
 	h := Defaults(c.method)
-	h.Epochs, h.Batch, h.LR = 1, 8, 0.05
+	h.Epochs, h.Batch, h.LR = 1, 8, 0.02
 	if c.agr != "" {
 		h.AGR = c.agr
 	}

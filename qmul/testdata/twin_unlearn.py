@@ -158,9 +158,9 @@ class Twin:
         self.net.train()
         mags = torch.cat([p.grad.detach().abs().flatten() for p in self.params])
         keep = int(round((1 - self.h["sparsity"]) * mags.numel()))
-        order = torch.sort(-mags, stable=True).indices[:keep]
-        flat = torch.zeros_like(mags)
-        flat[order] = 1
+        # m = 1(|g| ≥ the keep-th largest |g|): ties at the threshold kept.
+        threshold = torch.sort(mags, descending=True).values[keep - 1]
+        flat = (mags >= threshold).float()
         self.mask, at = [], 0
         for p in self.params:
             self.mask.append(flat[at:at + p.numel()].reshape(p.shape))
