@@ -16,6 +16,53 @@ import (
 // statistics rounded to float32, the apply steps in float32), and a test that
 // measures both against the reference.
 
+func TestBatchNormStatistics(t *testing.T) {
+	b := New(2)
+	r := rand.New(rand.NewPCG(2, 2))
+	rows, c := 50, 3
+	xv := randF32(r, rows*c)
+	for i := range xv {
+		xv[i] = xv[i]*2 + float32(i%c) // channel j has mean ≈ j
+	}
+	x := upload(b, xv, rows, c)
+	y := b.Alloc(engine.Float32, rows, c)
+	gamma := upload(b, []float32{1, 2, 0.5}, c)
+	beta := upload(b, []float32{0, 1, -1}, c)
+	rm := upload(b, []float32{0, 0, 0}, c)
+	rv := upload(b, []float32{1, 1, 1}, c)
+	mean, inv := b.Alloc(engine.Float32, c), b.Alloc(engine.Float32, c)
+	b.BatchNorm(engine.BatchNormArgs{X: x, Y: y, Gamma: gamma, Beta: beta, RunMean: rm, RunVar: rv,
+		Mean: mean, InvStd: inv, Train: true, Momentum: 0.1, Eps: 1e-5})
+	for j := 0; j < c; j++ {
+		var s, ss float64
+		for i := 0; i < rows; i++ {
+			s += float64(xv[i*c+j])
+		}
+		mu := s / float64(rows)
+		for i := 0; i < rows; i++ {
+			d := float64(xv[i*c+j]) - mu
+			ss += d * d
+		}
+		v := ss / float64(rows)
+		if math.Abs(float64(F32(mean)[j])-mu) > 1e-5 {
+			t.Errorf("mean[%d] = %g, want %g", j, F32(mean)[j], mu)
+		}
+		if got, want := float64(F32(rm)[j]), 0.1*mu; math.Abs(got-want) > 1e-5 {
+			t.Errorf("running mean[%d] = %g, want %g", j, got, want)
+		}
+		if got, want := float64(F32(rv)[j]), 0.9+0.1*ss/float64(rows-1); math.Abs(got-want) > 1e-5 {
+			t.Errorf("running var[%d] = %g, want %g (unbiased)", j, got, want)
+		}
+		g, be := []float64{1, 2, 0.5}[j], []float64{0, 1, -1}[j]
+		for i := 0; i < rows; i++ {
+			want := (float64(xv[i*c+j])-mu)/math.Sqrt(v+1e-5)*g + be
+			if math.Abs(float64(F32(y)[i*c+j])-want) > 1e-4 {
+				t.Fatalf("y[%d,%d] = %g, want %g", i, j, F32(y)[i*c+j], want)
+			}
+		}
+	}
+}
+
 // bnProblem is one BatchNorm input: x [rows, c] with per-channel offsets.
 type bnProblem struct {
 	rows, c          int
