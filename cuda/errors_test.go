@@ -195,8 +195,8 @@ func TestGPUInvalidInputIsReported(t *testing.T) {
 				Mean: []float32{0}, Std: []float32{1}, Out: e.poison(engine.Float32, 1, 4, 4, 1)})
 		}, "image index"},
 	}
-	for _, tc := range tests {
-		e := &env{b: b}
+	for i, tc := range tests {
+		e := newEnv(b, uint64(i))
 		tc.run(e)
 		for _, t := range e.tensors {
 			b.Free(t)

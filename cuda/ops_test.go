@@ -62,6 +62,12 @@ type env struct {
 	outs    []output
 }
 
+// newEnv returns an env on b whose draws come from a generator seeded with
+// seed: every env has one, since any case may draw.
+func newEnv(b engine.Backend, seed uint64) *env {
+	return &env{b: b, r: rand.New(rand.NewPCG(seed, 0x6f7073))}
+}
+
 // output is one downloaded result.
 type output struct {
 	name string
@@ -160,7 +166,7 @@ func runCase(t *testing.T, b engine.Backend, c opCase) []output {
 			}
 		}()
 	}
-	e := &env{b: b, r: rand.New(rand.NewPCG(uint64(len(c.name)), 0x6f7073))}
+	e := newEnv(b, uint64(len(c.name)))
 	c.run(e)
 	for _, tt := range e.tensors {
 		b.Free(tt)

@@ -1,0 +1,118 @@
+// launch.cpp: a kernel launch on the emulated device: the shape checks,
+// the block order, the lock that makes launches one at a time, and the
+// launch census (QM_EMU_CENSUS).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mutex>
+#include <vector>
+
+#include "emu.h"
+#include "scheduler.h"
+
+namespace qm_emu {
+
+namespace {
+
+// Census counts launches per kernel and, at exit, appends "name count"
+// lines to the file QM_EMU_CENSUS names (make test-emu sums them over
+// every process of the suite).
+struct Census {
+    std::vector<unsigned long long> launches = std::vector<unsigned long long>(kernel_count);
+    ~Census()
+    {
+        const char* path = getenv("QM_EMU_CENSUS");
+        if (!path || !*path)
+            return;
+        FILE* f = fopen(path, "a");
+        if (!f) {
+            perror(path);
+            return;
+        }
+        for (size_t i = 0; i < kernel_count; i++)
+            fprintf(f, "%s %llu\n", kernel_table[i].name, launches[i]);
+        fclose(f);
+    }
+};
+Census census;
+
+std::mutex launch_lock;
+
+// schedule_order reads QM_EMU_SCHEDULE once.
+Order schedule_order()
+{
+    static const Order order = [] {
+        Order o;
+        const char* s = getenv("QM_EMU_SCHEDULE");
+        if (!s || !*s || strcmp(s, "forward") == 0)
+            return o;
+        if (strncmp(s, "shuffle:", 8) == 0) {
+            o.shuffle = true;
+            o.state = strtoull(s + 8, nullptr, 10);
+            return o;
+        }
+        fprintf(stderr, "qm_emu: QM_EMU_SCHEDULE=%s: want forward or shuffle:SEED\n", s);
+        exit(2);
+    }();
+    return order;
+}
+
+bool shape_ok(dim3 g, dim3 b)
+{
+    unsigned long long threads = (unsigned long long)b.x * b.y * b.z;
+    return g.x >= 1 && g.y >= 1 && g.z >= 1 && g.x <= 0x7fffffffu && g.y <= 65535 && g.z <= 65535 && b.x >= 1 &&
+        b.y >= 1 && b.z >= 1 && b.x <= 1024 && b.y <= 1024 && b.z <= 64 && threads <= 1024;
+}
+
+} // namespace
+
+const Kernel* find_kernel(const char* name)
+{
+    for (size_t i = 0; i < kernel_count; i++)
+        if (strcmp(kernel_table[i].name, name) == 0)
+            return &kernel_table[i];
+    return nullptr;
+}
+
+bool launch(const Kernel& k, dim3 grid, dim3 block, void* const* params, std::string* error)
+{
+    if (!shape_ok(grid, block)) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "%s: invalid launch shape: grid %u×%u×%u, block %u×%u×%u", k.name, grid.x, grid.y,
+            grid.z, block.x, block.y, block.z);
+        *error = buf;
+        return false;
+    }
+    std::lock_guard<std::mutex> hold(launch_lock);
+    static Order order = schedule_order(); // its generator advances from launch to launch
+    census.launches[(size_t)(&k - kernel_table)]++;
+    unsigned long long blocks = (unsigned long long)grid.x * grid.y * grid.z;
+    // The block order: a permutation of 0..blocks-1, drawn lazily (Fisher-
+    // Yates on a sparse map would do; blocks of a launch number in the
+    // thousands at most here, so a plain vector is fine).
+    std::vector<unsigned long long> perm;
+    if (order.shuffle) {
+        perm.resize(blocks);
+        for (unsigned long long i = 0; i < blocks; i++)
+            perm[i] = i;
+        for (unsigned long long i = blocks - 1; i > 0; i--)
+            std::swap(perm[i], perm[order.below(i + 1)]);
+    }
+    BlockCoords c;
+    c.dim = block;
+    c.grid = grid;
+    for (unsigned long long i = 0; i < blocks; i++) {
+        unsigned long long j = order.shuffle ? perm[i] : i;
+        c.idx = uint3{(unsigned)(j % grid.x), (unsigned)(j / grid.x % grid.y),
+            (unsigned)(j / ((unsigned long long)grid.x * grid.y))};
+        std::string why;
+        if (!run_block(k, params, c, order, &why)) {
+            *error = std::string(k.name) + ": " + why;
+            return false;
+        }
+    }
+    return true;
+}
+
+} // namespace qm_emu
