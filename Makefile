@@ -12,7 +12,7 @@ BIN     := bin/qmulgpu
 # the command line to override.
 unexport OPENBLAS_CORETYPE
 
-.PHONY: all deps build demo test test-short fuzz bench-cpu kernels build-cuda test-cuda gpu-bundle test-slurm clean
+.PHONY: all deps build demo test test-short fuzz bench-cpu kernels build-cuda test-cuda emu test-emu gpu-bundle test-slurm clean
 
 all: build
 
@@ -67,6 +67,21 @@ test-cuda: build-cuda
 	bin/qmulgpu-cuda devices
 	bin/qmulgpu-cuda train --dataset fashion-mnist --model smallcnn --quant lsq --subset 1000 --test-subset 500 \
 		--epochs 1 --lr 0.05 --batch 100 --val-frac 0 --out build/cuda-fallback --force --quiet
+
+# The emulated CUDA device (cuda/emu, see docs/gpu.md): kernels/*.cu as host
+# C++ (g++, no nvcc) behind fake libcuda.so.1, libcublas.so.12 and
+# libnvidia-ml.so.1, in two builds: plain, and checked (AddressSanitizer and
+# the race checker).
+emu:
+	$(MAKE) -C cuda/emu VARIANT=plain
+	$(MAKE) -C cuda/emu VARIANT=checked
+
+# The cuda package's whole GPU test suite and `qmulgpu-cuda unlearn` on the
+# emulated device, in two schedules and with every checker on in one of
+# them; ends with the kernel census (scripts/test-emu.sh).
+test-emu: build-cuda emu
+	$(GO) test -c -tags cuda -o build/emu/cuda.test ./cuda
+	scripts/test-emu.sh
 
 # Prebuilt binaries for scripts/gpu-check.sh on a GPU machine without Go:
 # the cuda build with the pure-Go BLAS (nothing to install there but the

@@ -105,6 +105,7 @@ type Backend struct {
 	threads        int     // threads a lane launch aims at
 	tf32           bool    // TF32 tensor-op math is on
 	conv           convState
+	work           workCounts
 	err            error
 }
 
@@ -114,6 +115,7 @@ var (
 	_ engine.TF32Switch      = (*Backend)(nil)
 	_ engine.ConvPathChooser = (*Backend)(nil)
 	_ engine.Closer          = (*Backend)(nil)
+	_ engine.WorkCounter     = (*Backend)(nil)
 )
 
 // Open starts a backend on CUDA device index (numbered as nvidia-smi
@@ -142,6 +144,9 @@ type options struct {
 	tf32 bool   // TF32 tensor-op math in GEMMs and convolutions
 	conv string // convolution path: ConvAuto, ConvCudnn or ConvIm2col
 	find bool   // measure cuDNN's algorithms once per shape
+	// exactAlloc makes device blocks exactly the size asked for
+	// (QMUL_CUDA_EXACT_ALLOC; see exactAllocFromEnv).
+	exactAlloc bool
 }
 
 // defaultOptions are the settings of an empty environment.
@@ -152,6 +157,9 @@ func optionsFromEnv() (options, error) {
 	var o options
 	var err error
 	if o.tf32, err = tf32FromEnv(); err != nil {
+		return o, err
+	}
+	if o.exactAlloc, err = exactAllocFromEnv(); err != nil {
 		return o, err
 	}
 	o.conv, o.find, err = convFromEnv()
@@ -165,7 +173,7 @@ func newBackend(x executor, index int, info deviceInfo, opts options) (*Backend,
 		describe: fmt.Sprintf("%s (cuda:%d, compute %d.%d, %.1f GiB)", info.name, index, info.major, info.minor,
 			float64(info.totalMem)/(1<<30)),
 		x:         x,
-		mem:       newAllocator(x),
+		mem:       newAllocator(x, opts.exactAlloc),
 		maxBlocks: max(1, info.sms) * blocksPerSM,
 		threads:   max(1, info.sms) * residentThreads,
 	}
@@ -276,6 +284,7 @@ func (b *Backend) launch(op, kernel string, grid, block dim3, args ...any) {
 	if b.err != nil {
 		return
 	}
+	b.work.add(op, engine.OpWork{Launches: 1})
 	b.fail(op, b.x.launch(kernel, grid, block, args))
 }
 
@@ -338,6 +347,7 @@ func (b *Backend) gemm(op string, g gemmArgs) {
 			panic(fmt.Sprintf("cuda: %s: GEMM %v exceeds cuBLAS's 32-bit sizes", op, g))
 		}
 	}
+	b.work.add(op, engine.OpWork{LibraryCalls: 1})
 	b.fail(op, b.x.gemm(g))
 }
 

@@ -144,7 +144,7 @@ func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvG
 		}
 		defer b.release(dcol)
 		// col2im accumulates, chunk by chunk.
-		b.fail("Conv2dBackward", b.x.memset32(dxp, 0, uint64(x.Numel())))
+		b.memset32("Conv2dBackward", dxp, 0, uint64(x.Numel()))
 	}
 	for p0 := 0; p0 < pixels; p0 += chunk {
 		rows := min(chunk, pixels-p0)

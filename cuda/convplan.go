@@ -366,6 +366,7 @@ func (b *Backend) runDnn(op string, p *convPlan, g engine.ConvGeom, pass convPas
 		}
 		defer b.release(ws)
 	}
+	b.work.add(op, engine.OpWork{LibraryCalls: 1})
 	b.fail(op, b.conv.dnn.run(p.desc, pass, a, ops, ws.ptr, a.memory, beta))
 }
 

@@ -19,11 +19,11 @@ func (b *Backend) Fill(x *engine.Tensor, v float64) {
 	p := b.addr(x, x.DType)
 	switch x.DType {
 	case engine.Float32:
-		b.fail("Fill", b.x.memset32(p, math.Float32bits(float32(v)), uint64(n)))
+		b.memset32("Fill", p, math.Float32bits(float32(v)), uint64(n))
 	case engine.Int32:
-		b.fail("Fill", b.x.memset32(p, uint32(int32(v)), uint64(n)))
+		b.memset32("Fill", p, uint32(int32(v)), uint64(n))
 	case engine.Uint8:
-		b.fail("Fill", b.x.memset8(p, uint8(v), uint64(n)))
+		b.memset8("Fill", p, uint8(v), uint64(n))
 	}
 }
 
@@ -35,6 +35,7 @@ func (b *Backend) Copy(dst, src *engine.Tensor) {
 	if dst.Numel() == 0 || b.err != nil {
 		return
 	}
+	b.work.add("Copy", engine.OpWork{MemoryOps: 1})
 	b.fail("Copy", b.x.copy(b.addr(dst, dst.DType), b.addr(src, src.DType), uint64(dst.Numel()*dst.DType.Size())))
 }
 

@@ -5,6 +5,8 @@ package cuda
 import (
 	"fmt"
 	"math/bits"
+	"os"
+	"strconv"
 	"unsafe"
 
 	"github.com/qmulgpu/qmulgpu/engine"
@@ -27,13 +29,31 @@ type blockSource interface {
 // runs out of memory (or at Close).
 type allocator struct {
 	src    blockSource
+	exact  bool // blocks of exactly the size asked for (see exactAllocFromEnv)
 	cache  map[uint64][]devPtr
 	cached uint64 // bytes in the free lists
 	live   uint64 // bytes handed out and not yet returned
 }
 
-func newAllocator(src blockSource) allocator {
-	return allocator{src: src, cache: make(map[uint64][]devPtr)}
+func newAllocator(src blockSource, exact bool) allocator {
+	return allocator{src: src, exact: exact, cache: make(map[uint64][]devPtr)}
+}
+
+// exactAllocFromEnv reads QMUL_CUDA_EXACT_ALLOC: 1 makes every block
+// exactly the size asked for (cached under that size), so that a memory
+// checker behind the driver — compute-sanitizer on a GPU,
+// AddressSanitizer on the emulated device — sees an overrun of a tensor
+// as one, not as a write into its size class's slack.
+func exactAllocFromEnv() (bool, error) {
+	v := os.Getenv("QMUL_CUDA_EXACT_ALLOC")
+	if v == "" {
+		return false, nil
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("QMUL_CUDA_EXACT_ALLOC=%q: want 0 or 1", v)
+	}
+	return on, nil
 }
 
 // sizeClass rounds bytes up to its class: a multiple of 512 up to 4 KiB,
@@ -91,6 +111,9 @@ func formatBytes(n uint64) string {
 // device is out of memory it releases the cache and tries once more.
 func (a *allocator) get(bytes uint64) (devPtr, uint64, error) {
 	class := sizeClass(bytes)
+	if a.exact {
+		class = bytes
+	}
 	if l := a.cache[class]; len(l) > 0 {
 		p := l[len(l)-1]
 		a.cache[class] = l[:len(l)-1]
@@ -179,6 +202,7 @@ func (b *Backend) Alloc(dt engine.DType, shape ...int) *engine.Tensor {
 		return t
 	}
 	m.ptr, m.class = p, class
+	b.work.add("Alloc", engine.OpWork{Allocs: 1, AllocBytes: int64(class)})
 	return t
 }
 
@@ -224,6 +248,7 @@ func (b *Backend) scratch(op string, bytes int) (s scratch, ok bool) {
 		b.fail(op, fmt.Errorf("scratch buffer: %w", err))
 		return s, false
 	}
+	b.work.add(op, engine.OpWork{Allocs: 1, AllocBytes: int64(class)})
 	return scratch{p, class}, true
 }
 
@@ -308,7 +333,7 @@ func (b *Backend) checkStatus() {
 	if code == 0 {
 		return
 	}
-	b.fail("Err", b.x.memset32(b.status.ptr, 0, 1))
+	b.memset32("Err", b.status.ptr, 0, 1)
 	if b.err == nil {
 		b.err = statusError(code)
 	}

@@ -79,7 +79,7 @@ func (f *fakeBlocks) sync() error { f.syncs++; return nil }
 
 func TestAllocatorReusesBlocks(t *testing.T) {
 	src := newFakeBlocks(1 << 30)
-	a := newAllocator(src)
+	a := newAllocator(src, false)
 	p, class, err := a.get(1000)
 	if err != nil || class != 1024 {
 		t.Fatalf("get(1000) = %v, class %d, %v", p, class, err)
@@ -100,7 +100,7 @@ func TestAllocatorReusesBlocks(t *testing.T) {
 
 func TestAllocatorReleasesCacheWhenOutOfMemory(t *testing.T) {
 	src := newFakeBlocks(3 << 20)
-	a := newAllocator(src)
+	a := newAllocator(src, false)
 	var held []devPtr
 	for range 3 {
 		p, class, err := a.get(1 << 20)
@@ -138,7 +138,7 @@ func TestAllocatorReleasesCacheWhenOutOfMemory(t *testing.T) {
 }
 
 func TestAllocatorOutOfMemoryError(t *testing.T) {
-	a := newAllocator(newFakeBlocks(1 << 20))
+	a := newAllocator(newFakeBlocks(1<<20), false)
 	_, _, err := a.get(2 << 20)
 	var oom *OutOfMemoryError
 	if !errors.As(err, &oom) {
@@ -153,5 +153,35 @@ func TestAllocatorOutOfMemoryError(t *testing.T) {
 	}
 	if !isOutOfMemory(err) {
 		t.Errorf("isOutOfMemory(%v) is false", err)
+	}
+}
+
+func TestExactAllocator(t *testing.T) {
+	src := newFakeBlocks(1 << 30)
+	a := newAllocator(src, true)
+	p, class, err := a.get(1000)
+	if err != nil || class != 1000 {
+		t.Fatalf("get(1000) = %v, class %d, %v; want a block of exactly 1000 bytes", p, class, err)
+	}
+	a.put(p, class)
+	if q, _, _ := a.get(1000); q != p {
+		t.Errorf("get(1000) after a free 1000-byte block = %#x, want the cached %#x", q, p)
+	}
+	if q, class, _ := a.get(900); q == p || class != 900 {
+		t.Errorf("get(900) = %#x, class %d: want a new block of 900 bytes", q, class)
+	}
+}
+
+func TestExactAllocFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want bool
+		ok   bool
+	}{{"", false, true}, {"0", false, true}, {"1", true, true}, {"yes", false, false}} {
+		t.Setenv("QMUL_CUDA_EXACT_ALLOC", tc.v)
+		got, err := exactAllocFromEnv()
+		if got != tc.want || (err == nil) != tc.ok {
+			t.Errorf("QMUL_CUDA_EXACT_ALLOC=%q: %v, %v", tc.v, got, err)
+		}
 	}
 }

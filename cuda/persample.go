@@ -67,7 +67,7 @@ func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGe
 		return
 	}
 	defer b.release(work)
-	b.fail("ConvPerSampleSqNorm", b.x.memset32(acc.ptr, 0, uint64(2*g.N)))
+	b.memset32("ConvPerSampleSqNorm", acc.ptr, 0, uint64(2*g.N))
 	col := work.ptr // chunk·P rows of RSC, unless pointwise
 	prod := work.ptr
 	if !pointwise {

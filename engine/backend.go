@@ -419,3 +419,49 @@ type DoReFaArgs struct {
 	W, Y, DY, DW *Tensor
 	Bits         int
 }
+
+// WorkCounter is implemented by backends that count the device work they
+// issue (the CUDA backend). Work returns the totals since the backend was
+// opened. On a GPU each launch, library call and memory operation is
+// queued work with a fixed cost of a few microseconds on the host and on
+// the device, whatever its size: their count per training step is what
+// bounds the step time of small models.
+type WorkCounter interface {
+	Work() Work
+}
+
+// Work is device work, in total and by op.
+type Work struct {
+	OpWork
+	// PerOp splits the counts by the op that issued them ("Conv2d",
+	// "Alloc", ...).
+	PerOp map[string]OpWork
+}
+
+// OpWork counts one op's device work.
+type OpWork struct {
+	// Launches are kernels of this project launched.
+	Launches int64 `json:"launches"`
+	// LibraryCalls are cuBLAS and cuDNN calls, each of which launches one
+	// or more kernels of its own.
+	LibraryCalls int64 `json:"library_calls"`
+	// MemoryOps are device fills (memsets) and device-to-device copies.
+	MemoryOps int64 `json:"memory_ops"`
+	// Allocs and AllocBytes are the blocks the backend's allocator handed
+	// out (tensors and scratch buffers, in their rounded sizes), whether
+	// from its cache or from the device.
+	Allocs     int64 `json:"allocs"`
+	AllocBytes int64 `json:"alloc_bytes"`
+}
+
+// Add returns the sum of w and v.
+func (w OpWork) Add(v OpWork) OpWork {
+	return OpWork{w.Launches + v.Launches, w.LibraryCalls + v.LibraryCalls, w.MemoryOps + v.MemoryOps,
+		w.Allocs + v.Allocs, w.AllocBytes + v.AllocBytes}
+}
+
+// Sub returns w − v.
+func (w OpWork) Sub(v OpWork) OpWork {
+	return OpWork{w.Launches - v.Launches, w.LibraryCalls - v.LibraryCalls, w.MemoryOps - v.MemoryOps,
+		w.Allocs - v.Allocs, w.AllocBytes - v.AllocBytes}
+}

@@ -137,7 +137,17 @@ type Result struct {
 	Threads   int                `json:"threads,omitempty"`
 	Phases    map[string]float64 `json:"phases_s"`
 	Epochs    []EpochTrace       `json:"epochs,omitempty"`
+	Work      *DeviceWork        `json:"device_work,omitempty"`
 	Metrics
+}
+
+// DeviceWork is the device work of the unlearning procedure on a backend
+// that counts it (engine.WorkCounter): everything between loading and
+// evaluation, AGR's gradient-norm passes included, and the optimizer steps
+// it took; Total/Steps is the work per step.
+type DeviceWork struct {
+	Steps int           `json:"steps"`
+	Total engine.OpWork `json:"total"`
 }
 
 // Run executes the job: load θ_o and the data, unlearn (or retrain),
@@ -222,11 +232,19 @@ func (j *Job) Run() (*Result, error) {
 				return o, err
 			}}
 		start := time.Now()
+		counter, counts := b.(engine.WorkCounter)
+		var before engine.Work
+		if counts {
+			before = counter.Work()
+		}
 		if err := Unlearn(s, j.Method, h); err != nil {
 			return nil, err
 		}
 		res.RTE = time.Since(start).Seconds()
 		res.Epochs = s.Trace
+		if counts {
+			res.Work = &DeviceWork{Steps: s.Steps, Total: counter.Work().OpWork.Sub(before.OpWork)}
+		}
 	}
 	evalStart := time.Now()
 	ev, err := Evaluate(b, m, Sets{Train: trainData, Test: testData, Forget: setup.ForgetI, Retain: setup.Retain, TestIdx: setup.TestIdx}, max(256, j.Hyper.Batch))

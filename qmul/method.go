@@ -230,6 +230,8 @@ type Study struct {
 	Phases map[string]float64
 	// Trace receives one record per epoch.
 	Trace []EpochTrace
+	// Steps counts the optimizer steps taken (one per minibatch).
+	Steps int
 	// Record, when set, is told every minibatch order and random label
 	// draw a method makes (the PyTorch twins replay them).
 	Record Recorder

@@ -141,6 +141,7 @@ func (u *unlearner) run(plans []train.Plan, labels *engine.Tensor, lr float64, s
 			break
 		}
 		res, err := step(bt, lr)
+		u.Steps++
 		bt.Free(u.B)
 		if err != nil {
 			return total, err

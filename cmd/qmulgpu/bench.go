@@ -88,6 +88,11 @@ func benchCommand() *cli.Command {
 			}
 			fmt.Printf("%s (%s) batch %d on %s: %.1f images/s (%.1f ms/step), peak RSS %.0f MiB\n",
 				cfg.Arch, rep.Quant, batch, rep.Device, r.ImagesPerSec, r.MsPerStep, rep.PeakRSSMiB)
+			if w := r.Work; w != nil {
+				per := func(n int64) float64 { return float64(n) / float64(r.Steps) }
+				fmt.Printf("per step: %.0f kernel launches, %.0f cuBLAS/cuDNN calls, %.0f memsets and copies, %.0f allocations (%.1f MiB)\n",
+					per(w.Launches), per(w.LibraryCalls), per(w.MemoryOps), per(w.Allocs), per(w.AllocBytes)/(1<<20))
+			}
 			return nil
 		},
 	}

@@ -1,9 +1,12 @@
 // launch.cpp: a kernel launch on the emulated device: the shape checks,
 // the block order, the lock that makes launches one at a time, and the
 // launch census (QM_EMU_CENSUS).
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <vector>
@@ -15,27 +18,51 @@ namespace qm_emu {
 
 namespace {
 
-// Census counts launches per kernel and, at exit, appends "name count"
-// lines to the file QM_EMU_CENSUS names (make test-emu sums them over
-// every process of the suite).
+// Census counts launches per kernel. With QM_EMU_CENSUS=DIR, the counts
+// live in DIR/PID.counts, a file mapped into memory (one 64-bit count per
+// kernel, in the order of DIR/PID.names), so that they are complete
+// however the process ends: a Go program exits without running C++
+// destructors. make test-emu sums them over every process of the suite.
 struct Census {
-    std::vector<unsigned long long> launches = std::vector<unsigned long long>(kernel_count);
-    ~Census()
+    uint64_t* launches = nullptr;
+
+    Census()
     {
-        const char* path = getenv("QM_EMU_CENSUS");
-        if (!path || !*path)
-            return;
-        FILE* f = fopen(path, "a");
-        if (!f) {
-            perror(path);
-            return;
+        const char* dir = getenv("QM_EMU_CENSUS");
+        if (dir && *dir)
+            launches = map_file(dir);
+        if (!launches)
+            launches = new uint64_t[kernel_count]();
+    }
+
+    static uint64_t* map_file(const std::string& dir)
+    {
+        std::string base = dir + "/" + std::to_string(getpid());
+        FILE* names = fopen((base + ".names").c_str(), "w");
+        if (!names) {
+            perror((base + ".names").c_str());
+            return nullptr;
         }
         for (size_t i = 0; i < kernel_count; i++)
-            fprintf(f, "%s %llu\n", kernel_table[i].name, launches[i]);
-        fclose(f);
+            fprintf(names, "%s\n", kernel_table[i].name);
+        fclose(names);
+        size_t bytes = kernel_count * sizeof(uint64_t);
+        int fd = open((base + ".counts").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0) {
+            perror((base + ".counts").c_str());
+            return nullptr;
+        }
+        void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        return m == MAP_FAILED ? nullptr : (uint64_t*)m;
     }
 };
-Census census;
+
+Census& census()
+{
+    static Census c;
+    return c;
+}
 
 std::mutex launch_lock;
 
@@ -86,11 +113,9 @@ bool launch(const Kernel& k, dim3 grid, dim3 block, void* const* params, std::st
     }
     std::lock_guard<std::mutex> hold(launch_lock);
     static Order order = schedule_order(); // its generator advances from launch to launch
-    census.launches[(size_t)(&k - kernel_table)]++;
+    census().launches[(size_t)(&k - kernel_table)]++;
     unsigned long long blocks = (unsigned long long)grid.x * grid.y * grid.z;
-    // The block order: a permutation of 0..blocks-1, drawn lazily (Fisher-
-    // Yates on a sparse map would do; blocks of a launch number in the
-    // thousands at most here, so a plain vector is fine).
+    // The block order: the identity, or a Fisher-Yates shuffle of it.
     std::vector<unsigned long long> perm;
     if (order.shuffle) {
         perm.resize(blocks);

@@ -18,6 +18,9 @@ type BenchResult struct {
 	Seconds      float64 `json:"seconds"`
 	ImagesPerSec float64 `json:"images_per_sec"`
 	MsPerStep    float64 `json:"ms_per_step"`
+	// Work is the device work of the timed steps, on a backend that counts
+	// it (engine.WorkCounter).
+	Work *engine.OpWork `json:"work,omitempty"`
 }
 
 // Bench times steps training steps of batch random images after warm
@@ -50,6 +53,11 @@ func Bench(b engine.Backend, m *models.Model, batch, warm, steps int) (BenchResu
 	if err := b.Err(); err != nil {
 		return BenchResult{}, err
 	}
+	counter, counts := b.(engine.WorkCounter)
+	var before engine.Work
+	if counts {
+		before = counter.Work()
+	}
 	start := time.Now()
 	for i := 0; i < steps; i++ {
 		step()
@@ -58,6 +66,11 @@ func Bench(b engine.Backend, m *models.Model, batch, warm, steps int) (BenchResu
 		return BenchResult{}, err
 	}
 	secs := time.Since(start).Seconds()
-	return BenchResult{Steps: steps, Batch: batch, Seconds: secs, ImagesPerSec: float64(steps*batch) / secs,
-		MsPerStep: 1000 * secs / float64(steps)}, nil
+	res := BenchResult{Steps: steps, Batch: batch, Seconds: secs, ImagesPerSec: float64(steps*batch) / secs,
+		MsPerStep: 1000 * secs / float64(steps)}
+	if counts {
+		w := counter.Work().OpWork.Sub(before.OpWork)
+		res.Work = &w
+	}
+	return res, nil
 }
