@@ -21,7 +21,7 @@ EMU=$ROOT/build/emu
 WORK=$EMU/run
 SEED=${QM_EMU_SEED:-20251}
 rm -rf "$WORK"
-mkdir -p "$WORK"
+mkdir -p "$WORK/census"
 
 ASAN_LIB=$(gcc -print-file-name=libasan.so)
 # Go installs its own signal handlers; AddressSanitizer must leave SIGSEGV
@@ -83,7 +83,7 @@ suite() {
 	shift 3
 	echo "== suite ($name): $v build, schedule $schedule"
 	local start=$SECONDS
-	if ! (cd cuda && env "$@" QM_EMU_SCHEDULE="$schedule" QM_EMU_CENSUS="$WORK/census.log" \
+	if ! (cd cuda && env "$@" QM_EMU_SCHEDULE="$schedule" QM_EMU_CENSUS="$WORK/census" \
 		on_device "$v" "$EMU/cuda.test" -test.v -test.timeout 30m > "$log" 2>&1); then
 		grep -E -e '--- FAIL|emulated device:|ERROR: AddressSanitizer|^panic' "$log" | head -40 >&2
 		fail "suite $name failed (log: $log)"
@@ -106,7 +106,7 @@ for agr in epoch step sample; do
 	args=(unlearn --checkpoint "$E2E/orig/model.safetensors" --method qmul --agr "$agr" --forget random:10% \
 		--epochs 1 --batch 100 "${common[@]}")
 	bin/qmulgpu-cuda "${args[@]}" --device cpu --out "$E2E/cpu-$agr"
-	QM_EMU_CENSUS="$WORK/census.log" on_device plain bin/qmulgpu-cuda "${args[@]}" --device cuda --out "$E2E/emu-$agr" \
+	QM_EMU_CENSUS="$WORK/census" on_device plain bin/qmulgpu-cuda "${args[@]}" --device cuda --out "$E2E/emu-$agr" \
 		2> >(grep -v 'cuDNN unusable' >&2)
 	/usr/bin/python3 scripts/compare-metrics.py "$E2E/cpu-$agr/metrics.json" "$E2E/emu-$agr/metrics.json" ||
 		fail "--agr $agr: the emulated device's metrics.json differs from the CPU's"
@@ -118,7 +118,7 @@ total=$(grep -h -o -E 'extern "C"[[:space:]]+__global__[[:space:]]+void[[:space:
 	awk '{print $NF}' | sort -u)
 k=$(echo "$total" | wc -l)
 counts=$WORK/census.txt
-awk '$1 ~ /^qm_/ {n[$1] += $2} END {for (k in n) print k, n[k]}' "$WORK/census.log" | sort > "$counts"
+cat "$WORK"/census/*.kernels | awk '{n[$1] += $2} END {for (k in n) print k, n[k]}' | sort > "$counts"
 launched=$(awk '$2 > 0 {print $1}' "$counts" | sort)
 missing=$(comm -23 <(echo "$total") <(echo "$launched"))
 launches=$(awk '{s += $2} END {print s}' "$counts")

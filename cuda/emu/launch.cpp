@@ -17,15 +17,22 @@ namespace qm_emu {
 
 namespace {
 
-// count_launch records one launch of kernel name: a "NAME 1" line appended
-// to the file QM_EMU_CENSUS names, at once, since a Go program exits
-// without running C++ destructors (make test-emu sums the lines of every
-// process of the suite; the fake cuDNN appends its calls to the same file).
+// count_launch records one launch of kernel name: with QM_EMU_CENSUS=DIR, a
+// "NAME 1" line appended at once to DIR/PID.kernels, since a Go program
+// exits without running C++ destructors (make test-emu sums the lines of
+// every process of the suite; the fake cuDNN counts its calls in
+// DIR/PID.cudnn alike).
 void count_launch(const char* name)
 {
     static const int fd = [] {
-        const char* path = getenv("QM_EMU_CENSUS");
-        return path && *path ? open(path, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
+        const char* dir = getenv("QM_EMU_CENSUS");
+        if (!dir || !*dir)
+            return -1;
+        std::string path = std::string(dir) + "/" + std::to_string(getpid()) + ".kernels";
+        int f = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
+        if (f < 0)
+            perror(path.c_str());
+        return f;
     }();
     if (fd < 0)
         return;
