@@ -1,6 +1,10 @@
 package mia
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"slices"
+)
 
 // Efficacy returns the MIA-efficacy of the SalUn evaluation: 100 times the
 // fraction of the target samples that an attacker, the classifier svc
@@ -36,4 +40,38 @@ func Efficacy(shadowMembers, shadowNonMembers, target [][]float64, svc SVC) (flo
 		}
 	}
 	return 100 * float64(nonMembers) / float64(len(target)), nil
+}
+
+// Spread returns the diameter of the bounding box of the samples of all the
+// sets, √(Σ_j (max_j − min_j)²) over the features j, and whether the
+// attacker svc trained on them would see a constant feature: whether
+// exp(−γ·spread²) rounds to 1 in float32, so that every kernel value it
+// trains with (libsvm's float32 Qfloat) is 1 and no two samples differ for
+// it. Its predictions then follow from the rounding of decision values of
+// order γ·spread² (of exactly 0 where the targets equal the shadow samples),
+// and the efficacy it gives means nothing. The rows must have equal widths.
+func (s SVC) Spread(sets ...[][]float64) (spread float64, constant bool) {
+	var lo, hi []float64
+	for _, set := range sets {
+		for _, row := range set {
+			if lo == nil {
+				lo, hi = slices.Clone(row), slices.Clone(row)
+			}
+			for j, v := range row {
+				lo[j], hi[j] = min(lo[j], v), max(hi[j], v)
+			}
+		}
+	}
+	if lo == nil {
+		return 0, true
+	}
+	var sq float64
+	for j := range lo {
+		sq += (hi[j] - lo[j]) * (hi[j] - lo[j])
+	}
+	gamma := s.Gamma
+	if gamma == 0 {
+		gamma = 1 / float64(len(lo))
+	}
+	return math.Sqrt(sq), float32(math.Exp(-gamma*sq)) == 1
 }

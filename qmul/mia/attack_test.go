@@ -7,15 +7,21 @@ import (
 )
 
 // TestEfficacySklearn compares Efficacy with the percentage of forget-set
-// samples scikit-learn's attacker labels non-members, on the fixture with
-// a target set.
+// samples scikit-learn's attacker labels non-members, on the fixtures with
+// a target set. On the degenerate fixtures — every confidence 1, and
+// confidences that differ only in their last float32 bits — the attacker
+// must make exactly scikit-learn's prediction for every target; elsewhere
+// the two solvers' stopping points may differ within the tolerance.
 func TestEfficacySklearn(t *testing.T) {
-	var n int
+	var n, exact int
 	for _, fx := range loadFixtures(t) {
 		if fx.Target == nil {
 			continue
 		}
 		n++
+		if fx.Exact {
+			exact++
+		}
 		var members, nonMembers [][]float64
 		for i, x := range fx.X {
 			if fx.Y[i] == 1 {
@@ -28,12 +34,31 @@ func TestEfficacySklearn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if math.Abs(got-fx.Efficacy) > 0.5 {
+		if tol := map[bool]float64{false: 0.5, true: 1e-9}[fx.Exact]; math.Abs(got-fx.Efficacy) > tol {
 			t.Errorf("%s: efficacy %.2f, scikit-learn %.2f", fx.Name, got, fx.Efficacy)
 		}
+		if !fx.Exact {
+			continue
+		}
+		m, err := AttackSVC().Fit(fx.X, fx.Y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var differ int
+		for k, x := range fx.Target {
+			if p := m.Predict(x); p != fx.TargetPredict[k] {
+				if differ++; differ <= 5 {
+					t.Errorf("%s: target %d (%v): predicted %d (decision %.3g), scikit-learn %d",
+						fx.Name, k, x[0], p, m.Decision(x), fx.TargetPredict[k])
+				}
+			}
+		}
+		if differ > 0 {
+			t.Errorf("%s: %d of %d predictions differ from scikit-learn's", fx.Name, differ, len(fx.Target))
+		}
 	}
-	if n == 0 {
-		t.Fatal("no fixture with a target set")
+	if n == 0 || exact < 2 {
+		t.Fatalf("%d fixtures with a target set, %d of them exact; want the saturated and near-saturated ones", n, exact)
 	}
 }
 
@@ -88,5 +113,51 @@ func TestEfficacyErrors(t *testing.T) {
 				t.Errorf("error %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestSpread checks the constant-feature test at the float32 rounding of
+// the kernel: exp(−t) rounds to 1 in float32 for t below 2^−25 ≈ 2.98e−8,
+// a spread of about 1.727e−4 with one feature and gamma 1.
+func TestSpread(t *testing.T) {
+	col := func(v ...float64) [][]float64 {
+		x := make([][]float64, len(v))
+		for i := range v {
+			x[i] = []float64{v[i]}
+		}
+		return x
+	}
+	tests := []struct {
+		name     string
+		svc      SVC
+		sets     [][][]float64
+		spread   float64
+		constant bool
+	}{
+		{"saturated", AttackSVC(), [][][]float64{col(1, 1), col(1)}, 0, true},
+		{"float32 ulps", AttackSVC(), [][][]float64{col(1, 1-3*0x1p-24), col(1 - 0x1p-24)}, 3 * 0x1p-24, true},
+		{"just constant", AttackSVC(), [][][]float64{col(0.5), col(0.5 + 1.72e-4)}, 1.72e-4, true},
+		{"just varying", AttackSVC(), [][][]float64{col(0.5), col(0.5 + 1.74e-4)}, 1.74e-4, false},
+		{"spread over both sets", AttackSVC(), [][][]float64{col(1, 1), col(0.9, 1)}, 0.1, false},
+		// gamma 1/2 for two features: the box diagonal 2e−4 gives t = 2e−8.
+		{"two features", AttackSVC(), [][][]float64{{{0, 0}}, {{1e-4, 0}, {0, 1e-4}}}, math.Sqrt(2) * 1e-4, true},
+		{"explicit gamma", SVC{C: 3, Gamma: 100}, [][][]float64{col(0.5), col(0.5 + 1e-4)}, 1e-4, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spread, constant := tt.svc.Spread(tt.sets...)
+			if math.Abs(spread-tt.spread) > 1e-12 || constant != tt.constant {
+				t.Errorf("Spread = %.6g, %v; want %.6g, %v", spread, constant, tt.spread, tt.constant)
+			}
+		})
+	}
+	// The degenerate fixtures are constant for the attacker, the others not.
+	for _, fx := range loadFixtures(t) {
+		if fx.Target == nil {
+			continue
+		}
+		if _, constant := AttackSVC().Spread(fx.X); constant != fx.Exact {
+			t.Errorf("%s: constant %v, want %v", fx.Name, constant, fx.Exact)
+		}
 	}
 }

@@ -34,6 +34,10 @@ type sklearnFixture struct {
 	}
 	Target   [][]float64 // for Efficacy, fitted with C = 3, gamma "auto"
 	Efficacy float64
+	// TargetPredict is scikit-learn's prediction for each target; where
+	// Exact is set, Efficacy must reproduce every one.
+	TargetPredict []int `json:"target_predict"`
+	Exact         bool
 }
 
 // loadFixtures reads the fixtures testdata/sklearn_*.json.

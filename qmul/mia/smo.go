@@ -12,6 +12,9 @@ import "math"
 // α_j −= y_j t changes f by −t(g_i − g_j) + ½ t² a_ij with
 // a_ij = K_ii + K_jj − 2K_ij, and changes g by −t(K_i· − K_j·).
 //
+// The kernel values come from kernelCache, rounded to float32 as in libsvm;
+// everything else is float64.
+//
 // An index may increase y_i α_i when it lies in
 // I_up = {i : y_i = +1, α_i < C_i or y_i = −1, α_i > 0}, and decrease it when
 // it lies in I_low = {i : y_i = +1, α_i > 0 or y_i = −1, α_i < C_i}. α is optimal
@@ -103,7 +106,7 @@ func (s *solver) extremes() (i int, gmax, gmin float64) {
 // second-order rule of Fan, Chen and Lin: among t in I_low with g_t < g_i,
 // the first maximising (g_i − g_t)²/a_it, twice the decrease of f by an
 // unconstrained step along the pair. ki is row i of the kernel matrix.
-func (s *solver) second(i int, ki []float64) int {
+func (s *solver) second(i int, ki []float32) int {
 	gi := s.g[i]
 	j, best := -1, math.Inf(-1)
 	low, ki := s.low[:len(s.g)], ki[:len(s.g)]
@@ -114,7 +117,7 @@ func (s *solver) second(i int, ki []float64) int {
 		}
 		b := gi - v
 		// a_it = K_ii + K_tt − 2K_it = 2 − 2K_it for the RBF kernel.
-		a := 2 - 2*ki[t]
+		a := 2 - 2*float64(ki[t])
 		if a <= 0 {
 			a = tau
 		}
@@ -128,8 +131,8 @@ func (s *solver) second(i int, ki []float64) int {
 // step minimises f along the pair (i, j), i in I_up and j in I_low with
 // g_i > g_j, within the box, and updates g. ki and kj are rows i and j of
 // the kernel matrix.
-func (s *solver) step(i, j int, ki, kj []float64) {
-	a := 2 - 2*ki[j]
+func (s *solver) step(i, j int, ki, kj []float32) {
+	a := 2 - 2*float64(ki[j])
 	if a <= 0 {
 		a = tau
 	}
@@ -161,7 +164,7 @@ func (s *solver) step(i, j int, ki, kj []float64) {
 	g := s.g
 	ki, kj = ki[:len(g)], kj[:len(g)]
 	for k := range g {
-		g[k] -= ci*ki[k] + cj*kj[k]
+		g[k] -= ci*float64(ki[k]) + cj*float64(kj[k])
 	}
 }
 

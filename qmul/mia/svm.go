@@ -11,12 +11,17 @@
 // optimisation (SMO) with the second-order working-set selection of Fan, Chen
 // and Lin (2005), the algorithm of libsvm and hence of scikit-learn's
 // sklearn.svm.SVC. With the same C, gamma and tolerance the two produce the
-// same classifier up to the stopping tolerance. Unlike libsvm, the solver
-// works in float64 throughout, including its cache of kernel rows, does not
-// shrink the problem during the iterations, and gives each set of training
-// samples equal in features and label a single dual variable, which is exact
-// and makes the many equal confidences of the attack cheap. Training is
-// sequential and deterministic; PredictAll and Efficacy predict concurrently.
+// same classifier up to the stopping tolerance. Where the attack is
+// degenerate — features equal or nearly equal, decision values of exactly 0 —
+// it follows libsvm's arithmetic so that it classifies as scikit-learn does:
+// label 0 is libsvm's first class (+1 inside the solver), kernel values are
+// computed as libsvm computes them and rounded to float32 for training, and
+// the decision function is summed in libsvm's order with a value of exactly
+// 0 predicting label 1. Unlike libsvm, the solver does not shrink the problem
+// during the iterations and gives each set of training samples equal in
+// features and label a single dual variable, which is exact and makes the
+// many equal confidences of the attack cheap. Training is sequential and
+// deterministic; PredictAll and Efficacy predict concurrently.
 package mia
 
 import (
@@ -71,13 +76,16 @@ func AttackSVC() SVC { return SVC{C: 3} }
 //
 //	f(x) = Σ_s DualCoef[s]·exp(−Gamma·‖SupportVectors[s] − x‖²) + Intercept
 //
-// and it predicts label 1 where f(x) > 0 and label 0 otherwise, the
-// conventions of scikit-learn's SVC.decision_function and dual_coef_ for the
-// classes [0, 1].
+// and it predicts label 1 where f(x) ≥ 0 and label 0 where f(x) < 0, the
+// conventions of scikit-learn's SVC.decision_function, dual_coef_ and
+// predict for the classes [0, 1]. (libsvm decides on the negated value,
+// predicting its first class, 0, where that is positive; a value of exactly
+// 0 therefore predicts 1.)
 type Model struct {
 	// Support holds the training-set indices of the support vectors, the
-	// samples with a nonzero dual coefficient, in increasing order.
-	// (scikit-learn orders its support_ by class first.)
+	// samples with a nonzero dual coefficient: those of label 0 in
+	// increasing order, then those of label 1, the order of scikit-learn's
+	// support_.
 	Support []int
 	// SupportVectors holds copies of the support vectors, in the order of
 	// Support.
@@ -86,8 +94,8 @@ type Model struct {
 	// the dual variable and y_s is +1 for label 1 and −1 for label 0.
 	// Training samples equal in features and label have equal α.
 	DualCoef []float64
-	// Intercept is the constant term of the decision function, the negated
-	// rho of libsvm.
+	// Intercept is the constant term of the decision function, libsvm's
+	// rho.
 	Intercept float64
 	// Gamma is the kernel coefficient the model was trained with.
 	Gamma float64
@@ -176,20 +184,25 @@ func (s SVC) fit(x [][]float64, y []int) (*Model, error) {
 	sol := newSolver(newKernelCache(p.x, d, gamma, cacheBytes), p.y, bound)
 	converged := sol.solve(tol, maxIter)
 
-	// Share each variable's α equally among its samples.
-	m := &Model{Intercept: sol.intercept(p.count), Gamma: gamma, NFeatures: d, NIter: sol.iter}
-	for i, v := range p.variable {
-		a := sol.alpha[v]
-		switch a {
-		case 0:
-			continue
-		case bound[v]:
-			a = s.C
-		default:
-			a /= p.count[v]
+	// Share each variable's α equally among its samples. The solver's
+	// labels are libsvm's, +1 for label 0, so the dual coefficients and
+	// the intercept of scikit-learn's convention are the negated ones.
+	m := &Model{Intercept: -sol.intercept(p.count), Gamma: gamma, NFeatures: d, NIter: sol.iter}
+	for _, label := range []int{0, 1} {
+		for i, v := range p.variable {
+			a := sol.alpha[v]
+			if y[i] != label || a == 0 {
+				continue
+			}
+			switch a {
+			case bound[v]:
+				a = s.C
+			default:
+				a /= p.count[v]
+			}
+			m.Support = append(m.Support, i)
+			m.DualCoef = append(m.DualCoef, -p.y[v]*a)
 		}
-		m.Support = append(m.Support, i)
-		m.DualCoef = append(m.DualCoef, p.y[v]*a)
 	}
 	svs := make([]float64, len(m.Support)*d)
 	m.SupportVectors = make([][]float64, len(m.Support))
@@ -215,7 +228,7 @@ func (s SVC) fit(x [][]float64, y []int) (*Model, error) {
 // many such duplicates.
 type merged struct {
 	x        []float64 // the distinct samples, row-major
-	y        []float64 // their labels, ±1
+	y        []float64 // their labels in libsvm's convention: +1 for 0, −1 for 1
 	count    []float64 // the number of samples merged into each variable
 	variable []int     // variable[i] is the variable of sample i
 	npos     int       // the number of samples with label 1
@@ -237,7 +250,7 @@ func merge(x [][]float64, y []int) merged {
 			v = len(p.y)
 			index[string(key)] = v
 			p.x = append(p.x, row...)
-			p.y = append(p.y, float64(2*y[i]-1))
+			p.y = append(p.y, float64(1-2*y[i]))
 			p.count = append(p.count, 0)
 		}
 		p.count[v]++
@@ -264,17 +277,24 @@ func checkSamples(x [][]float64, d int) error {
 
 // Decision returns the value of the decision function at x, which must have
 // NFeatures features.
+//
+// It is computed with the operations of libsvm's svm_predict_values, in the
+// same order, and negated at the end (negation rounds exactly), so that its
+// sign is libsvm's where the sum cancels to a few units in the last place:
+// with confidences that differ only in their last float32 bits the decision
+// values are of order 1e−14 and their sign is a matter of rounding.
 func (m *Model) Decision(x []float64) float64 {
 	var sum float64
 	for s, sv := range m.SupportVectors {
-		sum += m.DualCoef[s] * math.Exp(-m.Gamma*sqDist(sv, x))
+		sum += float64(-m.DualCoef[s] * math.Exp(-m.Gamma*sqDist(sv, x)))
 	}
-	return sum + m.Intercept
+	return -(sum - m.Intercept)
 }
 
-// Predict returns the label, 0 or 1, the model assigns to x.
+// Predict returns the label, 0 or 1, the model assigns to x: 1 where the
+// decision value is positive or zero.
 func (m *Model) Predict(x []float64) int {
-	if m.Decision(x) > 0 {
+	if m.Decision(x) >= 0 {
 		return 1
 	}
 	return 0
@@ -312,7 +332,7 @@ func sqDist(u, v []float64) float64 {
 	var s float64
 	for i, a := range u {
 		d := a - v[i]
-		s += d * d
+		s += float64(d * d) // the conversion forbids a fused multiply-add
 	}
 	return s
 }

@@ -81,9 +81,15 @@ func TestFitClosedForm(t *testing.T) {
 func checkModel(t *testing.T, m *Model, x [][]float64, dualCoef []float64, b float64) {
 	t.Helper()
 	const eps = 1e-6
+	// Label 0 (negative coefficients) first, as in scikit-learn's support_.
 	var support []int
 	for i, c := range dualCoef {
-		if c != 0 {
+		if c < 0 {
+			support = append(support, i)
+		}
+	}
+	for i, c := range dualCoef {
+		if c > 0 {
 			support = append(support, i)
 		}
 	}
@@ -311,7 +317,7 @@ func TestKernelCache(t *testing.T) {
 	x := []float64{0, 0, 1, 1, 0, 0.5, 2, 3}
 	const d, gamma = 2, 0.5
 	n := len(x) / d
-	c := newKernelCache(x, d, gamma, 2*8*n) // a budget of two rows
+	c := newKernelCache(x, d, gamma, 2*4*n) // a budget of two rows
 	for k, r := range []struct {
 		i   int
 		hit bool
@@ -326,8 +332,10 @@ func TestKernelCache(t *testing.T) {
 			t.Errorf("request %d (row %d): hit %v, want %v", k, r.i, hit, r.hit)
 		}
 		for j := range n {
-			want := rbf(gamma, x[r.i*d:(r.i+1)*d], x[j*d:(j+1)*d])
-			if row[j] != want {
+			// libsvm's formula, rounded to float32 like its Qfloat.
+			a, b := x[r.i*d:(r.i+1)*d], x[j*d:(j+1)*d]
+			want := float32(math.Exp(-gamma * (dot(a, a) + dot(b, b) - 2*dot(a, b))))
+			if row[j] != want || math.Abs(float64(want)-rbf(gamma, a, b)) > 1e-7 {
 				t.Errorf("request %d: K(%d, %d) = %v, want %v", k, r.i, j, row[j], want)
 			}
 		}

@@ -6,8 +6,8 @@ non-member) fitted with sklearn.svm.SVC(C, gamma, kernel="rbf") at the
 default tolerance 1e-3 and again at a tight tolerance, with the fitted dual
 coefficients, support indices, intercept, and the decision function and
 predictions on held-out points (floats rounded to 12 significant digits).
-The confidence problem also has a target (forget) set and the MIA-efficacy
-scikit-learn's attacker gives it. Run it from the repository root as
+The confidence problems also have a target (forget) set, the MIA-efficacy
+scikit-learn's attacker gives it and its prediction for every target. Run it from the repository root as
 
     /usr/bin/python3 qmul/mia/testdata/gen_sklearn.py
 
@@ -51,6 +51,32 @@ def confidence_1d():
                            confidences(rng, 100, 0.85, 0.5, 6)])
     # A forget set after partial unlearning: between the two distributions.
     target = confidences(rng, 1000, 0.92, 1, 7)
+    return members, non_members, test, target
+
+
+def saturated_1d():
+    # A model that is certain of every sample: all confidences are exactly 1,
+    # every kernel value is 1 and every decision value exactly 0, which
+    # scikit-learn classifies as a member.
+    ones = np.ones((300, 1))
+    return ones, ones, np.ones((50, 1)), np.ones((200, 1))
+
+
+def near_saturated_1d():
+    # Confidences one to a few float32 units in the last place below 1: the
+    # kernel values libsvm trains on all round to 1 in float32, and the
+    # decision values, of order 1e-14, have the sign their float64 rounding
+    # gives them.
+    rng = np.random.default_rng(4)
+
+    def below_one(n, weights):
+        k = rng.choice(len(weights), n, p=np.array(weights) / sum(weights))
+        return f32(1 - k * 2.0 ** -24).reshape(-1, 1)
+
+    members = below_one(400, [0.8 ** k for k in range(16)])
+    non_members = below_one(400, [0.9 ** k for k in range(16)])
+    test = below_one(100, [1] * 16)
+    target = below_one(1000, [0.85 ** k for k in range(16)])
     return members, non_members, test, target
 
 
@@ -108,6 +134,8 @@ def main():
     # "auto", 1/n_features.
     problems = {
         "confidence_1d": (confidence_1d, [(3.0, 0.0)]),
+        "saturated_1d": (saturated_1d, [(3.0, 0.0)]),
+        "near_saturated_1d": (near_saturated_1d, [(3.0, 0.0)]),
         # An explicit gamma and a C small enough for many bounded support
         # vectors.
         "blobs_2d": (blobs_2d, [(3.0, 0.0), (0.5, 2.0)]),
@@ -140,6 +168,11 @@ def main():
             clf = fit(x, y, 3.0, 0.0, 1e-3)
             fixture["target"] = target.tolist()
             fixture["efficacy"] = 100 * float(np.mean(clf.predict(target) == 0))
+            fixture["target_predict"] = clf.predict(target).astype(int).tolist()
+            # On the degenerate problems the attacker's predictions are a
+            # matter of rounding, which the Go attacker must reproduce.
+            fixture["exact"] = name in ("saturated_1d", "near_saturated_1d")
+            print(f"{name}: MIA-efficacy {fixture['efficacy']}")
         with open(os.path.join(OUT, f"sklearn_{name}.json"), "w") as f:
             json.dump(fixture, f, separators=(",", ":"))
             f.write("\n")
