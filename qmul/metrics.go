@@ -25,6 +25,10 @@ type Metrics struct {
 	// the attack on every feature.
 	MIA         float64            `json:"mia"`
 	MIAFeatures map[string]float64 `json:"mia_features,omitempty"`
+	// MIAWarnings names the attacks whose feature is constant over the
+	// shadow sets as far as the attacker can tell (mia.SVC.Spread): their
+	// efficacy is decided by rounding and means nothing.
+	MIAWarnings []string `json:"mia_warnings,omitempty"`
 	// AvgGap is the mean of |FA−FA_ref|, |RA−RA_ref|, |TA−TA_ref| and
 	// |MIA−MIA_ref| against a reference (Retrain), when one is given.
 	AvgGap *float64 `json:"avg_gap,omitempty"`
@@ -73,18 +77,23 @@ func Evaluate(b engine.Backend, m *models.Model, s Sets, batch int) (*Evaluation
 	shadow := min(len(s.TestIdx), len(s.Retain))
 	e.MIAFeatures = map[string]float64{}
 	for _, f := range MIAFeatures {
-		v, err := attack(f, e.Retain, shadow, e.Test, e.Forget)
+		v, warning, err := attack(f, e.Retain, shadow, e.Test, e.Forget)
 		if err != nil {
 			return nil, fmt.Errorf("MIA (%s): %w", f, err)
 		}
 		e.MIAFeatures[string(f)] = v
+		if warning != "" {
+			e.MIAWarnings = append(e.MIAWarnings, warning)
+		}
 	}
 	e.MIA = e.MIAFeatures[string(mia.Confidence)]
 	return e, nil
 }
 
-// attack trains the SVM on shadow data and returns the efficacy on D_f.
-func attack(f mia.Feature, retain *train.Outputs, shadow int, test, forget *train.Outputs) (float64, error) {
+// attack trains the SVM on shadow data and returns the efficacy on D_f,
+// and a warning when the feature is constant over the shadow sets for the
+// attacker.
+func attack(f mia.Feature, retain *train.Outputs, shadow int, test, forget *train.Outputs) (efficacy float64, warning string, err error) {
 	feats := func(o *train.Outputs, n int) ([][]float64, error) {
 		labels := make([]int, n)
 		for i := range labels {
@@ -94,26 +103,38 @@ func attack(f mia.Feature, retain *train.Outputs, shadow int, test, forget *trai
 	}
 	members, err := feats(retain, shadow)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	nonMembers, err := feats(test, len(test.Labels))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	target, err := feats(forget, len(forget.Labels))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	return mia.Efficacy(members, nonMembers, target, mia.AttackSVC())
+	svc := mia.AttackSVC()
+	if spread, constant := svc.Spread(members, nonMembers); constant {
+		warning = fmt.Sprintf("%s: the feature is constant over the shadow sets for the attacker (spread %.3g), so its MIA-efficacy is decided by rounding and means nothing", f, spread)
+	}
+	efficacy, err = mia.Efficacy(members, nonMembers, target, svc)
+	return efficacy, warning, err
 }
 
 // WriteScores writes one CSV row per evaluated sample — split, index,
-// label, predicted, confidence, entropy and the shadow role in the attack —
-// so that any metric can be recomputed outside the tool.
+// label, predicted, confidence, entropy, the shadow role in the attack and
+// the softmax probabilities prob_0, prob_1, … — so that any metric can be
+// recomputed outside the tool.
 func (e *Evaluation) WriteScores(path string) error {
+	classes := e.Test.Classes
 	return atomicfile.Write(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"split", "index", "label", "predicted", "confidence", "entropy", "mia_role"})
+		header := []string{"split", "index", "label", "predicted", "confidence", "entropy", "mia_role"}
+		for c := range classes {
+			header = append(header, "prob_"+strconv.Itoa(c))
+		}
+		cw.Write(header)
+		f32 := func(v float32) string { return strconv.FormatFloat(float64(v), 'g', -1, 32) }
 		shadow := min(len(e.Test.Index), len(e.Retain.Index))
 		for _, part := range []struct {
 			name string
@@ -130,9 +151,12 @@ func (e *Evaluation) WriteScores(path string) error {
 			{"test", e.Test, func(int) string { return "non-member" }},
 		} {
 			for i := range part.o.Index {
-				cw.Write([]string{part.name, strconv.Itoa(int(part.o.Index[i])), strconv.Itoa(int(part.o.Labels[i])),
-					strconv.Itoa(int(part.o.Pred[i])), strconv.FormatFloat(float64(part.o.Conf[i]), 'g', 9, 32),
-					strconv.FormatFloat(float64(part.o.Entropy[i]), 'g', 9, 32), part.role(i)})
+				row := []string{part.name, strconv.Itoa(int(part.o.Index[i])), strconv.Itoa(int(part.o.Labels[i])),
+					strconv.Itoa(int(part.o.Pred[i])), f32(part.o.Conf[i]), f32(part.o.Entropy[i]), part.role(i)}
+				for _, p := range part.o.Probs[i*classes : (i+1)*classes] {
+					row = append(row, f32(p))
+				}
+				cw.Write(row)
 			}
 		}
 		cw.Flush()

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
 	"github.com/qmulgpu/qmulgpu/engine/train"
 	"github.com/qmulgpu/qmulgpu/qat"
+	"github.com/qmulgpu/qmulgpu/qmul/mia"
 )
 
 func TestParseForget(t *testing.T) {
@@ -468,8 +468,10 @@ func TestClassWiseForgetting(t *testing.T) {
 }
 
 // TestResultsRecordEverything checks the metrics.json of a run, and that
-// MIA-efficacy recomputed from the per-sample scores with scikit-learn
-// agrees with ours within 0.5 points.
+// MIA-efficacy recomputed for every attack feature from the per-sample
+// scores with scikit-learn agrees with ours within 0.5 points. The
+// cross-check is skipped where scikit-learn is missing, except under CI=true
+// (the CI installs it).
 func TestResultsRecordEverything(t *testing.T) {
 	f := getFixture(t)
 	dir := t.TempDir()
@@ -486,33 +488,51 @@ func TestResultsRecordEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc map[string]any
-	json.Unmarshal(raw, &doc)
-	for _, k := range []string{"method", "hyper", "fa", "ra", "ta", "mia", "rte_s", "backend", "device", "versions", "phases_s", "forget", "data", "quant", "command"} {
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("metrics.json: %v", err)
+	}
+	for _, k := range []string{"method", "hyper", "fa", "ra", "ta", "mia", "mia_features", "rte_s", "backend", "device", "versions", "phases_s", "forget", "data", "quant", "command"} {
 		if _, ok := doc[k]; !ok {
 			t.Errorf("metrics.json lacks %q", k)
 		}
 	}
-	hyper := doc["hyper"].(map[string]any)
+	hyper, _ := doc["hyper"].(map[string]any)
 	for _, k := range []string{"epochs", "lr", "batch", "seed", "agr", "schedule"} {
 		if _, ok := hyper[k]; !ok {
 			t.Errorf("hyper lacks %q", k)
 		}
 	}
+	features, _ := doc["mia_features"].(map[string]any)
+	for _, f := range MIAFeatures {
+		if _, ok := features[string(f)].(float64); !ok {
+			t.Errorf("mia_features lacks %q", f)
+		}
+	}
+	if res.MIAFeatures[string(mia.Confidence)] != res.MIA {
+		t.Errorf("mia %v, but the confidence attack gives %v", res.MIA, res.MIAFeatures[string(mia.Confidence)])
+	}
 	py := "/usr/bin/python3"
 	if exec.Command(py, "-c", "import sklearn").Run() != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("scikit-learn not installed, and the CI requires the MIA cross-check (apt-get install python3-sklearn)")
+		}
 		t.Skip("scikit-learn not installed (apt-get install python3-sklearn): MIA cross-check skipped")
 	}
-	out, err := exec.Command(py, "testdata/mia_from_scores.py", scores).CombinedOutput()
+	out, err := exec.Command(py, "testdata/mia_from_scores.py", scores).Output()
 	if err != nil {
 		t.Fatalf("sklearn: %v\n%s", err, out)
 	}
-	theirs, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
-		t.Fatal(err)
+	var theirs map[string]float64
+	if err := json.Unmarshal(out, &theirs); err != nil {
+		t.Fatalf("sklearn output %q: %v", out, err)
 	}
-	if math.Abs(theirs-res.MIA) > 0.5 {
-		t.Errorf("MIA-efficacy %.2f, scikit-learn from the scores %.2f", res.MIA, theirs)
+	for _, f := range MIAFeatures {
+		want, ok := theirs[string(f)]
+		if got := res.MIAFeatures[string(f)]; !ok || math.Abs(got-want) > 0.5 {
+			t.Errorf("MIA-efficacy (%s) %.2f, scikit-learn from the scores %.2f (%v)", f, got, want, ok)
+		}
 	}
+	t.Logf("MIA-efficacy by feature %v, scikit-learn %v", res.MIAFeatures, theirs)
 }
 
 // TestValidateRejectsForeignParams: a method-specific hyper-parameter set

@@ -11,6 +11,7 @@ import (
 
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/device"
+	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
 // deviceFlags select the backend.
@@ -81,4 +82,23 @@ func finite(c *cli.Context, name string, lo, hi float64) (float64, error) {
 		return 0, fmt.Errorf("--%s %g: must be a number in [%g, %g]", name, v, lo, hi)
 	}
 	return v, nil
+}
+
+// warnMIA prints the metrics' MIA warnings on stderr.
+func warnMIA(m qmul.Metrics) {
+	for _, w := range m.MIAWarnings {
+		fmt.Fprintln(os.Stderr, "qmulgpu: warning: MIA "+w)
+	}
+}
+
+// miaFeaturesLine lists the MIA-efficacy of every attack feature, in the
+// order of qmul.MIAFeatures.
+func miaFeaturesLine(m qmul.Metrics) string {
+	parts := make([]string, 0, len(qmul.MIAFeatures))
+	for _, f := range qmul.MIAFeatures {
+		if v, ok := m.MIAFeatures[string(f)]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.2f", f, v))
+		}
+	}
+	return "MIA by feature: " + strings.Join(parts, ", ")
 }

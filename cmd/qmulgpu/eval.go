@@ -219,6 +219,7 @@ func evalUnlearning(c *cli.Context, b engine.Backend, m *models.Model, spec trai
 	}
 	r := unlearningReport{Checkpoint: c.String("checkpoint"), Forget: c.String("forget"), Reference: c.String("reference"),
 		Backend: b.Name(), Metrics: ev.Metrics}
+	warnMIA(ev.Metrics)
 	if c.Bool("json") {
 		return printJSON(r)
 	}
@@ -227,5 +228,6 @@ func evalUnlearning(c *cli.Context, b engine.Backend, m *models.Model, spec trai
 		gap = fmt.Sprintf(", avg gap %.2f", *ev.AvgGap)
 	}
 	fmt.Printf("%s on %s: FA %.2f RA %.2f TA %.2f MIA %.2f%s\n", r.Checkpoint, r.Forget, ev.FA, ev.RA, ev.TA, ev.MIA, gap)
+	fmt.Println(miaFeaturesLine(ev.Metrics))
 	return nil
 }

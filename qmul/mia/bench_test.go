@@ -64,3 +64,52 @@ func BenchmarkFit20k(b *testing.B) {
 	b.ReportMetric(float64(len(m.Support)), "SVs")
 	b.ReportMetric(float64(m.NIter), "iters")
 }
+
+// softmaxOutputs returns n float32 softmax vectors of 10 classes with
+// labels: logits standard normal plus a bonus of margin·(−ln u) on the true
+// class, so that a larger margin gives more confident outputs.
+func softmaxOutputs(r *splitMix64, n int, margin float64) ([]float32, []int) {
+	const classes = 10
+	probs, labels := make([]float32, n*classes), make([]int, n)
+	for i := range n {
+		labels[i] = int(r.float() * classes)
+		z := make([]float64, classes)
+		for j := range z {
+			// Box-Muller.
+			z[j] = math.Sqrt(-2*math.Log(1-r.float())) * math.Cos(2*math.Pi*r.float())
+		}
+		z[labels[i]] -= margin * math.Log(1-r.float())
+		var sum float64
+		for j := range z {
+			z[j] = math.Exp(z[j])
+			sum += z[j]
+		}
+		for j := range z {
+			probs[i*classes+j] = float32(z[j] / sum)
+		}
+	}
+	return probs, labels
+}
+
+// BenchmarkEfficacyProb20k runs the attack on the whole probability vector
+// (10 features) with 10,000 shadow members, 10,000 non-members and 4,500
+// targets, the sizes of the CIFAR-10 evaluation.
+func BenchmarkEfficacyProb20k(b *testing.B) {
+	r := splitMix64(7)
+	var sets [3][][]float64
+	for k, n := range []int{10000, 10000, 4500} {
+		probs, labels := softmaxOutputs(&r, n, []float64{8, 4, 6}[k])
+		var err error
+		if sets[k], err = Features(Prob, probs, 10, labels); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var eff float64
+	for b.Loop() {
+		var err error
+		if eff, err = Efficacy(sets[0], sets[1], sets[2], AttackSVC()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(eff, "efficacy")
+}

@@ -1,7 +1,9 @@
 package mia
 
 import (
+	"encoding/json"
 	"math"
+	"os"
 	"strings"
 	"testing"
 )
@@ -85,5 +87,47 @@ func TestFeaturesErrors(t *testing.T) {
 				t.Errorf("error %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFeaturesEfficacySklearn computes every attack feature from the softmax
+// outputs of testdata/features_sklearn.json and compares the MIA-efficacy
+// with scikit-learn's on features computed by testdata/gen_features.py.
+func TestFeaturesEfficacySklearn(t *testing.T) {
+	raw, err := os.ReadFile("testdata/features_sklearn.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type outputs struct {
+		Probs  []float32
+		Labels []int
+	}
+	var fx struct {
+		Classes         int
+		Members, Target outputs
+		NonMembers      outputs `json:"non_members"`
+		Efficacy        map[string]float64
+	}
+	if err := json.Unmarshal(raw, &fx); err != nil {
+		t.Fatal(err)
+	}
+	if len(fx.Efficacy) != 5 {
+		t.Fatalf("efficacy for %d features, want 5", len(fx.Efficacy))
+	}
+	for _, kind := range []Feature{Confidence, Correctness, Entropy, MEntropy, Prob} {
+		var sets [3][][]float64
+		for k, o := range []outputs{fx.Members, fx.NonMembers, fx.Target} {
+			if sets[k], err = Features(kind, o.Probs, fx.Classes, o.Labels); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := Efficacy(sets[0], sets[1], sets[2], AttackSVC())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, ok := fx.Efficacy[string(kind)]
+		if !ok || math.Abs(got-want) > 0.5 {
+			t.Errorf("%s: efficacy %.2f, scikit-learn %.2f", kind, got, want)
+		}
 	}
 }
