@@ -192,6 +192,25 @@ type Row struct {
 	Gap, RTE        Stat
 	Searched        map[float64]Stat // mean Avg. Gap per learning rate tried
 	searchedLRs     []float64
+	// Edge is "smallest" or "largest" when a search over several rates
+	// chose the smallest or largest rate it tried: the best rate may lie
+	// beyond the grid, which should be extended.
+	Edge string
+}
+
+// lrSearch describes a record's part in its row's learning-rate search
+// for results.csv: "" without a search, "tried", "best", or "best, at the
+// smallest/largest tried" when the best rate is at the edge of the grid.
+func (r Row) lrSearch(lr float64) string {
+	switch {
+	case len(r.searchedLRs) < 2:
+		return ""
+	case lr != r.LR:
+		return "tried"
+	case r.Edge != "":
+		return "best, at the " + r.Edge + " tried"
+	}
+	return "best"
 }
 
 // Table is one (data set, model, quantization, forget set) group.
@@ -247,6 +266,11 @@ func table(recs []Record) Table {
 				best, row.LR = g.Mean, lr
 			}
 		}
+		if n := len(lrs); n > 1 && row.LR == lrs[0] {
+			row.Edge = "smallest"
+		} else if n > 1 && row.LR == lrs[n-1] {
+			row.Edge = "largest"
+		}
 		chosen := byLR[row.LR]
 		row.FA = statOf(collect(chosen, func(r Record) float64 { return r.FA }))
 		row.RA = statOf(collect(chosen, func(r Record) float64 { return r.RA }))
@@ -283,7 +307,8 @@ func Report(dir string) (Skipped, error) {
 
 // write writes the report of the records.
 func write(dir string, recs []Record, skipped Skipped) error {
-	if err := atomicfile.Write(filepath.Join(dir, "results.csv"), func(w io.Writer) error { return writeCSV(w, recs) }); err != nil {
+	tables := Tables(recs)
+	if err := atomicfile.Write(filepath.Join(dir, "results.csv"), func(w io.Writer) error { return writeCSV(w, recs, tables) }); err != nil {
 		return err
 	}
 	if err := atomicfile.Write(filepath.Join(dir, "results.jsonl"), func(w io.Writer) error {
@@ -297,7 +322,6 @@ func write(dir string, recs []Record, skipped Skipped) error {
 	}); err != nil {
 		return err
 	}
-	tables := Tables(recs)
 	plots, err := writePlots(dir, tables)
 	if err != nil {
 		return err
@@ -307,16 +331,26 @@ func write(dir string, recs []Record, skipped Skipped) error {
 	})
 }
 
-func writeCSV(w io.Writer, recs []Record) error {
+// writeCSV writes one line per record; lr_search says where its rate
+// stands in its method's learning-rate search (Row.lrSearch).
+func writeCSV(w io.Writer, recs []Record, tables []Table) error {
+	rows := map[Group]map[string]Row{}
+	for _, t := range tables {
+		rows[t.Group] = map[string]Row{}
+		for _, r := range t.Rows {
+			rows[t.Group][r.Name] = r
+		}
+	}
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"dataset", "model", "quant", "forget", "name", "method", "lr", "seed", "fa", "ra", "ta", "mia", "avg_gap", "rte_s", "key"})
+	cw.Write([]string{"dataset", "model", "quant", "forget", "name", "method", "lr", "lr_search", "seed", "fa", "ra", "ta", "mia", "avg_gap", "rte_s", "key"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	for _, r := range recs {
-		lr := ""
+		lr, search := "", ""
 		if r.Method != "retrain" {
 			lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
+			search = rows[r.Group][r.Name].lrSearch(r.LR)
 		}
-		cw.Write([]string{r.Dataset, r.Model, r.Quant, r.Forget, r.Name, r.Method, lr, strconv.FormatUint(r.Seed, 10),
+		cw.Write([]string{r.Dataset, r.Model, r.Quant, r.Forget, r.Name, r.Method, lr, search, strconv.FormatUint(r.Seed, 10),
 			f(r.FA), f(r.RA), f(r.TA), f(r.MIA), f(*r.AvgGap), f(r.RTE), r.Key})
 	}
 	cw.Flush()
@@ -353,6 +387,9 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 			if r.Method != "retrain" {
 				lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
 			}
+			if r.Edge != "" {
+				lr += " ⚠ " + r.Edge
+			}
 			cells := []Stat{r.FA, r.RA, r.TA, r.MIA, r.Gap, r.RTE}
 			fmt.Fprintf(&b, "| %s | %s", r.Name, lr)
 			for c, s := range cells {
@@ -378,6 +415,16 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 		}
 		if len(searched) > 0 {
 			fmt.Fprintf(&b, "\nLearning-rate search (mean Avg. Gap): %s.\n", strings.Join(searched, "; "))
+		}
+		var edges []string
+		for _, r := range t.Rows {
+			if r.Edge != "" {
+				edges = append(edges, fmt.Sprintf("%s (%g, the %s tried)", r.Name, r.LR, r.Edge))
+			}
+		}
+		if len(edges) > 0 {
+			fmt.Fprintf(&b, "\n⚠ Best learning rate at the edge of the searched grid, so the best may lie beyond it: %s. Extend the search.\n",
+				strings.Join(edges, "; "))
 		}
 		for _, p := range plots[t.slug()] {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", p, p)
