@@ -73,22 +73,51 @@ type quantizerCase struct {
 	bits   int
 	make   func(b engine.Backend) nn.Quantizer
 	levels int // at most this many distinct outputs
-	lo, hi float64
+	// bounds returns the range of the outputs after the forward pass:
+	// fixed for the clipping quantizers, from the learnt or observed step
+	// (and zero point) for LSQ and min-max, with the integer grid derived
+	// from the bit width here rather than read from the quantizer.
+	bounds func(b engine.Backend, q nn.Quantizer) (lo, hi float64)
+}
+
+// fixed returns bounds that do not depend on the quantizer's state.
+func fixed(lo, hi float64) func(engine.Backend, nn.Quantizer) (float64, float64) {
+	return func(engine.Backend, nn.Quantizer) (float64, float64) { return lo, hi }
+}
+
+// lsqBounds is [Q_N·s, Q_P·s] for the step s LSQ initialised from the data.
+func lsqBounds(bits int, signed bool) func(engine.Backend, nn.Quantizer) (float64, float64) {
+	qn, qp := 0.0, float64(int(1)<<bits-1)
+	if signed {
+		qn, qp = -float64(int(1)<<(bits-1)), float64(int(1)<<(bits-1)-1)
+	}
+	return func(b engine.Backend, q nn.Quantizer) (float64, float64) {
+		s := values(b, q.(*LSQ).Step.Value)[0]
+		return qn * s, qp * s
+	}
+}
+
+// minMaxBounds is [s·(0 − z), s·(2^bits − 1 − z)] for the scale s and zero
+// point z observed on the data.
+func minMaxBounds(bits int) func(engine.Backend, nn.Quantizer) (float64, float64) {
+	return func(b engine.Backend, q nn.Quantizer) (float64, float64) {
+		m := q.(*MinMax)
+		s, z := values(b, m.scale)[0], values(b, m.zeroPoint)[0]
+		return s * (0 - z), s * (float64(int(1)<<bits-1) - z)
+	}
 }
 
 func TestOutputsLieOnTheGrid(t *testing.T) {
 	var cases []quantizerCase
 	for _, bits := range []int{2, 4, 8} {
-		n := float64(int(1)<<bits - 1)
 		cases = append(cases,
-			quantizerCase{"lsq signed", bits, func(b engine.Backend) nn.Quantizer { return newLSQ(b, engine.Float64, bits, true, 1) }, 1 << bits, math.Inf(-1), math.Inf(1)},
-			quantizerCase{"lsq unsigned", bits, func(b engine.Backend) nn.Quantizer { return newLSQ(b, engine.Float64, bits, false, 1) }, 1 << bits, 0, math.Inf(1)},
-			quantizerCase{"pact", bits, func(b engine.Backend) nn.Quantizer { return newPACT(b, engine.Float64, bits, false) }, 1 << bits, 0, 10},
-			quantizerCase{"dorefa activations", bits, func(b engine.Backend) nn.Quantizer { return newClipQuant(b, engine.Float64, bits, false) }, 1 << bits, 0, 1},
-			quantizerCase{"dorefa weights", bits, func(engine.Backend) nn.Quantizer { return newDoReFaWeights(bits) }, 1 << bits, -1, 1},
-			quantizerCase{"minmax activations", bits, func(b engine.Backend) nn.Quantizer { return newMinMax(b, engine.Float64, bits, false, 1) }, 1 << bits, math.Inf(-1), math.Inf(1)},
+			quantizerCase{"lsq signed", bits, func(b engine.Backend) nn.Quantizer { return newLSQ(b, engine.Float64, bits, true, 1) }, 1 << bits, lsqBounds(bits, true)},
+			quantizerCase{"lsq unsigned", bits, func(b engine.Backend) nn.Quantizer { return newLSQ(b, engine.Float64, bits, false, 1) }, 1 << bits, lsqBounds(bits, false)},
+			quantizerCase{"pact", bits, func(b engine.Backend) nn.Quantizer { return newPACT(b, engine.Float64, bits, false) }, 1 << bits, fixed(0, 10)},
+			quantizerCase{"dorefa activations", bits, func(b engine.Backend) nn.Quantizer { return newClipQuant(b, engine.Float64, bits, false) }, 1 << bits, fixed(0, 1)},
+			quantizerCase{"dorefa weights", bits, func(engine.Backend) nn.Quantizer { return newDoReFaWeights(bits) }, 1 << bits, fixed(-1, 1)},
+			quantizerCase{"minmax activations", bits, func(b engine.Backend) nn.Quantizer { return newMinMax(b, engine.Float64, bits, false, 1) }, 1 << bits, minMaxBounds(bits)},
 		)
-		_ = n
 	}
 	for _, tc := range cases {
 		b := cpu.New(2)
@@ -100,11 +129,16 @@ func TestOutputsLieOnTheGrid(t *testing.T) {
 		x := tensor64(b, v, 40, 100)
 		q := tc.make(b)
 		y := values(b, q.Forward(&nn.Ctx{B: b, Train: true}, x))
+		lo, hi := tc.bounds(b, q)
+		if !(lo < hi) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+			t.Fatalf("%s %d-bit: bounds [%g, %g], want a finite range", tc.name, tc.bits, lo, hi)
+		}
+		tol := 1e-12 * max(1, hi-lo)
 		distinct := map[float64]bool{}
 		for _, f := range y {
 			distinct[f] = true
-			if f < tc.lo-1e-12 || f > tc.hi+1e-12 {
-				t.Fatalf("%s %d-bit: output %g outside [%g, %g]", tc.name, tc.bits, f, tc.lo, tc.hi)
+			if f < lo-tol || f > hi+tol {
+				t.Fatalf("%s %d-bit: output %g outside [%g, %g]", tc.name, tc.bits, f, lo, hi)
 			}
 		}
 		if len(distinct) > tc.levels {
