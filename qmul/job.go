@@ -303,7 +303,8 @@ func (j *Job) retrain(o Origin, s *Setup, res *Result, phases map[string]float64
 		Exclude: func(*train.Splits) ([]int, error) { return s.ForgetI, nil },
 		Meta:    map[string]string{qat.MetaKey: q.Meta()},
 		Prepare: func(m *models.Model) error { return qat.Apply(b, m, q) },
-		Out:     j.Out, MetricsName: "train_metrics.json", Force: true, Command: j.Command, Backend: b, Threads: j.Threads, Progress: j.Progress}
+		Out:     j.Out, MetricsName: "train_metrics.json", Force: true, AllowCollapse: j.Hyper.AllowCollapse,
+		Command: j.Command, Backend: b, Threads: j.Threads, Progress: j.Progress}
 	start := time.Now()
 	tr, err := tj.Run()
 	if err != nil {

@@ -141,6 +141,11 @@ type Hyper struct {
 	// salun, qmul, sl, rl-agr): "sequential" or "joint"; empty means the
 	// data set's default (DefaultSchedule).
 	Schedule string `json:"schedule,omitempty"`
+	// AllowCollapse turns off the collapse guard (train.CollapseGuard),
+	// which otherwise stops an unlearning run whose epoch loss rises above
+	// ln(classes) after having been below half of it. GA, whose loss rises
+	// by design, is never guarded.
+	AllowCollapse bool `json:"allow_collapse,omitempty"`
 }
 
 // Defaults returns the reference code bases' hyper-parameters of a method

@@ -87,8 +87,9 @@ type EpochTrace struct {
 type epochFunc func(e int, lr float64) (train.StepResult, error)
 
 // loop runs the method's epochs, reporting progress and stopping on a
-// non-finite loss.
+// non-finite loss or a collapse.
 func (u *unlearner) loop(epoch epochFunc) error {
+	guard := u.collapseGuard()
 	for e := 0; e < u.h.Epochs; e++ {
 		began := time.Now()
 		lr := u.sched.At(e)
@@ -116,8 +117,22 @@ func (u *unlearner) loop(epoch epochFunc) error {
 		if u.Progress != nil {
 			u.Progress.EpochEnd(stats)
 		}
+		if guard != nil {
+			if err := guard.Epoch(e+1, lr, stats.TrainLoss); err != nil {
+				return fmt.Errorf("%s: %w", u.method, err)
+			}
+		}
 	}
 	return nil
+}
+
+// collapseGuard returns the guard of the method's epoch losses, or nil
+// where it is turned off or the loss rises by design (GA's).
+func (u *unlearner) collapseGuard() *train.CollapseGuard {
+	if u.h.AllowCollapse || u.method == "ga" {
+		return nil
+	}
+	return train.NewCollapseGuard(u.Classes)
 }
 
 // stepFunc trains on one batch at learning rate lr.

@@ -101,6 +101,7 @@ func trainCommand() *cli.Command {
 		&cli.BoolFlag{Name: "exclude-forget", Usage: "train on the training split without the --forget set (the Retrain model)"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue a stopped run in --out from its last epoch"},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite a finished run in --out"},
+		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below it"},
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 	)
@@ -168,9 +169,10 @@ func trainJob(c *cli.Context) (*train.Job, error) {
 		}
 	}
 	return &train.Job{Exclude: exclude, ExcludeSpec: c.String("forget"), Data: ds, Model: mc, Recipe: r, Out: out, Resume: c.Bool("resume"), Force: c.Bool("force"),
-		Meta:    map[string]string{qat.MetaKey: q.Meta()},
-		Prepare: func(m *models.Model) error { return qat.Apply(b, m, q) },
-		Command: commandLine(), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet"))}, nil
+		AllowCollapse: c.Bool("allow-collapse"),
+		Meta:          map[string]string{qat.MetaKey: q.Meta()},
+		Prepare:       func(m *models.Model) error { return qat.Apply(b, m, q) },
+		Command:       commandLine(), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet"))}, nil
 }
 
 func printJSON(v any) error {

@@ -32,6 +32,7 @@ func unlearnCommand() *cli.Command {
 		&cli.StringFlag{Name: "reference", Usage: "Retrain's metrics.json: adds the average gap to it"},
 		&cli.StringFlag{Name: "scores", Usage: "also write per-sample scores to this CSV file"},
 		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json)"},
+		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below it"},
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 	}
@@ -50,6 +51,7 @@ func unlearnCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			warnMIA(res.Metrics)
 			if c.Bool("json") {
 				return printJSON(res)
 			}
@@ -94,6 +96,7 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 	set("bound", func() { h.Bound = c.Float64("bound") })
 	set("agr", func() { h.AGR = c.String("agr") })
 	set("schedule", func() { h.Schedule = c.String("schedule") })
+	h.AllowCollapse = c.Bool("allow-collapse")
 	b, err := openBackend(c)
 	if err != nil {
 		return nil, err

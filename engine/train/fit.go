@@ -145,6 +145,9 @@ type Trainer struct {
 	// EpochEnd is called after each epoch (checkpointing), before Progress
 	// hears of it; an error stops training.
 	EpochEnd func(s EpochStats) error
+	// Collapse, when set, stops training at the first epoch it reports,
+	// before that epoch is checkpointed.
+	Collapse *CollapseGuard
 }
 
 // Run trains from epoch start (0-based) to the end of the recipe.
@@ -193,6 +196,11 @@ func (t *Trainer) Run(start int) error {
 		s := EpochStats{Epoch: e + 1, Epochs: t.Recipe.Epochs, LR: lr,
 			TrainLoss: total.Loss / float64(max(1, total.N)), TrainAcc: 100 * float64(total.Correct) / float64(max(1, total.N)),
 			TrainSeconds: trainSecs, ImagesPerSec: float64(total.N) / trainSecs}
+		if t.Collapse != nil {
+			if err := t.Collapse.Epoch(s.Epoch, lr, s.TrainLoss); err != nil {
+				return err
+			}
+		}
 		if len(t.Val.Indices) > 0 {
 			s.ValAcc = Evaluate(t.B, t.Model, t.Val.Data, t.Val.Indices, evalBatch(t.Recipe.Batch), false, nil).Accuracy()
 		}

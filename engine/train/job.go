@@ -168,13 +168,15 @@ type Job struct {
 
 	Out string `json:"-"`
 	// MetricsName replaces metrics.json as the results file's name.
-	MetricsName string         `json:"-"`
-	Resume      bool           `json:"-"`
-	Force       bool           `json:"-"`
-	Command     string         `json:"-"`
-	Backend     engine.Backend `json:"-"`
-	Threads     int            `json:"-"`
-	Progress    Progress       `json:"-"`
+	MetricsName string `json:"-"`
+	Resume      bool   `json:"-"`
+	Force       bool   `json:"-"`
+	// AllowCollapse turns the collapse guard (CollapseGuard) off.
+	AllowCollapse bool           `json:"-"`
+	Command       string         `json:"-"`
+	Backend       engine.Backend `json:"-"`
+	Threads       int            `json:"-"`
+	Progress      Progress       `json:"-"`
 }
 
 // Files written into the output directory.
@@ -290,6 +292,12 @@ func (j *Job) Run() (*Result, error) {
 	t := &Trainer{B: b, Model: m, Opt: opt, Recipe: j.Recipe,
 		Train: Split{trainData, trainIdx}, Val: Split{trainData, splits.ValIdx}, Test: Split{testData, splits.TestIdx},
 		Progress: j.Progress}
+	if !j.AllowCollapse {
+		t.Collapse = NewCollapseGuard(m.Config.Classes)
+		for _, h := range history {
+			t.Collapse.Epoch(h.Epoch, h.LR, h.TrainLoss) // only what the resumed epochs teach it
+		}
+	}
 	t.EpochEnd = func(s EpochStats) error {
 		history = append(history, s)
 		if len(splits.ValIdx) > 0 && s.ValAcc > bestVal {
@@ -308,7 +316,7 @@ func (j *Job) Run() (*Result, error) {
 	}
 	trainStart := time.Now()
 	if err := t.Run(start); err != nil {
-		if errors.Is(err, ErrDiverged) {
+		if errors.Is(err, ErrDiverged) || errors.Is(err, ErrCollapsed) {
 			if len(history) > 0 {
 				return nil, fmt.Errorf("%w; the last good checkpoint is %s (epoch %d)", err, resumePath, history[len(history)-1].Epoch)
 			}

@@ -16,6 +16,9 @@ type Original struct {
 	Model  models.Config  `json:"model"`
 	Quant  qat.Config     `json:"quant"`
 	Recipe train.Recipe   `json:"recipe"`
+	// AllowCollapse turns off the collapse guard when training the
+	// original and Retrain.
+	AllowCollapse bool `json:"allow_collapse,omitempty"`
 }
 
 // Key identifies the original.
@@ -86,10 +89,11 @@ func (c *Config) Expand() []Cell {
 			for _, bits := range c.bitsList() {
 				for _, seed := range c.Seeds {
 					o := Original{
-						Data:   train.DataSpec{Dataset: ds, Dir: c.DataDir, ValFrac: *c.ValFrac, SplitSeed: seed, Subset: c.Subset, TestSubset: c.TestSubset},
-						Model:  models.Config{Arch: arch},
-						Quant:  c.quantConfig(bits),
-						Recipe: c.recipe(ds, seed),
+						Data:          train.DataSpec{Dataset: ds, Dir: c.DataDir, ValFrac: *c.ValFrac, SplitSeed: seed, Subset: c.Subset, TestSubset: c.TestSubset},
+						Model:         models.Config{Arch: arch},
+						Quant:         c.quantConfig(bits),
+						Recipe:        c.recipe(ds, seed),
+						AllowCollapse: c.Original.AllowCollapse,
 					}
 					if arch == "mobilenetv2" {
 						o.Model.Width = c.Width

@@ -69,6 +69,8 @@ type RecipeConfig struct {
 	WeightDecay *float64 `yaml:"weight_decay"`
 	Schedule    string   `yaml:"schedule"`
 	Augment     string   `yaml:"augment"`
+	// AllowCollapse turns off the collapse guard (as --allow-collapse).
+	AllowCollapse bool `yaml:"allow_collapse"`
 }
 
 // MethodConfig are hyper-parameters shared by methods (zero: the method's
@@ -83,6 +85,8 @@ type MethodConfig struct {
 	AGR      string   `yaml:"agr"`
 	Schedule string   `yaml:"schedule"`
 	Momentum *float64 `yaml:"momentum"`
+	// AllowCollapse turns off the collapse guard (as --allow-collapse).
+	AllowCollapse bool `yaml:"allow_collapse"`
 }
 
 // MethodEntry is one method of the grid; Name tells variants of a method
@@ -630,6 +634,7 @@ func (c *Config) hyper(e MethodEntry, lr float64, seed uint64, classes int) qmul
 		if m.Schedule != "" && uses("schedule") {
 			h.Schedule = m.Schedule
 		}
+		h.AllowCollapse = h.AllowCollapse || m.AllowCollapse
 	}
 	h = h.Resolve(e.Method, classes)
 	h.LR, h.Seed = lr, seed

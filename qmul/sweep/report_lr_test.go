@@ -3,6 +3,7 @@ package sweep
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"sort"
 	"strings"
 	"testing"
@@ -94,5 +95,39 @@ func TestReportMarksLRSearchAtEdge(t *testing.T) {
 	}
 	if len(search) != len(wantSearch) {
 		t.Errorf("%d (name, lr) pairs in results.csv, want %d", len(search), len(wantSearch))
+	}
+}
+
+// TestAllowCollapseKeys checks that allow_collapse under original and under
+// a method reach the original, Retrain and that method's cells only, and
+// that cells without it keep the keys they had before the setting existed.
+func TestAllowCollapseKeys(t *testing.T) {
+	base, err := Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cell := range base.Expand() {
+		if raw, _ := json.Marshal(cell); strings.Contains(string(raw), "allow_collapse") {
+			t.Errorf("%s: allow_collapse in the key's JSON %s", cell, raw)
+		}
+	}
+	allowed := strings.Replace(strings.Replace(testConfig, "batch: 50}\nforget", "batch: 50, allow_collapse: true}\nforget", 1),
+		"  - method: ft\n", "  - method: ft\n    allow_collapse: true\n  - method: ga\n", 1)
+	c, err := Parse([]byte(allowed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	methods := map[string]int{}
+	for _, cell := range c.Expand() {
+		methods[cell.Method]++
+		if !cell.Original.AllowCollapse {
+			t.Errorf("%s: the original does not allow collapse", cell)
+		}
+		if want := cell.Method == "ft"; cell.Hyper.AllowCollapse != want {
+			t.Errorf("%s: hyper allow_collapse %v, want %v", cell, cell.Hyper.AllowCollapse, want)
+		}
+	}
+	if methods["ga"] == 0 || methods["ft"] == 0 || methods["retrain"] == 0 {
+		t.Fatalf("cells by method %v, want retrain, ft and ga", methods)
 	}
 }

@@ -400,7 +400,7 @@ func (r *Runner) ensureOriginal(b engine.Backend, o Original) (string, error) {
 		j := &train.Job{Data: o.Data, Model: o.Model, Recipe: o.Recipe,
 			Meta:    map[string]string{qat.MetaKey: q.Meta()},
 			Prepare: func(m *models.Model) error { return qat.Apply(b, m, q) },
-			Out:     dir, Resume: resumeErr == nil, Force: resumeErr != nil, Command: r.Command,
+			Out:     dir, Resume: resumeErr == nil, Force: resumeErr != nil, AllowCollapse: o.AllowCollapse, Command: r.Command,
 			Backend: b, Threads: r.Threads}
 		if r.Progress != nil {
 			j.Progress = r.Progress()
@@ -433,6 +433,7 @@ func (r *Runner) unlearn(b engine.Backend, ckpt string, c Cell, reference string
 		j.Progress = r.Progress()
 	}
 	if c.Method == "retrain" {
+		j.Hyper.AllowCollapse = c.Original.AllowCollapse // Retrain is trained with the original's recipe
 		r.logf("sweep: retraining without %s (%s %s %s seed %d)", c.Forget, c.Original.Data.Dataset, c.Original.Model.Arch, c.Original.Quant, c.Seed)
 	}
 	_, err := j.Run()
