@@ -19,6 +19,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/atomicfile"
 	"github.com/qmulgpu/qmulgpu/engine/train"
 	"github.com/qmulgpu/qmulgpu/qmul"
+	"github.com/qmulgpu/qmulgpu/qmul/mia"
 )
 
 // Record is one finished cell: its configuration and results.
@@ -192,6 +193,10 @@ type Row struct {
 	Gap, RTE        Stat
 	Searched        map[float64]Stat // mean Avg. Gap per learning rate tried
 	searchedLRs     []float64
+	// MIAMeaningless counts the runs at the chosen rate whose confidence
+	// attack carries a warning (qmul.Metrics.MIAWarnings): their
+	// MIA-efficacy is decided by rounding.
+	MIAMeaningless int
 	// Edge is "smallest" or "largest" when a search over several rates
 	// chose the smallest or largest rate it tried: the best rate may lie
 	// beyond the grid, which should be extended.
@@ -272,6 +277,13 @@ func table(recs []Record) Table {
 			row.Edge = "largest"
 		}
 		chosen := byLR[row.LR]
+		for _, r := range chosen {
+			for _, w := range r.MIAWarnings {
+				if strings.HasPrefix(w, string(mia.Confidence)+":") {
+					row.MIAMeaningless++
+				}
+			}
+		}
 		row.FA = statOf(collect(chosen, func(r Record) float64 { return r.FA }))
 		row.RA = statOf(collect(chosen, func(r Record) float64 { return r.RA }))
 		row.TA = statOf(collect(chosen, func(r Record) float64 { return r.TA }))
@@ -399,6 +411,9 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 				} else if best[c] == i {
 					v = "**" + v + "**"
 				}
+				if c == 3 && r.MIAMeaningless > 0 {
+					v += " ⚠"
+				}
 				fmt.Fprintf(&b, " | %s", v)
 			}
 			fmt.Fprintf(&b, " | %d |\n", r.FA.N)
@@ -415,6 +430,16 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 		}
 		if len(searched) > 0 {
 			fmt.Fprintf(&b, "\nLearning-rate search (mean Avg. Gap): %s.\n", strings.Join(searched, "; "))
+		}
+		var meaningless []string
+		for _, r := range t.Rows {
+			if r.MIAMeaningless > 0 {
+				meaningless = append(meaningless, fmt.Sprintf("%s (%d of %d seeds)", r.Name, r.MIAMeaningless, r.MIA.N))
+			}
+		}
+		if len(meaningless) > 0 {
+			fmt.Fprintf(&b, "\n⚠ MIA-efficacy means nothing where the confidence is constant over the shadow sets for the attacker (mia_warnings): %s.\n",
+				strings.Join(meaningless, "; "))
 		}
 		var edges []string
 		for _, r := range t.Rows {

@@ -15,7 +15,8 @@ import (
 // Avg. Gap is least at the largest rate tried (qmul), at the smallest
 // (rl), inside the grid (ft) and with a single rate (ga), and checks that
 // the Markdown and CSV outputs mark exactly the searches whose best is at
-// an edge.
+// an edge, and the MIA of ga, one of whose runs warns that its confidence
+// attack means nothing.
 func TestReportMarksLRSearchAtEdge(t *testing.T) {
 	g := Group{Dataset: "mnist", Model: "smallcnn", Quant: "lsq-w4a4", Forget: "random:10%"}
 	var recs []Record
@@ -23,8 +24,15 @@ func TestReportMarksLRSearchAtEdge(t *testing.T) {
 		for lr, gap := range gaps {
 			for seed := uint64(1); seed <= 2; seed++ {
 				gap := gap + float64(seed)/100 // seeds differ a little
-				recs = append(recs, Record{Key: method, Group: g, Name: method, Method: method, LR: lr, Seed: seed,
-					Metrics: qmul.Metrics{FA: 1, RA: 2, TA: 3, MIA: 4, AvgGap: &gap}})
+				r := Record{Key: method, Group: g, Name: method, Method: method, LR: lr, Seed: seed,
+					Metrics: qmul.Metrics{FA: 1, RA: 2, TA: 3, MIA: 4, AvgGap: &gap}}
+				if method == "ga" && seed == 2 {
+					r.MIAWarnings = []string{"entropy: constant", "confidence: constant"}
+				}
+				if method == "ft" {
+					r.MIAWarnings = []string{"entropy: constant"} // not the reported attack
+				}
+				recs = append(recs, r)
 			}
 		}
 	}
@@ -56,6 +64,8 @@ func TestReportMarksLRSearchAtEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, line := range []string{"| qmul | 0.04 ⚠ largest |", "| rl | 0.001 ⚠ smallest |", "| ft | 0.01 |", "| ga | 0.0001 |",
+		"| 4.00 ± 0.00 ⚠ | 9.02 ± 0.01 |",
+		"⚠ MIA-efficacy means nothing where the confidence is constant over the shadow sets for the attacker (mia_warnings): ga (1 of 2 seeds).",
 		"⚠ Best learning rate at the edge of the searched grid, so the best may lie beyond it: rl (0.001, the smallest tried); qmul (0.04, the largest tried)."} {
 		if !strings.Contains(md.String(), line) {
 			t.Errorf("report.md lacks %q:\n%s", line, md.String())
