@@ -335,6 +335,9 @@ func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 		gap = *m.AvgGap
 	}
 	r.logf("sweep: [%d/%d] %s: FA %.2f RA %.2f TA %.2f MIA %.2f gap %.2f (%.0fs)", i+1, n, c, m.FA, m.RA, m.TA, m.MIA, gap, time.Since(t).Seconds())
+	for _, w := range m.MIAWarnings {
+		r.logf("sweep: %s: warning: MIA %s", c, w)
+	}
 	return true, nil
 }
 
