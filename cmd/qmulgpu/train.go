@@ -101,7 +101,7 @@ func trainCommand() *cli.Command {
 		&cli.BoolFlag{Name: "exclude-forget", Usage: "train on the training split without the --forget set (the Retrain model)"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue a stopped run in --out from its last epoch"},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite a finished run in --out"},
-		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below it"},
+		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below half of it"},
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 	)

@@ -32,7 +32,7 @@ func unlearnCommand() *cli.Command {
 		&cli.StringFlag{Name: "reference", Usage: "Retrain's metrics.json: adds the average gap to it"},
 		&cli.StringFlag{Name: "scores", Usage: "also write per-sample scores to this CSV file"},
 		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json)"},
-		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below it"},
+		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below half of it"},
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 	}

@@ -13,7 +13,8 @@ import (
 )
 
 // TestCollapseGuard feeds the guard sequences of epoch losses for 10
-// classes (ln 10 ≈ 2.3026) and checks the epoch it stops at.
+// classes (ln 10 ≈ 2.3026, half of it ≈ 1.1513) and checks the epoch it
+// stops at.
 func TestCollapseGuard(t *testing.T) {
 	ln10 := math.Log(10)
 	tests := []struct {
@@ -24,7 +25,12 @@ func TestCollapseGuard(t *testing.T) {
 		{"learning", []float64{2.2, 1.1, 0.6, 0.4}, 0},
 		{"collapse", []float64{1.9, 0.9, 0.7, 2.31, 2.30}, 4},
 		{"never below", []float64{2.5, 2.4, 2.35, 2.31}, 0}, // still looking for a start
-		{"starts above then collapses", []float64{2.6, 2.0, 2.4}, 3},
+		{"starts above then collapses", []float64{2.6, 1.0, 2.4}, 3},
+		// Like the original model of the qmul tests, whose third epoch's
+		// loss is 2.3050 before it learns.
+		{"hovering about chance", []float64{2.2988, 2.2950, 2.3050, 1.9, 0.8}, 0},
+		{"not below half", []float64{2.0, math.Nextafter(ln10/2, 3), 2.4}, 0},
+		{"just below half", []float64{2.0, math.Nextafter(ln10/2, 0), 2.4}, 3},
 		{"exactly at chance", []float64{1.0, ln10, ln10}, 0},
 		{"just above chance", []float64{1.0, math.Nextafter(ln10, 3)}, 2},
 		{"spike", []float64{0.5, 0.5, 9.0, 0.5}, 3},
