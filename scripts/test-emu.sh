@@ -9,11 +9,15 @@
 #     the checked build (AddressSanitizer, exact-size allocations, barrier,
 #     shuffle and race checkers) in a seeded shuffled order. Each run checks
 #     every result against the CPU backend within the tests' bounds, so the
-#     two schedules agree within twice those bounds; no test may skip;
+#     two schedules agree within twice those bounds; no test may skip. The
+#     first run computes every convolution through cuDNN (the fake
+#     libcudnn.so.9), the second through im2col + SGEMM;
 #  3. end to end: `qmulgpu-cuda unlearn --method qmul` with each --agr on the
-#     emulated device against the same run on the CPU backend
-#     (scripts/compare-metrics.py states the tolerances);
-#  4. the census: every kernel of kernels/*.cu launched at least once.
+#     emulated device (through cuDNN, and --agr epoch through im2col too)
+#     against the same run on the CPU backend (scripts/compare-metrics.py
+#     states the tolerances);
+#  4. the census: every kernel of kernels/*.cu launched at least once, and
+#     cuDNN's forward, backward-data and backward-filter convolutions called.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -94,23 +98,28 @@ suite() {
 	fi
 	echo "   $(grep -c -e '^--- PASS' "$log") tests passed in $((SECONDS - start)) s"
 }
-suite forward plain forward
-suite shuffled checked "shuffle:$SEED" QMUL_CUDA_EXACT_ALLOC=1
+# Each run takes one convolution path, so every convolution case, the
+# training-step parity tests and the rest run through cuDNN (the fake
+# libcudnn.so.9) in one and through im2col + SGEMM in the other.
+suite forward-cudnn plain forward QMUL_CONV=cudnn
+suite shuffled-im2col checked "shuffle:$SEED" QMUL_CUDA_EXACT_ALLOC=1 QMUL_CONV=im2col
 
 echo "== end to end: qmul with each --agr, emulated device against the CPU"
 E2E=$WORK/e2e
 common=(--quiet)
 bin/qmulgpu-cuda train --device cpu --dataset fashion-mnist --model smallcnn --quant lsq --wbits 4 --abits 4 \
 	--subset 600 --test-subset 300 --epochs 1 --lr 0.05 --batch 100 --val-frac 0 --out "$E2E/orig" --force "${common[@]}"
-for agr in epoch step sample; do
+# Every --agr through cuDNN, and --agr epoch through im2col as well.
+for run in "epoch cudnn" "step cudnn" "sample cudnn" "epoch im2col"; do
+	read -r agr conv <<<"$run"
 	args=(unlearn --checkpoint "$E2E/orig/model.safetensors" --method qmul --agr "$agr" --forget random:10% \
 		--epochs 1 --batch 100 "${common[@]}")
-	bin/qmulgpu-cuda "${args[@]}" --device cpu --out "$E2E/cpu-$agr"
-	QM_EMU_CENSUS="$WORK/census" on_device plain bin/qmulgpu-cuda "${args[@]}" --device cuda --out "$E2E/emu-$agr" \
-		2> >(grep -v 'cuDNN unusable' >&2)
-	/usr/bin/python3 scripts/compare-metrics.py "$E2E/cpu-$agr/metrics.json" "$E2E/emu-$agr/metrics.json" ||
-		fail "--agr $agr: the emulated device's metrics.json differs from the CPU's"
-	echo "   --agr $agr: metrics agree ($(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print("FA %.2f RA %.2f TA %.2f MIA %.0f" % (m["fa"], m["ra"], m["ta"], m["mia"]))' "$E2E/emu-$agr/metrics.json"))"
+	[ -d "$E2E/cpu-$agr" ] || bin/qmulgpu-cuda "${args[@]}" --device cpu --out "$E2E/cpu-$agr"
+	QM_EMU_CENSUS="$WORK/census" on_device plain bin/qmulgpu-cuda "${args[@]}" --device cuda --conv "$conv" \
+		--out "$E2E/emu-$agr-$conv" 2> >(grep -v '^qmulgpu: convolutions: ' >&2)
+	/usr/bin/python3 scripts/compare-metrics.py "$E2E/cpu-$agr/metrics.json" "$E2E/emu-$agr-$conv/metrics.json" ||
+		fail "--agr $agr --conv $conv: the emulated device's metrics.json differs from the CPU's"
+	echo "   --agr $agr --conv $conv: metrics agree ($(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print("FA %.2f RA %.2f TA %.2f MIA %.0f" % (m["fa"], m["ra"], m["ta"], m["mia"]))' "$E2E/emu-$agr-$conv/metrics.json"))"
 done
 
 echo "== census"
@@ -124,3 +133,12 @@ missing=$(comm -23 <(echo "$total") <(echo "$launched"))
 launches=$(awk '{s += $2} END {print s}' "$counts")
 echo "emu: $(echo "$total" | comm -12 - <(echo "$launched") | wc -l) of $k kernels launched, $launches launches"
 [ -z "$missing" ] || fail "kernels no test launches: $(echo $missing)"
+
+# The cuDNN path ran: each of the three convolutions, and the searches.
+cudnn=$WORK/census-cudnn.txt
+cat "$WORK"/census/*.cudnn 2>/dev/null | awk '{n[$1] += $2} END {for (k in n) print k, n[k]}' | sort > "$cudnn"
+calls() { awk -v k="$1" '$1 == k {print $2}' "$cudnn"; }
+fwd=$(calls ConvolutionForward) bwd_data=$(calls ConvolutionBackwardData) bwd_filter=$(calls ConvolutionBackwardFilter)
+finds=$(awk '$1 ~ /^Find/ {s += $2} END {print s + 0}' "$cudnn")
+echo "emu: cuDNN: ${fwd:-0} forward, ${bwd_data:-0} backward-data, ${bwd_filter:-0} backward-filter convolutions, $finds algorithm searches"
+[ -n "$fwd" ] && [ -n "$bwd_data" ] && [ -n "$bwd_filter" ] || fail "the cuDNN path did not run all three convolutions"
