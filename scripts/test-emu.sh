@@ -87,7 +87,7 @@ suite() {
 	shift 3
 	echo "== suite ($name): $v build, schedule $schedule"
 	local start=$SECONDS
-	if ! (cd cuda && env "$@" QM_EMU_SCHEDULE="$schedule" QM_EMU_CENSUS="$WORK/census" \
+	if ! (cd cuda && export "$@" QM_EMU_SCHEDULE="$schedule" QM_EMU_CENSUS="$WORK/census" &&
 		on_device "$v" "$EMU/cuda.test" -test.v -test.timeout 30m > "$log" 2>&1); then
 		grep -E -e '--- FAIL|emulated device:|ERROR: AddressSanitizer|^panic' "$log" | head -40 >&2
 		fail "suite $name failed (log: $log)"
