@@ -50,6 +50,9 @@ var methods = []Method{
 	slMethod,
 	rlAGRMethod,
 	oeuMethod,
+	scrubMethod,
+	ssdMethod,
+	negGradPlusMethod,
 }
 
 // retrainMethod is the gold standard: the original's recipe from scratch on
@@ -67,6 +70,11 @@ var methodParams = []struct {
 	{"bound", func(h Hyper) bool { return h.Bound != 0 }},
 	{"agr", func(h Hyper) bool { return h.AGR != "" }},
 	{"schedule", func(h Hyper) bool { return h.Schedule != "" }},
+	{"beta", func(h Hyper) bool { return h.Beta != 0 }},
+	{"gamma", func(h Hyper) bool { return h.Gamma != 0 }},
+	{"temperature", func(h Hyper) bool { return h.Temperature != 0 }},
+	{"max-steps", func(h Hyper) bool { return h.MaxSteps != 0 }},
+	{"lambda", func(h Hyper) bool { return h.Lambda != 0 }},
 }
 
 // Methods lists the method names, Retrain first.
@@ -127,7 +135,8 @@ type Hyper struct {
 	// LRSchedule is the learning-rate schedule ("cosine", stepped per epoch).
 	LRSchedule string `json:"lr_schedule"`
 	Seed       uint64 `json:"seed"`
-	// Alpha is ℓ1-sparse's penalty at the first epoch.
+	// Alpha is ℓ1-sparse's penalty at the first epoch, SCRUB's
+	// distillation weight in its min steps and SSD's selection weight.
 	Alpha float64 `json:"alpha,omitempty"`
 	// Sparsity is the fraction of weights SalUn's mask freezes.
 	Sparsity float64 `json:"sparsity,omitempty"`
@@ -146,6 +155,16 @@ type Hyper struct {
 	// ln(classes) after having been below half of it. GA, whose loss rises
 	// by design, is never guarded.
 	AllowCollapse bool `json:"allow_collapse,omitempty"`
+	// Beta is NegGrad+'s retain weight: β·CE on D_r − (1−β)·CE on D_f.
+	Beta float64 `json:"beta,omitempty"`
+	// Gamma is SCRUB's cross-entropy weight in its min steps.
+	Gamma float64 `json:"gamma,omitempty"`
+	// Temperature is SCRUB's distillation temperature T.
+	Temperature float64 `json:"temperature,omitempty"`
+	// MaxSteps is how many SCRUB epochs start with a max pass over D_f.
+	MaxSteps int `json:"max_steps,omitempty"`
+	// Lambda is SSD's dampening constant λ.
+	Lambda float64 `json:"lambda,omitempty"`
 }
 
 // Defaults returns the reference code bases' hyper-parameters of a method
@@ -192,7 +211,8 @@ func (h Hyper) Validate(method string) error {
 	for _, v := range []struct {
 		name string
 		v    float64
-	}{{"lr", h.LR}, {"momentum", h.Momentum}, {"wd", h.WeightDecay}, {"alpha", h.Alpha}, {"bound", h.Bound}, {"sparsity", h.Sparsity}} {
+	}{{"lr", h.LR}, {"momentum", h.Momentum}, {"wd", h.WeightDecay}, {"alpha", h.Alpha}, {"bound", h.Bound}, {"sparsity", h.Sparsity},
+		{"beta", h.Beta}, {"gamma", h.Gamma}, {"temperature", h.Temperature}, {"lambda", h.Lambda}} {
 		if math.IsNaN(v.v) || math.IsInf(v.v, 0) || v.v < 0 {
 			return fmt.Errorf("%s: --%s %g must be a finite number ≥ 0", method, v.name, v.v)
 		}

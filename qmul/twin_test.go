@@ -75,6 +75,7 @@ var twinCases = []twinCase{
 	{method: "qmul", agr: "sample", schedule: "sequential"}, {method: "qmul", agr: "sample", schedule: "joint"},
 	{method: "rl-agr", agr: "epoch", schedule: "sequential"}, {method: "rl-agr", agr: "epoch", schedule: "joint"},
 	{method: "rl-agr", agr: "step", schedule: "sequential"},
+	{method: "scrub"}, {method: "ssd"}, {method: "neggrad+"},
 }
 
 // torchForTwins returns a Python with PyTorch; without one it skips, or
@@ -177,8 +178,13 @@ func twinHyper(c twinCase) Hyper {
 		// being unlearned instead of the frozen θ_o shows.
 		h.Batch = 2
 	}
-	if c.method == "l1" {
+	switch c.method {
+	case "l1":
 		h.Alpha = 0.005 // large enough that the penalty's part of the update shows
+	case "scrub":
+		h.Alpha = 0.5 // the distillation term of the min steps must show
+	case "neggrad+":
+		h.Beta = 0.7 // the forget term must show
 	}
 	return h
 }

@@ -24,11 +24,16 @@ func unlearnCommand() *cli.Command {
 		&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
 		&cli.Float64Flag{Name: "wd", Value: 5e-4, Usage: "weight decay"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed (shuffling, augmentation, random labels)"},
-		&cli.Float64Flag{Name: "alpha", Usage: qmul.UsedBy("alpha") + ": the sparsity penalty at the first epoch (default 5e-5)"},
+		&cli.Float64Flag{Name: "alpha", Usage: qmul.UsedBy("alpha") + ": l1's sparsity penalty at the first epoch (default 5e-5), scrub's distillation weight (0.001), ssd's selection weight (10)"},
 		&cli.Float64Flag{Name: "sparsity", Usage: qmul.UsedBy("sparsity") + ": fraction of weights frozen by the saliency mask (default 0.5)"},
 		&cli.Float64Flag{Name: "bound", Usage: qmul.UsedBy("bound") + ": FGSM step in pixel units, images in [0, 1] (default 0.1)"},
 		&cli.StringFlag{Name: "agr", Usage: qmul.UsedBy("agr") + ": gradient reweighting epoch (the paper's), step or sample"},
 		&cli.StringFlag{Name: "schedule", Usage: qmul.UsedBy("schedule") + ": sequential or joint (default: sequential for ≤ 10 classes, else joint)"},
+		&cli.Float64Flag{Name: "beta", Usage: qmul.UsedBy("beta") + ": weight of the retain loss; the forget loss gets 1−β (default 0.99)"},
+		&cli.Float64Flag{Name: "gamma", Usage: qmul.UsedBy("gamma") + ": cross-entropy weight of the min steps (default 0.99)"},
+		&cli.Float64Flag{Name: "temperature", Usage: qmul.UsedBy("temperature") + ": distillation temperature (default 4)"},
+		&cli.IntFlag{Name: "max-steps", Usage: qmul.UsedBy("max-steps") + ": epochs that start with a max pass over the forget set (default 3)"},
+		&cli.Float64Flag{Name: "lambda", Usage: qmul.UsedBy("lambda") + ": dampening constant (default 1)"},
 		&cli.StringFlag{Name: "reference", Usage: "Retrain's metrics.json: adds the average gap to it"},
 		&cli.StringFlag{Name: "scores", Usage: "also write per-sample scores to this CSV file"},
 		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json)"},
@@ -97,6 +102,11 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 	set("agr", func() { h.AGR = c.String("agr") })
 	set("schedule", func() { h.Schedule = c.String("schedule") })
 	h.AllowCollapse = c.Bool("allow-collapse")
+	set("beta", func() { h.Beta = c.Float64("beta") })
+	set("gamma", func() { h.Gamma = c.Float64("gamma") })
+	set("temperature", func() { h.Temperature = c.Float64("temperature") })
+	set("max-steps", func() { h.MaxSteps = c.Int("max-steps") })
+	set("lambda", func() { h.Lambda = c.Float64("lambda") })
 	b, err := openBackend(c)
 	if err != nil {
 		return nil, err

@@ -87,6 +87,12 @@ type MethodConfig struct {
 	Momentum *float64 `yaml:"momentum"`
 	// AllowCollapse turns off the collapse guard (as --allow-collapse).
 	AllowCollapse bool `yaml:"allow_collapse"`
+	// SCRUB, SSD and NegGrad+ knobs (see qmul.Hyper).
+	Beta        float64 `yaml:"beta"`
+	Gamma       float64 `yaml:"gamma"`
+	Temperature float64 `yaml:"temperature"`
+	MaxSteps    int     `yaml:"max_steps"`
+	Lambda      float64 `yaml:"lambda"`
 }
 
 // MethodEntry is one method of the grid; Name tells variants of a method
@@ -635,6 +641,21 @@ func (c *Config) hyper(e MethodEntry, lr float64, seed uint64, classes int) qmul
 			h.Schedule = m.Schedule
 		}
 		h.AllowCollapse = h.AllowCollapse || m.AllowCollapse
+		if m.Beta > 0 && uses("beta") {
+			h.Beta = m.Beta
+		}
+		if m.Gamma > 0 && uses("gamma") {
+			h.Gamma = m.Gamma
+		}
+		if m.Temperature > 0 && uses("temperature") {
+			h.Temperature = m.Temperature
+		}
+		if m.MaxSteps > 0 && uses("max-steps") {
+			h.MaxSteps = m.MaxSteps
+		}
+		if m.Lambda > 0 && uses("lambda") {
+			h.Lambda = m.Lambda
+		}
 	}
 	h = h.Resolve(e.Method, classes)
 	h.LR, h.Seed = lr, seed

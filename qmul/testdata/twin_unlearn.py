@@ -194,6 +194,71 @@ class Twin:
                 prm.grad = (a - coef * c + c).detach()
             self.update()
 
+    # ------------------------------------------------ SCRUB, SSD, NegGrad+
+
+    def scrub(self):
+        """SCRUB (Kurmanji et al. 2023), epoch 0: a max pass over D_f on
+        −KL(teacher ‖ student), then a min pass over D_r on
+        α·KL + γ·CE; KL at temperature T times T²."""
+        teacher = copy.deepcopy(self.net).eval()
+        temp = self.h["temperature"]
+
+        def kl(s, t):
+            return F.kl_div(F.log_softmax(s / temp, 1), F.softmax(t / temp, 1), reduction="batchmean") * temp * temp
+
+        def teach(x):
+            with torch.no_grad():
+                return teacher(x)
+
+        if self.h["max_steps"] > 0:
+            for b in self.replay.take("batches", "forget"):
+                x = self.x(b)
+                self.step(-kl(self.net(x), teach(x)))
+        for b in self.replay.take("batches", "retain"):
+            x = self.x(b)
+            s = self.net(x)
+            self.step(self.h["alpha"] * kl(s, teach(x)) + self.h["gamma"] * F.cross_entropy(s, self.y[b]))
+
+    def ssd(self):
+        """SSD (Foster et al. 2024): diagonal Fisher importances on D and
+        D_f (mean over minibatches of the squared gradient of the mean CE,
+        evaluation mode); θ ← min(λ·I_D/I_f, 1)·θ where I_f > α·I_D. The
+        quantizers' steps are not dampened."""
+        self.net.eval()
+        named = [(n, p) for n, p in self.net.named_parameters() if ".quan_" not in n]
+
+        def importance(role):
+            imp = [torch.zeros_like(p, dtype=torch.float64) for _, p in named]
+            batches = self.replay.take("batches", role)
+            for b in batches:
+                self.opt.zero_grad(set_to_none=False)
+                F.cross_entropy(self.net(self.x(b)), self.y[b]).backward()
+                for i, (_, p) in enumerate(named):
+                    imp[i] += p.grad.double() ** 2
+            return [v / len(batches) for v in imp]
+
+        i_d = importance("train")
+        i_f = importance("forget")
+        selected = 0
+        with torch.no_grad():
+            for (_, p), d, f in zip(named, i_d, i_f):
+                sel = f > self.h["alpha"] * d
+                factor = torch.clamp(self.h["lambda"] * d / f, max=1.0)
+                p[sel] = (p.double()[sel] * factor[sel]).float()
+                selected += int(sel.sum())
+        self.notes["ssd_dampened_elements"] = selected
+
+    def neggrad_plus(self):
+        """NegGrad+: β·CE on each retain minibatch − (1−β)·CE on the next
+        forget minibatch (cycling), one step on the sum."""
+        fb = self.replay.take("batches", "forget")
+        beta = self.h["beta"]
+        for i, b in enumerate(self.replay.take("batches", "retain")):
+            f = fb[i % len(fb)]
+            retain = F.cross_entropy(self.net(self.x(b)), self.y[b])
+            forget = F.cross_entropy(self.net(self.x(f)), self.y[f])
+            self.step(beta * retain - (1 - beta) * forget)
+
     # ------------------------------------------------ Q-MUL and its ablations
 
     def similar_labels(self):
@@ -383,7 +448,7 @@ def main():
         with open(os.path.join(d, "scenario.json")) as f:
             sc = json.load(f)
         twin = Twin(sc)
-        getattr(twin, sc["method"].replace("-", "_"))()
+        getattr(twin, sc["method"].replace("-", "_").replace("+", "_plus"))()
         twin.replay.finish()
         compare(twin, sc)
 
