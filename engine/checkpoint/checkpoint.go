@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/models"
@@ -95,37 +94,6 @@ func Save(path string, b engine.Backend, m *models.Model, c Contents) error {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
 	return nil
-}
-
-// Read parses a checkpoint file and its model configuration.
-func Read(path string) (*safetensors.File, models.Config, error) {
-	f, err := safetensors.ReadFile(path)
-	if err != nil {
-		return nil, models.Config{}, fmt.Errorf("checkpoint: %w", err)
-	}
-	cfg, err := ModelConfig(f)
-	if err != nil {
-		return nil, cfg, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	return f, cfg, nil
-}
-
-// ModelConfig decodes the model configuration from a file's metadata.
-func ModelConfig(f *safetensors.File) (models.Config, error) {
-	var cfg models.Config
-	switch f.Metadata[KeyFormat] {
-	case FormatModel, FormatResume, FormatInt:
-	case "":
-		return cfg, fmt.Errorf("not a qmulgpu checkpoint (no %q metadata)", KeyFormat)
-	default:
-		return cfg, fmt.Errorf("unsupported checkpoint format %q", f.Metadata[KeyFormat])
-	}
-	dec := json.NewDecoder(strings.NewReader(f.Metadata[KeyModel]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("bad %q metadata: %w", KeyModel, err)
-	}
-	return cfg, nil
 }
 
 // Restore copies a file's tensors into a model built with the file's
@@ -279,30 +247,4 @@ func unpermute(v []float32, n, p, c int) []float32 {
 		}
 	}
 	return out
-}
-
-// Open reads a checkpoint and builds its model on b: prepare (which may be
-// nil) gets the model before the weights are restored, to attach what the
-// metadata describes (quantizers).
-func Open(path string, b engine.Backend, prepare func(m *models.Model, meta map[string]string) error) (*models.Model, *safetensors.File, error) {
-	f, cfg, err := Read(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if f.Metadata[KeyFormat] == FormatInt {
-		return nil, nil, fmt.Errorf("checkpoint %s holds integer weights for inference only (qmulgpu export); use the checkpoint it was exported from", path)
-	}
-	m, err := models.New(b, engine.Float32, cfg, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if prepare != nil {
-		if err := prepare(m, f.Metadata); err != nil {
-			return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
-		}
-	}
-	if _, err := Restore(f, b, m); err != nil {
-		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	return m, f, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
-	"strings"
 
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
@@ -66,11 +65,8 @@ func Names() []string { return []string{"mobilenetv2", "resnet18", "smallcnn"} }
 // New builds the network described by cfg on backend b with parameters of
 // type dt, initialised from seed with PyTorch's default distributions.
 func New(b engine.Backend, dt engine.DType, cfg Config, seed uint64) (*Model, error) {
-	if cfg.Classes < 2 {
-		return nil, fmt.Errorf("model %s: %d classes, need at least 2", cfg.Arch, cfg.Classes)
-	}
-	if cfg.H < 8 || cfg.W < 8 || cfg.C < 1 {
-		return nil, fmt.Errorf("model %s: input %dx%dx%d is too small (at least 8x8x1)", cfg.Arch, cfg.H, cfg.W, cfg.C)
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
 	bl := &builder{b: b, dt: dt}
 	var net nn.Layer
@@ -80,15 +76,8 @@ func New(b engine.Backend, dt engine.DType, cfg Config, seed uint64) (*Model, er
 	case "resnet18":
 		net = bl.resnet18(cfg)
 	case "mobilenetv2":
-		if cfg.Width == 0 {
-			cfg.Width = 1
-		}
-		if !(cfg.Width >= 0.1 && cfg.Width <= 4) { // NaN too
-			return nil, fmt.Errorf("model mobilenetv2: width multiplier %g outside [0.1, 4]", cfg.Width)
-		}
+		cfg.Width = cfg.width()
 		net = bl.mobileNetV2(cfg)
-	default:
-		return nil, fmt.Errorf("unknown model %q (known: %s)", cfg.Arch, strings.Join(Names(), ", "))
 	}
 	nn.Name(net, "")
 	nn.Init(b, net, rand.New(rand.NewPCG(seed, 0x6d6f64656c)))
