@@ -161,18 +161,6 @@ func grid(bits int, signed bool) (lo, hi int) {
 	return 0, 1<<bits - 1
 }
 
-// ApplyFromMeta attaches the quantizers a checkpoint's metadata describes;
-// it has the signature checkpoint.Open expects.
-func ApplyFromMeta(b engine.Backend) func(m *models.Model, meta map[string]string) error {
-	return func(m *models.Model, meta map[string]string) error {
-		c, err := FromMeta(meta)
-		if err != nil {
-			return err
-		}
-		return Apply(b, m, c)
-	}
-}
-
 // Contradicts reports how a requested configuration differs from a
 // checkpoint's, or nil when the request is empty or agrees.
 func (c Config) Contradicts(ckpt Config) error {

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
+	"github.com/qmulgpu/qmulgpu/engine/cpu"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
@@ -91,7 +93,31 @@ func Export(b engine.Backend, m *models.Model, cfg Config, meta map[string]strin
 		return nil, err
 	}
 	f.Metadata[metaLayers] = string(lj)
+	if err := checkInt(f, layers); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
 	return f, nil
+}
+
+// checkInt checks an integer export's scales and float values: finite,
+// and scales positive. Export checks what it is about to write; LoadInt
+// what it reads.
+func checkInt(f *safetensors.File, layers []IntLayer) error {
+	if err := checkpoint.CheckValues(f); err != nil {
+		return err
+	}
+	for _, il := range layers {
+		if s := float64(il.InputScale); math.IsNaN(s) || math.IsInf(s, 0) || s <= 0 {
+			return fmt.Errorf("layer %q: input scale %v: must be a positive number (was the quantizer ever initialised?)", il.Name, il.InputScale)
+		}
+		if il.Bits < 1 || il.Bits > 8 {
+			return fmt.Errorf("layer %q: %d-bit weight codes (1 to 8 bits)", il.Name, il.Bits)
+		}
+		if il.InputLo > il.InputHi {
+			return fmt.Errorf("layer %q: input range [%d, %d] is empty", il.Name, il.InputLo, il.InputHi)
+		}
+	}
+	return nil
 }
 
 // siteQuant returns a site's weight parameter and quantizers.
@@ -243,4 +269,53 @@ func unpack4(b []byte, n int, signed bool) []int32 {
 		out[i] = v
 	}
 	return out
+}
+
+// ExportJob is `qmulgpu export`: read a quantization-aware trained
+// checkpoint, write its integer export.
+type ExportJob struct {
+	Checkpoint, Out string
+	// Command is recorded in the export's metadata.
+	Command string
+}
+
+// Run exports the checkpoint and returns its quantization. It refuses an
+// output that is the checkpoint itself (by any path: the files are
+// compared, not the names).
+func (j ExportJob) Run() (Config, error) {
+	if same, err := sameFile(j.Checkpoint, j.Out); err != nil || same {
+		if err == nil {
+			err = fmt.Errorf("--out %s is the checkpoint itself: the export would replace it; choose another file", j.Out)
+		}
+		return Config{}, err
+	}
+	b := cpu.New(0)
+	o, err := Open(j.Checkpoint, b, Config{})
+	if err != nil {
+		return Config{}, err
+	}
+	meta := map[string]string{"exported_from": j.Checkpoint, "command": j.Command}
+	for _, k := range []string{"dataset", "val_frac", "split_seed", "seed"} {
+		if v, ok := o.File.Metadata[k]; ok {
+			meta[k] = v
+		}
+	}
+	g, err := Export(b, o.Model, o.Quant, meta)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", j.Checkpoint, err)
+	}
+	return o.Quant, safetensors.WriteFile(j.Out, g)
+}
+
+// sameFile reports whether two paths name one existing file.
+func sameFile(a, b string) (bool, error) {
+	ia, err := os.Stat(a)
+	if err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	ib, err := os.Stat(b)
+	if err != nil {
+		return false, nil
+	}
+	return os.SameFile(ia, ib), nil
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/qmulgpu/qmulgpu/data"
-	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
 	"github.com/qmulgpu/qmulgpu/engine/cpu"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
@@ -57,10 +56,11 @@ func TestIntegerExportAgreesWithFakeQuant(t *testing.T) {
 			if _, err := j.Run(); err != nil {
 				t.Fatal(err)
 			}
-			m, f, err := checkpoint.Open(j.Out+"/"+train.ModelFile, b, ApplyFromMeta(b))
+			o, err := Open(j.Out+"/"+train.ModelFile, b, Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
+			m, f := o.Model, o.File
 			exp, err := Export(b, m, cfg, nil)
 			if err != nil {
 				t.Fatal(err)

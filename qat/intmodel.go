@@ -30,6 +30,9 @@ func LoadInt(f *safetensors.File, b *cpu.Backend) (*models.Model, error) {
 	if err := json.Unmarshal([]byte(f.Metadata[metaLayers]), &layers); err != nil {
 		return nil, fmt.Errorf("bad %q metadata: %w", metaLayers, err)
 	}
+	if err := checkInt(f, layers); err != nil {
+		return nil, err
+	}
 	m, err := models.New(b, engine.Float32, cfg, 0)
 	if err != nil {
 		return nil, err

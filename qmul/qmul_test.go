@@ -15,7 +15,6 @@ import (
 
 	"github.com/qmulgpu/qmulgpu/data"
 	"github.com/qmulgpu/qmulgpu/engine"
-	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
 	"github.com/qmulgpu/qmulgpu/engine/cpu"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
@@ -248,10 +247,11 @@ func unlearnTo(t *testing.T, f fixture, method, forget string, h Hyper, out stri
 func originalMetrics(t *testing.T, f fixture, forget string) *Metrics {
 	t.Helper()
 	b := cpu.New(2)
-	m, file, err := checkpoint.Open(f.original, b, qat.ApplyFromMeta(b))
+	opened, err := qat.Open(f.original, b, qat.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m, file := opened.Model, opened.File
 	o, err := ReadOrigin(file.Metadata, "")
 	if err != nil {
 		t.Fatal(err)
@@ -372,10 +372,11 @@ func TestMethodsEndToEnd(t *testing.T) {
 func TestGradientAscentRaisesForgetLoss(t *testing.T) {
 	f := getFixture(t)
 	b := cpu.New(2)
-	m, file, err := checkpoint.Open(f.original, b, qat.ApplyFromMeta(b))
+	opened, err := qat.Open(f.original, b, qat.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m, file := opened.Model, opened.File
 	o, _ := ReadOrigin(file.Metadata, "")
 	s, err := LoadSetup(o.Data, fixForget)
 	if err != nil {
@@ -398,10 +399,11 @@ func TestGradientAscentRaisesForgetLoss(t *testing.T) {
 func TestSalUnMaskedWeightsStayPut(t *testing.T) {
 	f := getFixture(t)
 	b := cpu.New(2)
-	m, file, err := checkpoint.Open(f.original, b, qat.ApplyFromMeta(b))
+	opened, err := qat.Open(f.original, b, qat.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m, file := opened.Model, opened.File
 	o, _ := ReadOrigin(file.Metadata, "")
 	s, _ := LoadSetup(o.Data, fixForget)
 	before := map[string][]float32{}
