@@ -77,7 +77,7 @@ func Demo(cfg DemoConfig) ([]DemoRow, error) {
 	run := func(method string, h Hyper) (*Result, error) {
 		logf("demo: %s\n", method)
 		j := &Job{Checkpoint: ckpt, Method: method, Forget: cfg.Forget, Hyper: h, DataDir: cfg.DataDir,
-			Out: filepath.Join(cfg.Out, method), Backend: b, Threads: cfg.Threads, Progress: cfg.Progress,
+			Out: filepath.Join(cfg.Out, method), Force: true, Backend: b, Threads: cfg.Threads, Progress: cfg.Progress,
 			Command: "qmulgpu demo"}
 		if method != "retrain" {
 			j.Reference = filepath.Join(cfg.Out, "retrain", train.MetricsFile)

@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/atomicfile"
 	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
 	"github.com/qmulgpu/qmulgpu/engine/models"
+	"github.com/qmulgpu/qmulgpu/engine/rundir"
 	"github.com/qmulgpu/qmulgpu/engine/train"
 	"github.com/qmulgpu/qmulgpu/qat"
 )
@@ -109,11 +111,14 @@ type Job struct {
 	Quant     qat.Config
 	Reference string
 	Scores    string
-	Out       string
-	Backend   engine.Backend
-	Threads   int
-	Progress  train.Progress
-	Command   string
+	// Out is the run folder (staged beside it and moved into place when
+	// complete, see package rundir); Force replaces a finished run there.
+	Out      string
+	Force    bool
+	Backend  engine.Backend
+	Threads  int
+	Progress train.Progress
+	Command  string
 }
 
 // Result is the content of an unlearning run's metrics.json.
@@ -150,39 +155,102 @@ type DeviceWork struct {
 	Total engine.OpWork `json:"total"`
 }
 
-// Run executes the job: load θ_o and the data, unlearn (or retrain),
-// evaluate, and write model.safetensors and metrics.json (and the scores
-// CSV when asked).
+// Run executes the job in its phases: check what needs no data, open θ_o
+// and load the data, unlearn (or retrain), evaluate, and write
+// model.safetensors and metrics.json (and the scores CSV when asked).
 func (j *Job) Run() (*Result, error) {
 	t0 := time.Now()
-	b := j.Backend
-	// Check what needs no data before loading anything.
-	if _, err := ParseForget(j.Forget); err != nil {
+	if err := j.check(); err != nil {
 		return nil, err
 	}
-	if _, err := Lookup(j.Method); err != nil {
-		return nil, err
-	}
-	if j.Method != "retrain" {
-		if err := j.Hyper.Validate(j.Method); err != nil {
-			return nil, err
-		}
-	}
-	want := j.Quant
-	m, f, err := checkpoint.Open(j.Checkpoint, b, func(m *models.Model, meta map[string]string) error {
-		have, err := qat.FromMeta(meta)
-		if err == nil {
-			err = want.Contradicts(have)
-		}
-		if err != nil {
-			return err
-		}
-		return qat.Apply(b, m, have)
-	})
+	stage, err := j.begin()
 	if err != nil {
 		return nil, err
 	}
-	origin, err := ReadOrigin(f.Metadata, j.DataDir)
+	res, err := j.run(stage, t0)
+	if err != nil {
+		stage.Discard()
+		return nil, err
+	}
+	return res, nil
+}
+
+func (j *Job) run(stage *rundir.Stage, t0 time.Time) (*Result, error) {
+	r, err := j.load()
+	if err != nil {
+		return nil, err
+	}
+	defer r.free()
+	r.dir = stage.Dir
+	r.phases["load"] = time.Since(t0).Seconds()
+	if err := j.unlearn(r); err != nil {
+		return nil, err
+	}
+	if err := j.evaluate(r); err != nil {
+		return nil, err
+	}
+	if err := j.save(r, t0); err != nil {
+		return nil, err
+	}
+	return r.res, stage.Commit()
+}
+
+// Abandon is for a process stopped by a signal while Run runs (it may be
+// called from another goroutine): an unlearning run cannot be resumed, so
+// it removes the staged run and says that Out is unchanged.
+func (j *Job) Abandon() string {
+	os.RemoveAll(rundir.StagingPath(j.Out))
+	return fmt.Sprintf("an unlearning run cannot be resumed, so nothing is kept (%s is unchanged): run the command again", j.Out)
+}
+
+// begin checks the run folder against Force and stages the run.
+func (j *Job) begin() (*rundir.Stage, error) {
+	if !j.Force {
+		for _, f := range []string{train.ModelFile, train.MetricsFile} {
+			if _, err := os.Stat(filepath.Join(j.Out, f)); err == nil {
+				return nil, fmt.Errorf("%s already holds a finished run (%s): use --force to replace it, or another --out", j.Out, f)
+			}
+		}
+	}
+	return rundir.Begin(j.Out, train.RunFiles, false)
+}
+
+// run is the state of an unlearning run between its phases.
+type run struct {
+	dir    string // the staging folder
+	orig   *qat.Opened
+	origin Origin
+	setup  *Setup
+	ref    *Metrics
+	sets   Sets
+	free   func()
+	model  *models.Model // the unlearned model
+	res    *Result
+	phases map[string]float64
+}
+
+// check validates what needs neither the checkpoint nor the data.
+func (j *Job) check() error {
+	if _, err := ParseForget(j.Forget); err != nil {
+		return err
+	}
+	if _, err := Lookup(j.Method); err != nil {
+		return err
+	}
+	if j.Method != "retrain" {
+		return j.Hyper.Validate(j.Method)
+	}
+	return nil
+}
+
+// load opens θ_o, loads the data and draws the forget set.
+func (j *Job) load() (*run, error) {
+	b := j.Backend
+	o, err := qat.Open(j.Checkpoint, b, j.Quant)
+	if err != nil {
+		return nil, err
+	}
+	origin, err := ReadOrigin(o.File.Metadata, j.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Checkpoint, err)
 	}
@@ -196,96 +264,120 @@ func (j *Job) Run() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := train.Fits(o.Model.Config, setup.Splits.Train); err != nil {
+		return nil, fmt.Errorf("%s: %w", j.Checkpoint, err)
+	}
 	origin.Data.Dir = setup.Splits.Dir // recorded: later runs find the data without $QMUL_DATA
-	var ref *Metrics
+	r := &run{orig: o, origin: origin, setup: setup, model: o.Model, phases: map[string]float64{}}
 	if j.Reference != "" {
-		if ref, err = ReadMetrics(j.Reference); err != nil {
+		if r.ref, err = ReadMetrics(j.Reference); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.MkdirAll(j.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	res := &Result{Kind: "unlearn", Command: j.Command, Versions: train.Versions(), Method: j.Method,
-		Original: j.Checkpoint, Forget: j.Forget, Data: origin.Data, Model: m.Config, Quant: origin.Quant.String(),
+	r.res = &Result{Kind: "unlearn", Command: j.Command, Versions: train.Versions(), Method: j.Method,
+		Original: j.Checkpoint, Forget: j.Forget, Data: origin.Data, Model: o.Model.Config, Quant: origin.Quant.String(),
 		QuantCfg: origin.Quant, Reference: j.Reference, Backend: b.Name(), Device: b.Describe(), Threads: j.Threads,
 		Samples: map[string]int{"forget": len(setup.ForgetI), "retain": len(setup.Retain), "test": len(setup.TestIdx)}}
-	phases := map[string]float64{"load": time.Since(t0).Seconds()}
-	trainData := train.Upload(b, setup.Splits.Train)
-	testData := train.Upload(b, setup.Splits.Test)
-	defer trainData.Free(b)
-	defer testData.Free(b)
+	r.sets, r.free = setup.upload(b)
+	return r, nil
+}
+
+// upload puts the data on b: the study's sets and a function that frees
+// them.
+func (s *Setup) upload(b engine.Backend) (Sets, func()) {
+	trainData, testData := train.Upload(b, s.Splits.Train), train.Upload(b, s.Splits.Test)
+	return Sets{Train: trainData, Test: testData, Forget: s.ForgetI, Retain: s.Retain, TestIdx: s.TestIdx},
+		func() { trainData.Free(b); testData.Free(b) }
+}
+
+// unlearn runs the method on θ_o (or retrains) and times it.
+func (j *Job) unlearn(r *run) error {
 	if j.Method == "retrain" {
-		if m, err = j.retrain(origin, setup, res, phases); err != nil {
-			return nil, err
-		}
-	} else {
-		h := j.Hyper.Resolve(j.Method, m.Config.Classes)
-		if err := h.Validate(j.Method); err != nil {
-			return nil, err
-		}
-		res.Hyper = &h
-		s := &Study{B: b, Model: m, Sets: Sets{Train: trainData, Test: testData, Forget: setup.ForgetI, Retain: setup.Retain, TestIdx: setup.TestIdx},
-			Classes: m.Config.Classes, Aug: origin.Recipe.Aug, Progress: j.Progress, Phases: phases,
-			Original: func() (*models.Model, error) {
-				o, _, err := checkpoint.Open(j.Checkpoint, b, qat.ApplyFromMeta(b))
-				return o, err
-			}}
-		start := time.Now()
-		counter, counts := b.(engine.WorkCounter)
-		var before engine.Work
-		if counts {
-			before = counter.Work()
-		}
-		if err := Unlearn(s, j.Method, h); err != nil {
-			return nil, err
-		}
-		res.RTE = time.Since(start).Seconds()
-		res.Epochs = s.Trace
-		if counts {
-			res.Work = &DeviceWork{Steps: s.Steps, Total: counter.Work().OpWork.Sub(before.OpWork)}
-		}
+		m, err := j.retrain(r)
+		r.model = m
+		return err
 	}
-	evalStart := time.Now()
-	ev, err := Evaluate(b, m, Sets{Train: trainData, Test: testData, Forget: setup.ForgetI, Retain: setup.Retain, TestIdx: setup.TestIdx}, max(256, j.Hyper.Batch))
+	b := j.Backend
+	h := j.Hyper.Resolve(j.Method, r.model.Config.Classes)
+	if err := h.Validate(j.Method); err != nil {
+		return err
+	}
+	r.res.Hyper = &h
+	s := &Study{B: b, Model: r.model, Sets: r.sets, Classes: r.model.Config.Classes, Aug: r.origin.Recipe.Aug,
+		Progress: j.Progress, Phases: r.phases,
+		Original: func() (*models.Model, error) { return r.orig.Rebuild(b) }}
+	start := time.Now()
+	counter, counts := b.(engine.WorkCounter)
+	var before engine.Work
+	if counts {
+		before = counter.Work()
+	}
+	if err := Unlearn(s, j.Method, h); err != nil {
+		return err
+	}
+	r.res.RTE = time.Since(start).Seconds()
+	r.res.Epochs = s.Trace
+	if counts {
+		r.res.Work = &DeviceWork{Steps: s.Steps, Total: counter.Work().OpWork.Sub(before.OpWork)}
+	}
+	return nil
+}
+
+// evaluate measures the unlearned model (and its gap to the reference) and
+// writes the scores when asked.
+func (j *Job) evaluate(r *run) error {
+	start := time.Now()
+	ev, err := Evaluate(j.Backend, r.model, r.sets, max(256, j.Hyper.Batch))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rte := res.RTE
-	res.Metrics = ev.Metrics
-	res.RTE = rte
-	if ref != nil {
-		res.Gap(*ref)
+	rte := r.res.RTE
+	r.res.Metrics = ev.Metrics
+	r.res.RTE = rte
+	if r.ref != nil {
+		r.res.Gap(*r.ref)
 	}
-	phases["eval"] = time.Since(evalStart).Seconds()
+	r.phases["eval"] = time.Since(start).Seconds()
 	if j.Scores != "" {
-		if err := ev.WriteScores(j.Scores); err != nil {
-			return nil, err
-		}
+		return ev.WriteScores(j.scoresPath(r.dir))
 	}
+	return nil
+}
+
+// scoresPath is where the scores CSV is written: a path inside Out goes to
+// the same place in the staging folder, to be moved in with the run.
+func (j *Job) scoresPath(staged string) string {
+	rel, err := filepath.Rel(j.Out, j.Scores)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return j.Scores
+	}
+	return filepath.Join(staged, rel)
+}
+
+// save writes the unlearned model, with θ_o's metadata and how it was
+// unlearned, and metrics.json.
+func (j *Job) save(r *run, t0 time.Time) error {
 	meta := map[string]string{}
-	for k, v := range f.Metadata {
+	for k, v := range r.orig.File.Metadata {
 		if k != checkpoint.KeyFormat && k != checkpoint.KeyModel && k != checkpoint.KeyVersion {
 			meta[k] = v
 		}
 	}
-	uj, _ := json.Marshal(map[string]any{"method": j.Method, "forget": j.Forget, "hyper": res.Hyper, "original": j.Checkpoint})
+	uj, _ := json.Marshal(map[string]any{"method": j.Method, "forget": j.Forget, "hyper": r.res.Hyper, "original": j.Checkpoint})
 	meta["unlearn"] = string(uj)
 	meta["command"] = j.Command
-	if err := checkpoint.Save(filepath.Join(j.Out, train.ModelFile), b, m, checkpoint.Contents{Meta: meta}); err != nil {
-		return nil, err
+	if err := checkpoint.Save(filepath.Join(r.dir, train.ModelFile), j.Backend, r.model, checkpoint.Contents{Meta: meta}); err != nil {
+		return err
 	}
-	phases["total"] = time.Since(t0).Seconds()
-	res.Phases = phases
-	if err := atomicfile.WriteJSON(filepath.Join(j.Out, train.MetricsFile), res); err != nil {
-		return nil, err
-	}
-	return res, nil
+	r.phases["total"] = time.Since(t0).Seconds()
+	r.res.Phases = r.phases
+	return atomicfile.WriteJSON(filepath.Join(r.dir, train.MetricsFile), r.res)
 }
 
 // retrain trains from scratch on D_r with the original's recipe (or the
 // job's), writing train_metrics.json and log.jsonl beside the results.
-func (j *Job) retrain(o Origin, s *Setup, res *Result, phases map[string]float64) (*models.Model, error) {
+func (j *Job) retrain(u *run) (*models.Model, error) {
+	o, s := u.origin, u.setup
 	if o.Model.Arch == "" {
 		return nil, fmt.Errorf("retrain: %s does not record how it was trained; train Retrain with `qmulgpu train --forget SPEC --exclude-forget` instead", j.Checkpoint)
 	}
@@ -296,26 +388,26 @@ func (j *Job) retrain(o Origin, s *Setup, res *Result, phases map[string]float64
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("retrain: %w", err)
 	}
-	res.Recipe = &r
+	u.res.Recipe = &r
 	b := j.Backend
 	q := o.Quant
 	tj := &train.Job{Data: o.Data, Model: o.Model, Recipe: r, ExcludeSpec: s.Forget.String(),
 		Exclude: func(*train.Splits) ([]int, error) { return s.ForgetI, nil },
 		Meta:    map[string]string{qat.MetaKey: q.Meta()},
 		Prepare: func(m *models.Model) error { return qat.Apply(b, m, q) },
-		Out:     j.Out, MetricsName: "train_metrics.json", Force: true, AllowCollapse: j.Hyper.AllowCollapse,
+		Out:     u.dir, InStage: true, MetricsName: train.RetrainMetricsFile, AllowCollapse: j.Hyper.AllowCollapse,
 		Command: j.Command, Backend: b, Threads: j.Threads, Progress: j.Progress}
 	start := time.Now()
 	tr, err := tj.Run()
 	if err != nil {
 		return nil, fmt.Errorf("retrain: %w", err)
 	}
-	phases["retrain"] = time.Since(start).Seconds()
+	u.phases["retrain"] = time.Since(start).Seconds()
 	// RTE is the training alone, as the methods' is their unlearning alone:
 	// not the data loading, the per-epoch evaluation or the checkpoints.
-	res.RTE = 0
+	u.res.RTE = 0
 	for _, e := range tr.Epochs {
-		res.RTE += e.TrainSeconds
+		u.res.RTE += e.TrainSeconds
 	}
 	return tr.TrainedModel(), nil
 }

@@ -6,148 +6,21 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
-	"github.com/qmulgpu/qmulgpu/data"
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/atomicfile"
 	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
+	"github.com/qmulgpu/qmulgpu/engine/rundir"
 )
-
-// DataSpec names a data set and how its training split is divided.
-type DataSpec struct {
-	Dataset string  `json:"dataset"`
-	Dir     string  `json:"data_dir,omitempty"`
-	ValFrac float64 `json:"val_frac"`
-	// SplitSeed draws the validation hold-out (and, in package qmul, the
-	// forget set), so runs that share it share their splits.
-	SplitSeed uint64 `json:"split_seed"`
-	// Size is the side length of folder images (0: the default).
-	Size int `json:"size,omitempty"`
-	// Subset and TestSubset, when positive, keep a class-balanced random
-	// subset of that many samples of the training split and of the test
-	// set (drawn with SplitSeed), for quick runs.
-	Subset     int `json:"subset,omitempty"`
-	TestSubset int `json:"test_subset,omitempty"`
-}
-
-// Resolve returns the absolute directory the data set's files are read
-// from: where data.Locate finds them from s.Dir, $QMUL_DATA or the system
-// locations. Runs record it, so that later runs find the same files
-// without $QMUL_DATA.
-func (s DataSpec) Resolve() (string, error) {
-	dir, err := data.Locate(s.Dataset, s.Dir)
-	if err != nil {
-		return "", err
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", s.Dataset, err)
-	}
-	return abs, nil
-}
-
-// Splits are a loaded data set divided for training.
-type Splits struct {
-	// Dir is the absolute directory the data set was read from.
-	Dir         string
-	Train, Test *data.Dataset
-	// TrainIdx and ValIdx index Train: the training split and the
-	// per-class validation hold-out. TestIdx indexes Test.
-	TrainIdx, ValIdx, TestIdx []int
-}
-
-// Load reads the data set and draws the hold-out.
-func (s DataSpec) Load() (*Splits, error) {
-	dir, err := s.Resolve()
-	if err != nil {
-		return nil, err
-	}
-	tr, err := data.Load(s.Dataset, dir, data.Train, s.Size)
-	if err != nil {
-		return nil, err
-	}
-	te, err := data.Load(s.Dataset, dir, data.Test, s.Size)
-	if err != nil {
-		return nil, err
-	}
-	if te.Classes != tr.Classes || te.H != tr.H || te.W != tr.W || te.C != tr.C {
-		return nil, fmt.Errorf("%s: test set (%dx%dx%d, %d classes) does not match the training set (%dx%dx%d, %d classes)",
-			s.Dataset, te.H, te.W, te.C, te.Classes, tr.H, tr.W, tr.C, tr.Classes)
-	}
-	trainIdx, valIdx, err := data.HoldOut(tr, s.ValFrac, s.SplitSeed)
-	if err != nil {
-		return nil, err
-	}
-	sp := &Splits{Dir: dir, Train: tr, Test: te, TrainIdx: trainIdx, ValIdx: valIdx, TestIdx: All(te.N)}
-	if err := s.checkSubsets(tr.Classes); err != nil {
-		return nil, err
-	}
-	if s.Subset > 0 {
-		sp.TrainIdx = balanced(tr.Labels, sp.TrainIdx, s.Subset, tr.Classes, s.SplitSeed)
-	}
-	if s.TestSubset > 0 {
-		sp.TestIdx = balanced(te.Labels, sp.TestIdx, s.TestSubset, te.Classes, s.SplitSeed+1)
-	}
-	return sp, nil
-}
-
-// checkSubsets reports subset sizes that are negative or, when set, fewer
-// than the classes (some class would have no sample).
-func (s DataSpec) checkSubsets(classes int) error {
-	for _, sub := range []struct {
-		flag string
-		n    int
-	}{{"--subset", s.Subset}, {"--test-subset", s.TestSubset}} {
-		if sub.n < 0 {
-			return fmt.Errorf("%s %d: must not be negative (0: the whole split)", sub.flag, sub.n)
-		}
-		if sub.n > 0 && sub.n < classes {
-			return fmt.Errorf("%s %d: fewer samples than the %d classes of %s", sub.flag, sub.n, classes, s.Dataset)
-		}
-	}
-	return nil
-}
-
-// balanced keeps n of the indices (all when n ≥ len), taking classes in
-// turn from a seeded shuffle so that every class is represented; the result
-// is sorted.
-func balanced(labels []int32, idx []int, n, classes int, seed uint64) []int {
-	if n >= len(idx) {
-		return idx
-	}
-	r := rand.New(rand.NewPCG(seed, 0x737562736574))
-	perm := append([]int(nil), idx...)
-	r.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-	byClass := make([][]int, classes)
-	for _, i := range perm {
-		byClass[labels[i]] = append(byClass[labels[i]], i)
-	}
-	out := make([]int, 0, n)
-	for round := 0; len(out) < n; round++ {
-		for c := range byClass {
-			if round < len(byClass[c]) && len(out) < n {
-				out = append(out, byClass[c][round])
-			}
-		}
-	}
-	sort.Ints(out)
-	return out
-}
-
-// ModelFor completes a model configuration with a data set's shape.
-func ModelFor(cfg models.Config, ds *data.Dataset) models.Config {
-	cfg.Classes, cfg.H, cfg.W, cfg.C = ds.Classes, ds.H, ds.W, ds.C
-	return cfg
-}
 
 // Job is a whole training run as `qmulgpu train` does it: load, split,
 // build, train with per-epoch resume checkpoints, evaluate, write results.
@@ -166,17 +39,27 @@ type Job struct {
 	// before weights are restored or trained (it attaches quantizers).
 	Prepare func(m *models.Model) error `json:"-"`
 
-	Out string `json:"-"`
+	// Out is the run folder. The run is staged beside it (see package
+	// rundir) and moved into place when complete, unless InStage says Out
+	// is the staging folder of an enclosing run.
+	Out     string `json:"-"`
+	InStage bool   `json:"-"`
 	// MetricsName replaces metrics.json as the results file's name.
 	MetricsName string `json:"-"`
-	Resume      bool   `json:"-"`
-	Force       bool   `json:"-"`
+	// Resume continues the run stopped in Out's staging folder; Force
+	// replaces a finished run in Out (or discards a stopped one).
+	Resume bool `json:"-"`
+	Force  bool `json:"-"`
 	// AllowCollapse turns the collapse guard (CollapseGuard) off.
 	AllowCollapse bool           `json:"-"`
 	Command       string         `json:"-"`
 	Backend       engine.Backend `json:"-"`
 	Threads       int            `json:"-"`
 	Progress      Progress       `json:"-"`
+
+	// saved is the epoch of the staged resume checkpoint (0: none); it is
+	// read by Abandon from another goroutine.
+	saved atomic.Int64
 }
 
 // Files written into the output directory.
@@ -186,7 +69,19 @@ const (
 	ResumeFile  = "last.safetensors"
 	MetricsFile = "metrics.json"
 	LogFile     = "log.jsonl"
+	// RetrainMetricsFile is the training results of an unlearning run
+	// that retrains.
+	RetrainMetricsFile = "train_metrics.json"
 )
+
+// RunFiles are the files a training or unlearning run writes into its
+// folder; a run replacing another drops the old run's, and keeps any other
+// file.
+var RunFiles = []string{ModelFile, BestFile, ResumeFile, MetricsFile, LogFile, RetrainMetricsFile}
+
+// ResumePath is where a stopped run into out keeps its last epoch: in the
+// staging folder beside out.
+func ResumePath(out string) string { return filepath.Join(rundir.StagingPath(out), ResumeFile) }
 
 // Result is the content of metrics.json for a training run.
 type Result struct {
@@ -220,140 +115,248 @@ func Versions() map[string]string {
 	return map[string]string{"qmulgpu": checkpoint.Version, "go": runtime.Version()}
 }
 
-// Run executes the job and writes model.safetensors, metrics.json and
-// log.jsonl into Out (and best.safetensors when there is a validation
-// split). A run stopped part-way leaves last.safetensors to resume from.
+// trainRun is the state of a training run between its phases.
+type trainRun struct {
+	stage     *rundir.Stage // nil when InStage
+	dir       string        // where files are written
+	splits    *Splits
+	trainIdx  []int
+	model     *models.Model
+	opt       *optim.SGD
+	jobJSON   string
+	history   []EpochStats
+	start     int // epochs done before this process
+	bestEpoch int
+	bestVal   float64
+	trainData *DeviceData
+	testData  *DeviceData
+	phases    map[string]float64
+}
+
+// Run executes the job in its phases — check the run folder, load the
+// data, build (or restore) the model, train, evaluate — and moves the
+// complete run (model.safetensors, metrics.json, log.jsonl, and
+// best.safetensors when there is a validation split) into Out. A run
+// stopped part-way leaves last.safetensors in the staging folder
+// (ResumePath) to resume from.
 func (j *Job) Run() (*Result, error) {
 	t0 := time.Now()
 	if err := j.Recipe.Validate(); err != nil {
 		return nil, err
 	}
-	resumePath := filepath.Join(j.Out, ResumeFile)
-	if !j.Resume && !j.Force {
-		for _, f := range []string{ModelFile, ResumeFile} {
-			if _, err := os.Stat(filepath.Join(j.Out, f)); err == nil {
-				return nil, fmt.Errorf("%s already holds a run (%s): use --resume to continue it, --force to start over, or another --out", j.Out, f)
-			}
-		}
-	}
-	splits, err := j.Data.Load()
+	r, err := j.begin()
 	if err != nil {
 		return nil, err
 	}
-	j.Data.Dir = splits.Dir // recorded: later runs find the data without $QMUL_DATA
-	if err := os.MkdirAll(j.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
+	res, err := j.run(r, t0)
+	if err != nil && r.stage != nil && !r.stage.Has(ResumeFile) {
+		r.stage.Discard()
 	}
-	trainIdx := splits.TrainIdx
+	return res, err
+}
+
+func (j *Job) run(r *trainRun, t0 time.Time) (*Result, error) {
+	if err := j.load(r); err != nil {
+		return nil, err
+	}
+	if err := j.build(r); err != nil {
+		return nil, err
+	}
+	defer r.trainData.Free(j.Backend)
+	defer r.testData.Free(j.Backend)
+	r.phases["load"] = time.Since(t0).Seconds()
+	if err := j.train(r); err != nil {
+		return nil, err
+	}
+	res, err := j.finish(r)
+	if err != nil {
+		return nil, err
+	}
+	res.Phases["total"] = time.Since(t0).Seconds()
+	if err := atomicfile.WriteJSON(filepath.Join(r.dir, j.metricsName()), res); err != nil {
+		return nil, err
+	}
+	if r.stage != nil {
+		if err := r.stage.Commit(); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (j *Job) metricsName() string {
+	if j.MetricsName != "" {
+		return j.MetricsName
+	}
+	return MetricsFile
+}
+
+// begin checks the run folder against Resume and Force and stages the run.
+func (j *Job) begin() (*trainRun, error) {
+	r := &trainRun{dir: j.Out, bestVal: -1, phases: map[string]float64{}}
+	if j.InStage {
+		return r, nil
+	}
+	staged := ResumePath(j.Out)
+	_, err := os.Stat(staged)
+	stopped := err == nil
+	if !j.Force {
+		for _, f := range []string{ModelFile, MetricsFile} {
+			if _, err := os.Stat(filepath.Join(j.Out, f)); err == nil {
+				return nil, fmt.Errorf("%s already holds a finished run (%s): use --force to replace it, or another --out", j.Out, f)
+			}
+		}
+		if stopped && !j.Resume {
+			return nil, fmt.Errorf("%s holds a stopped run (%s): use --resume to continue it, --force to start over, or another --out", j.Out, staged)
+		}
+	}
+	if j.Resume && !stopped {
+		return nil, fmt.Errorf("--resume: nothing to resume for %s (no %s)", j.Out, staged)
+	}
+	if r.stage, err = rundir.Begin(j.Out, RunFiles, j.Resume); err != nil {
+		return nil, err
+	}
+	r.dir = r.stage.Dir
+	return r, nil
+}
+
+// load reads the data and draws the training split.
+func (j *Job) load(r *trainRun) error {
+	splits, err := j.Data.Load()
+	if err != nil {
+		return err
+	}
+	j.Data.Dir = splits.Dir // recorded: later runs find the data without $QMUL_DATA
+	r.splits, r.trainIdx = splits, splits.TrainIdx
 	if j.Exclude != nil {
 		drop, err := j.Exclude(splits)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if trainIdx, err = without(trainIdx, drop); err != nil {
-			return nil, err
+		if r.trainIdx, err = without(r.trainIdx, drop); err != nil {
+			return err
 		}
 	}
 	j.Model = ModelFor(j.Model, splits.Train)
+	return nil
+}
+
+// build makes the model and optimiser, restores them when resuming, and
+// uploads the data.
+func (j *Job) build(r *trainRun) error {
 	b := j.Backend
 	m, err := models.New(b, engine.Float32, j.Model, j.Recipe.Seed)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if j.Prepare != nil {
 		if err := j.Prepare(m); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	opt := optim.NewSGD(b, m.Params(), j.Recipe.Momentum, j.Recipe.WeightDecay, j.Recipe.Nesterov)
+	r.model = m
+	r.opt = optim.NewSGD(b, m.Params(), j.Recipe.Momentum, j.Recipe.WeightDecay, j.Recipe.Nesterov)
 	jobJSON, err := json.Marshal(j)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var history []EpochStats
-	start, bestEpoch, bestVal := 0, 0, -1.0
+	r.jobJSON = string(jobJSON)
 	if j.Resume {
-		if start, history, err = j.restore(resumePath, string(jobJSON), b, m, opt); err != nil {
-			return nil, err
-		}
-		for _, h := range history {
-			if len(splits.ValIdx) > 0 && h.ValAcc > bestVal {
-				bestVal, bestEpoch = h.ValAcc, h.Epoch
-			}
+		if err := j.restore(r); err != nil {
+			return err
 		}
 	}
-	trainData := Upload(b, splits.Train)
-	testData := Upload(b, splits.Test)
-	defer trainData.Free(b)
-	defer testData.Free(b)
-	loadSecs := time.Since(t0).Seconds()
+	r.trainData = Upload(b, r.splits.Train)
+	r.testData = Upload(b, r.splits.Test)
+	return nil
+}
 
-	meta := j.meta(string(jobJSON))
-	t := &Trainer{B: b, Model: m, Opt: opt, Recipe: j.Recipe,
-		Train: Split{trainData, trainIdx}, Val: Split{trainData, splits.ValIdx}, Test: Split{testData, splits.TestIdx},
+// train runs the remaining epochs, checkpointing each.
+func (j *Job) train(r *trainRun) error {
+	b, m, sp := j.Backend, r.model, r.splits
+	meta := j.meta(r.jobJSON)
+	resumePath := filepath.Join(r.dir, ResumeFile)
+	t := &Trainer{B: b, Model: m, Opt: r.opt, Recipe: j.Recipe,
+		Train: Split{r.trainData, r.trainIdx}, Val: Split{r.trainData, sp.ValIdx}, Test: Split{r.testData, sp.TestIdx},
 		Progress: j.Progress}
 	if !j.AllowCollapse {
 		t.Collapse = NewCollapseGuard(m.Config.Classes)
-		for _, h := range history {
+		for _, h := range r.history {
 			t.Collapse.Epoch(h.Epoch, h.LR, h.TrainLoss) // only what the resumed epochs teach it
 		}
 	}
 	t.EpochEnd = func(s EpochStats) error {
-		history = append(history, s)
-		if len(splits.ValIdx) > 0 && s.ValAcc > bestVal {
-			bestVal, bestEpoch = s.ValAcc, s.Epoch
-			if err := checkpoint.Save(filepath.Join(j.Out, BestFile), b, m, checkpoint.Contents{Meta: withEpoch(meta, s.Epoch)}); err != nil {
+		r.history = append(r.history, s)
+		if len(sp.ValIdx) > 0 && s.ValAcc > r.bestVal {
+			r.bestVal, r.bestEpoch = s.ValAcc, s.Epoch
+			if err := checkpoint.Save(filepath.Join(r.dir, BestFile), b, m, checkpoint.Contents{Meta: withEpoch(meta, s.Epoch)}); err != nil {
 				return err
 			}
 		}
-		if err := writeLog(filepath.Join(j.Out, LogFile), history); err != nil {
+		if err := writeLog(filepath.Join(r.dir, LogFile), r.history); err != nil {
 			return err
 		}
 		rm := withEpoch(meta, s.Epoch)
-		hj, _ := json.Marshal(history)
+		hj, _ := json.Marshal(r.history)
 		rm["history"] = string(hj)
-		return checkpoint.Save(resumePath, b, m, checkpoint.Contents{Meta: rm, Momentum: opt.Buffers()})
-	}
-	trainStart := time.Now()
-	if err := t.Run(start); err != nil {
-		if errors.Is(err, ErrDiverged) || errors.Is(err, ErrCollapsed) {
-			if len(history) > 0 {
-				return nil, fmt.Errorf("%w; the last good checkpoint is %s (epoch %d)", err, resumePath, history[len(history)-1].Epoch)
-			}
-			return nil, fmt.Errorf("%w; no epoch finished, so there is no checkpoint", err)
+		if err := checkpoint.Save(resumePath, b, m, checkpoint.Contents{Meta: rm, Momentum: r.opt.Buffers()}); err != nil {
+			return err
 		}
-		return nil, err
+		j.saved.Store(int64(s.Epoch))
+		return nil
 	}
-	trainSecs := time.Since(trainStart).Seconds()
+	start := time.Now()
+	if err := t.Run(r.start); err != nil {
+		if errors.Is(err, ErrDiverged) || errors.Is(err, ErrCollapsed) {
+			if len(r.history) > 0 {
+				return fmt.Errorf("%w; the last good checkpoint is %s (epoch %d)", err, resumePath, r.history[len(r.history)-1].Epoch)
+			}
+			return fmt.Errorf("%w; no epoch finished, so there is no checkpoint", err)
+		}
+		return err
+	}
+	r.phases["train"] = time.Since(start).Seconds()
+	return nil
+}
 
-	evalStart := time.Now()
+// finish evaluates the trained model and writes it; the results are
+// written last.
+func (j *Job) finish(r *trainRun) (*Result, error) {
+	b, m, sp := j.Backend, r.model, r.splits
+	start := time.Now()
 	res := &Result{Kind: "train", Command: j.Command, Versions: Versions(), Data: j.Data, Model: m.Config,
 		Params: m.NumParams(), Meta: j.Meta, Recipe: j.Recipe, Exclude: j.ExcludeSpec, model: m,
-		Samples: map[string]int{"train": len(trainIdx), "val": len(splits.ValIdx), "test": len(splits.TestIdx)},
-		Backend: b.Name(), Device: b.Describe(), Threads: j.Threads, Epochs: history, BestEpoch: bestEpoch}
-	last := history[len(history)-1]
-	res.TrainAcc = Evaluate(b, m, trainData, trainIdx, evalBatch(j.Recipe.Batch), false, nil).Accuracy()
+		Samples: map[string]int{"train": len(r.trainIdx), "val": len(sp.ValIdx), "test": len(sp.TestIdx)},
+		Backend: b.Name(), Device: b.Describe(), Threads: j.Threads, Epochs: r.history, BestEpoch: r.bestEpoch}
+	last := r.history[len(r.history)-1]
+	res.TrainAcc = Evaluate(b, m, r.trainData, r.trainIdx, evalBatch(j.Recipe.Batch), false, nil).Accuracy()
 	res.TestAcc = last.TestAcc
-	if len(splits.ValIdx) > 0 {
+	if len(sp.ValIdx) > 0 {
 		v := last.ValAcc
 		res.ValAcc = &v
 	}
-	if err := checkpoint.Save(filepath.Join(j.Out, ModelFile), b, m, checkpoint.Contents{Meta: withEpoch(meta, last.Epoch)}); err != nil {
+	if err := checkpoint.Save(filepath.Join(r.dir, ModelFile), b, m, checkpoint.Contents{Meta: withEpoch(j.meta(r.jobJSON), last.Epoch)}); err != nil {
 		return nil, err
 	}
-	res.Phases = map[string]float64{"load": loadSecs, "train": trainSecs,
-		"eval": time.Since(evalStart).Seconds(), "total": time.Since(t0).Seconds()}
-	name := MetricsFile
-	if j.MetricsName != "" {
-		name = j.MetricsName
-	}
-	if err := atomicfile.WriteJSON(filepath.Join(j.Out, name), res); err != nil {
+	if err := os.Remove(filepath.Join(r.dir, ResumeFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	if err := os.Remove(resumePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
+	r.phases["eval"] = time.Since(start).Seconds()
+	res.Phases = r.phases
 	return res, nil
+}
+
+// Abandon is for a process stopped by a signal while Run runs (it may be
+// called from another goroutine): it removes what cannot be resumed and
+// says what is kept and how to go on.
+func (j *Job) Abandon() string {
+	if e := j.saved.Load(); e > 0 {
+		return fmt.Sprintf("epoch %d of %d is kept in %s: run the same command with --resume to continue", e, j.Recipe.Epochs, ResumePath(j.Out))
+	}
+	if !j.InStage {
+		os.RemoveAll(rundir.StagingPath(j.Out))
+	}
+	return fmt.Sprintf("no epoch had finished, so nothing is kept (%s is unchanged)", j.Out)
 }
 
 // meta is the checkpoint metadata of this job.
@@ -384,36 +387,44 @@ func withEpoch(meta map[string]string, epoch int) map[string]string {
 	return m
 }
 
-// restore loads the resume checkpoint and checks it belongs to this job.
-func (j *Job) restore(path, jobJSON string, b engine.Backend, m *models.Model, opt *optim.SGD) (int, []EpochStats, error) {
+// restore loads the staged resume checkpoint and checks it belongs to
+// this job.
+func (j *Job) restore(r *trainRun) error {
+	path := filepath.Join(r.dir, ResumeFile)
 	f, _, err := checkpoint.Read(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, nil, fmt.Errorf("--resume: nothing to resume in %s (no %s)", j.Out, ResumeFile)
+			return fmt.Errorf("--resume: nothing to resume in %s (no %s)", r.dir, ResumeFile)
 		}
-		return 0, nil, err
+		return err
 	}
-	if f.Metadata["job"] != jobJSON {
-		return 0, nil, fmt.Errorf("--resume: %s was written by a different command (model, data or recipe differ); use --force to start over", path)
+	if f.Metadata["job"] != r.jobJSON {
+		return fmt.Errorf("--resume: %s was written by a different command (model, data or recipe differ); use --force to start over", path)
 	}
 	epoch, err := strconv.Atoi(f.Metadata["epoch"])
 	if err != nil {
-		return 0, nil, fmt.Errorf("--resume: %s has no epoch", path)
+		return fmt.Errorf("--resume: %s has no epoch", path)
 	}
-	var history []EpochStats
-	if err := json.Unmarshal([]byte(f.Metadata["history"]), &history); err != nil {
-		return 0, nil, fmt.Errorf("--resume: %s: bad history: %w", path, err)
+	if err := json.Unmarshal([]byte(f.Metadata["history"]), &r.history); err != nil {
+		return fmt.Errorf("--resume: %s: bad history: %w", path, err)
 	}
-	mom, err := checkpoint.Restore(f, b, m)
+	mom, err := checkpoint.Restore(f, j.Backend, r.model)
 	if err != nil {
-		return 0, nil, fmt.Errorf("--resume: %s: %w", path, err)
+		return fmt.Errorf("--resume: %s: %w", path, err)
 	}
-	for i, buf := range opt.Buffers() {
+	for i, buf := range r.opt.Buffers() {
 		if buf != nil && mom[i] != nil {
-			b.Upload(buf, mom[i])
+			j.Backend.Upload(buf, mom[i])
 		}
 	}
-	return epoch, history, nil
+	r.start = epoch
+	j.saved.Store(int64(epoch))
+	for _, h := range r.history {
+		if len(r.splits.ValIdx) > 0 && h.ValAcc > r.bestVal {
+			r.bestVal, r.bestEpoch = h.ValAcc, h.Epoch
+		}
+	}
+	return nil
 }
 
 func writeLog(path string, history []EpochStats) error {

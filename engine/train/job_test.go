@@ -13,6 +13,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/cpu"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
+	"github.com/qmulgpu/qmulgpu/engine/rundir"
 )
 
 func needFashion(t *testing.T) {
@@ -60,6 +61,9 @@ func TestTrainSmallCNNOnFashionSubset(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(j.Out, ResumeFile)); err == nil {
 		t.Errorf("%s left behind after a finished run", ResumeFile)
 	}
+	if _, err := os.Stat(rundir.StagingPath(j.Out)); err == nil {
+		t.Error("the staging folder is left behind after a finished run")
+	}
 }
 
 // TestSameSeedSameBits runs one job twice and compares the checkpoints byte
@@ -97,7 +101,7 @@ func TestSameSeedSameBits(t *testing.T) {
 		}()
 		j.Run()
 	}()
-	if _, err := os.Stat(filepath.Join(dirC, ResumeFile)); err != nil {
+	if _, err := os.Stat(ResumePath(dirC)); err != nil {
 		t.Fatalf("no resume checkpoint after the crash: %v", err)
 	}
 	if _, err := smallJob(t, dirC, 2, 0.05).Run(); err == nil || !strings.Contains(err.Error(), "--resume") {
@@ -116,12 +120,11 @@ func TestSameSeedSameBits(t *testing.T) {
 		t.Errorf("resumed metrics %v (%d epochs) vs %v", resC.TestAcc, len(resC.Epochs), resA.TestAcc)
 	}
 	// Resuming with another recipe is refused.
-	os.Rename(filepath.Join(dirB, ModelFile), filepath.Join(dirB, "x"))
-	crash := smallJob(t, dirB, 3, 0.05)
-	crash.Force = true
+	dirD := t.TempDir()
+	crash := smallJob(t, dirD, 3, 0.05)
 	crash.Progress = &hook{at: 1, fn: func() { panic("crash") }}
 	func() { defer func() { recover() }(); crash.Run() }()
-	bad := smallJob(t, dirB, 2, 0.05)
+	bad := smallJob(t, dirD, 2, 0.05)
 	bad.Resume = true
 	if _, err := bad.Run(); err == nil || !strings.Contains(err.Error(), "different command") {
 		t.Errorf("resume with another recipe: %v", err)
@@ -164,7 +167,7 @@ func TestDivergenceStopsAndKeepsCheckpoint(t *testing.T) {
 	if !strings.Contains(err.Error(), ResumeFile) || !strings.Contains(err.Error(), "epoch 1)") {
 		t.Errorf("error does not name the last good checkpoint: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ResumeFile)); err != nil {
+	if _, err := os.Stat(ResumePath(dir)); err != nil {
 		t.Errorf("last good checkpoint missing: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ModelFile)); err == nil {

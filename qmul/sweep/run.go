@@ -398,7 +398,7 @@ func (r *Runner) ensure(key, dir string, finished func(dir string) bool, build f
 func (r *Runner) ensureOriginal(b engine.Backend, o Original) (string, error) {
 	dir := filepath.Join(r.Out, originalsDir, o.Key())
 	err := r.ensure(o.Key(), dir, done, func() error {
-		_, resumeErr := os.Stat(filepath.Join(dir, train.ResumeFile))
+		_, resumeErr := os.Stat(train.ResumePath(dir))
 		q := o.Quant
 		j := &train.Job{Data: o.Data, Model: o.Model, Recipe: o.Recipe,
 			Meta:    map[string]string{qat.MetaKey: q.Meta()},
@@ -431,7 +431,7 @@ func (r *Runner) unlearn(b engine.Backend, ckpt string, c Cell, reference string
 		return err
 	}
 	j := &qmul.Job{Checkpoint: ckpt, Method: c.Method, Forget: c.Forget, Hyper: c.Hyper, DataDir: c.Original.Data.Dir,
-		Reference: reference, Out: dir, Backend: b, Threads: r.Threads, Command: r.Command}
+		Reference: reference, Out: dir, Force: true, Backend: b, Threads: r.Threads, Command: r.Command}
 	if r.Progress != nil {
 		j.Progress = r.Progress()
 	}
