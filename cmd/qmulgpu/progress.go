@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -27,6 +28,15 @@ func newProgress(quiet bool) train.Progress {
 type barProgress struct {
 	w   io.Writer
 	bar *progressbar.ProgressBar
+	// open is set while a bar is drawn on an unfinished line.
+	open atomic.Bool
+}
+
+// Break ends the bar's line (the process is being stopped).
+func (p *barProgress) Break() {
+	if p.open.Swap(false) {
+		fmt.Fprintln(p.w)
+	}
 }
 
 func (p *barProgress) EpochStart(epoch, epochs, steps int) {
@@ -42,6 +52,7 @@ func (p *barProgress) EpochStart(epoch, epochs, steps int) {
 		progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionShowDescriptionAtLineEnd(),
 	)
+	p.open.Store(true)
 }
 
 func (p *barProgress) StepDone(step int, loss, acc, ips float64) {
@@ -51,6 +62,7 @@ func (p *barProgress) StepDone(step int, loss, acc, ips float64) {
 
 func (p *barProgress) EpochEnd(s train.EpochStats) {
 	p.bar.Finish()
+	p.open.Store(false)
 	fmt.Fprintln(p.w)
 	fmt.Fprintln(p.w, epochLine(s))
 }

@@ -96,11 +96,11 @@ func trainCommand() *cli.Command {
 	flags = append(flags, recipeFlags(182, 0.1, 256)...)
 	flags = append(flags, deviceFlags()...)
 	flags = append(flags,
-		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json, log.jsonl)"},
+		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json, log.jsonl); staged in .NAME.partial beside it and moved into place when complete"},
 		&cli.StringFlag{Name: "forget", Usage: "a forget set (random:N, random:P%, class:K, indices:FILE), drawn with --split-seed"},
 		&cli.BoolFlag{Name: "exclude-forget", Usage: "train on the training split without the --forget set (the Retrain model)"},
-		&cli.BoolFlag{Name: "resume", Usage: "continue a stopped run in --out from its last epoch"},
-		&cli.BoolFlag{Name: "force", Usage: "overwrite a finished run in --out"},
+		&cli.BoolFlag{Name: "resume", Usage: "continue a stopped run for --out from its last epoch (kept in .NAME.partial beside it)"},
+		&cli.BoolFlag{Name: "force", Usage: "replace a finished run in --out, or discard a stopped one"},
 		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below half of it"},
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
@@ -114,7 +114,9 @@ func trainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			stop := onSignal(job.Progress, job.Abandon)
 			res, err := job.Run()
+			stop()
 			if err != nil {
 				return err
 			}

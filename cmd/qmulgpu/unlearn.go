@@ -36,7 +36,8 @@ func unlearnCommand() *cli.Command {
 		&cli.Float64Flag{Name: "lambda", Usage: qmul.UsedBy("lambda") + ": dampening constant (default 1)"},
 		&cli.StringFlag{Name: "reference", Usage: "Retrain's metrics.json: adds the average gap to it"},
 		&cli.StringFlag{Name: "scores", Usage: "also write per-sample scores to this CSV file"},
-		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json)"},
+		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json); staged beside it and moved into place when complete"},
+		&cli.BoolFlag{Name: "force", Usage: "replace a finished run in --out"},
 		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below half of it"},
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
@@ -52,7 +53,9 @@ func unlearnCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			stop := onSignal(j.Progress, j.Abandon)
 			res, err := j.Run()
+			stop()
 			if err != nil {
 				return err
 			}
@@ -113,7 +116,7 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 	}
 	j := &qmul.Job{Checkpoint: c.String("checkpoint"), Method: method, Forget: c.String("forget"), Hyper: h,
 		DataDir: c.String("data"), Quant: q, Subset: intFlag(c, "subset"), TestSubset: intFlag(c, "test-subset"), Reference: c.String("reference"), Scores: c.String("scores"),
-		Out: c.String("out"), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet")), Command: commandLine()}
+		Out: c.String("out"), Force: c.Bool("force"), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet")), Command: commandLine()}
 	if method == "retrain" {
 		j.RetrainRecipe = func(r train.Recipe) train.Recipe {
 			if c.IsSet("epochs") {
