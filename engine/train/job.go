@@ -353,6 +353,9 @@ func (j *Job) Abandon() string {
 	if e := j.saved.Load(); e > 0 {
 		return fmt.Sprintf("epoch %d of %d is kept in %s: run the same command with --resume to continue", e, j.Recipe.Epochs, ResumePath(j.Out))
 	}
+	if j.Resume {
+		return fmt.Sprintf("the stopped run is still in %s: run the same command with --resume to continue", ResumePath(j.Out))
+	}
 	if !j.InStage {
 		os.RemoveAll(rundir.StagingPath(j.Out))
 	}
