@@ -100,15 +100,15 @@ func Export(b engine.Backend, m *models.Model, cfg Config, meta map[string]strin
 }
 
 // checkInt checks an integer export's scales and float values: finite,
-// and scales positive. Export checks what it is about to write; LoadInt
+// and scales not zero. Export checks what it is about to write; LoadInt
 // what it reads.
 func checkInt(f *safetensors.File, layers []IntLayer) error {
 	if err := checkpoint.CheckValues(f); err != nil {
 		return err
 	}
 	for _, il := range layers {
-		if s := float64(il.InputScale); math.IsNaN(s) || math.IsInf(s, 0) || s <= 0 {
-			return fmt.Errorf("layer %q: input scale %v: must be a positive number (was the quantizer ever initialised?)", il.Name, il.InputScale)
+		if s := float64(il.InputScale); math.IsNaN(s) || math.IsInf(s, 0) || s == 0 {
+			return fmt.Errorf("layer %q: input scale %v: must be a finite number other than 0 (was the quantizer ever initialised?)", il.Name, il.InputScale)
 		}
 		if il.Bits < 1 || il.Bits > 8 {
 			return fmt.Errorf("layer %q: %d-bit weight codes (1 to 8 bits)", il.Name, il.Bits)

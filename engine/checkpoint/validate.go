@@ -114,11 +114,15 @@ type domainRule struct {
 	unlessZero string
 }
 
+// An LSQ step (and the weight scale exported from it) may be negative:
+// training can drive a per-channel step through zero, which mirrors the
+// channel's grid and quantizes as well; only a zero step is degenerate
+// (every value divides by it).
 var domainRules = []domainRule{
 	{suffix: ".running_var", what: "a BatchNorm variance must not be negative", ok: func(v float64) bool { return v >= 0 }},
-	{suffix: "_fn.s", what: "an LSQ step must be positive", ok: func(v float64) bool { return v > 0 }, unlessZero: "_fn.initialized"},
+	{suffix: "_fn.s", what: "an LSQ step must not be zero", ok: func(v float64) bool { return v != 0 }, unlessZero: "_fn.initialized"},
 	{suffix: "_fn.alpha", what: "a PACT clip level must be positive", ok: func(v float64) bool { return v > 0 }},
-	{suffix: ".weight_scale", what: "an integer weight scale must be positive", ok: func(v float64) bool { return v > 0 }},
+	{suffix: ".weight_scale", what: "an integer weight scale must not be zero", ok: func(v float64) bool { return v != 0 }},
 }
 
 // CheckValues checks that every float tensor holds finite values, and the

@@ -81,7 +81,10 @@ func TestCheckRefusesHostileFiles(t *testing.T) {
 		{"infinite weight", func(f *safetensors.File) { setFloat(t, f, "conv2.weight", 0, float32(math.Inf(-1))) }, "-Inf"},
 		{"negative variance", func(f *safetensors.File) { setFloat(t, f, "bn2.running_var", 3, -1) }, "variance"},
 		{"zero LSQ step", func(f *safetensors.File) { setFloat(t, f, "conv2.quan_w_fn.s", 0, 0) }, "LSQ step"},
-		{"negative LSQ step", func(f *safetensors.File) { setFloat(t, f, "conv3.quan_a_fn.s", 0, -0.1) }, "LSQ step"},
+		{"negative LSQ step (a mirrored grid)", func(f *safetensors.File) { setFloat(t, f, "conv3.quan_a_fn.s", 0, -0.1) }, ""},
+		{"PACT clip level 0", func(f *safetensors.File) {
+			f.Tensors = append(f.Tensors, safetensors.Tensor{Name: "conv3.quan_a_fn.alpha", DType: "F32", Shape: []int{1}, Data: safetensors.FromFloat32s([]float32{0})})
+		}, "PACT"},
 		{"zero step of an uninitialised LSQ", func(f *safetensors.File) {
 			setFloat(t, f, "conv2.quan_w_fn.s", 0, 0)
 			tn, _ := f.Get("conv2.quan_w_fn.initialized")
