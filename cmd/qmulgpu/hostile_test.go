@@ -121,6 +121,12 @@ func TestHostileInputs(t *testing.T) {
 			tc{"export: " + what, []string{"export", "--checkpoint", p, "--out", filepath.Join(out, "int.safetensors")}, wants[what]},
 		)
 	}
+	uninit := ckpt("uninit", func(f *safetensors.File) {
+		setValue("conv2.quan_w_fn.s", 0)(f)
+		tn, _ := f.Get("conv2.quan_w_fn.initialized")
+		tn.Data = safetensors.FromInt64s([]int64{0})
+	})
+	cases = append(cases, tc{"export: an LSQ step never initialised", []string{"export", "--checkpoint", uninit, "--out", filepath.Join(t.TempDir(), "int.safetensors")}, "must not be zero"})
 	link := filepath.Join(in, "link.safetensors")
 	if err := os.Symlink(good, link); err != nil {
 		t.Fatal(err)
