@@ -8,7 +8,6 @@ import (
 
 	"github.com/qmulgpu/qmulgpu/data"
 	"github.com/qmulgpu/qmulgpu/engine"
-	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
 	"github.com/qmulgpu/qmulgpu/engine/cpu"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
@@ -25,10 +24,11 @@ func agrUnlearner(t *testing.T, record Recorder) (*unlearner, *data.Dataset) {
 	ds := twinData()
 	path := filepath.Join(t.TempDir(), "original.safetensors")
 	twinOriginal(t, b, ds, qat.Config{Scheme: "lsq", WBits: 4, ABits: 4, Float: qat.DefaultFloat()}, path)
-	m, _, err := checkpoint.Open(path, b, qat.ApplyFromMeta(b))
+	o, err := qat.Open(path, b, qat.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := o.Model
 	var forget, retain []int
 	for i := 0; i < ds.N; i++ {
 		if i%4 == 1 {

@@ -194,8 +194,11 @@ func twinHyper(c twinCase) Hyper {
 func runOurs(t *testing.T, b engine.Backend, ds *data.Dataset, quant, initial, dir string, c twinCase) *twinScenario {
 	t.Helper()
 	open := func() (*models.Model, error) {
-		m, _, err := checkpoint.Open(initial, b, qat.ApplyFromMeta(b))
-		return m, err
+		o, err := qat.Open(initial, b, qat.Config{})
+		if err != nil {
+			return nil, err
+		}
+		return o.Model, nil
 	}
 	m, err := open()
 	if err != nil {
