@@ -32,6 +32,9 @@ type unlearner struct {
 	// note is what the current epoch adds to its trace (AGR norms and
 	// weights).
 	note EpochTrace
+	// retained sums the current epoch's passes over D_r alone, which the
+	// collapse guard watches.
+	retained train.StepResult
 }
 
 // Event is one random choice of an unlearning run, as a Recorder sees it.
@@ -92,6 +95,7 @@ func (u *unlearner) loop(epoch epochFunc) error {
 	guard := u.collapseGuard()
 	for e := 0; e < u.h.Epochs; e++ {
 		began := time.Now()
+		u.retained = train.StepResult{}
 		lr := u.sched.At(e)
 		if u.Progress != nil {
 			u.Progress.EpochStart(e+1, u.h.Epochs, 0)
@@ -118,12 +122,26 @@ func (u *unlearner) loop(epoch epochFunc) error {
 			u.Progress.EpochEnd(stats)
 		}
 		if guard != nil {
-			if err := guard.Epoch(e+1, lr, stats.TrainLoss); err != nil {
+			if err := guard.Epoch(e+1, lr, u.guardedLoss(stats.TrainLoss)); err != nil {
 				return fmt.Errorf("%s: %w", u.method, err)
 			}
 		}
 	}
 	return nil
+}
+
+// guardedLoss is the loss the collapse guard judges an epoch by: the mean
+// loss of its passes over D_r where it had any, since the loss toward the
+// forget set's new targets (random or similar labels, shifted labels) may
+// rise by design — Q-MUL relabels D_f with the current model every epoch —
+// while a model that no longer fits D_r has collapsed. Epochs without a
+// retain pass (joint batches, forget-only methods) are judged by their
+// whole loss.
+func (u *unlearner) guardedLoss(epochLoss float64) float64 {
+	if u.retained.N == 0 {
+		return epochLoss
+	}
+	return u.retained.Loss / float64(u.retained.N)
 }
 
 // collapseGuard returns the guard of the method's epoch losses, or nil
@@ -142,7 +160,11 @@ type stepFunc func(bt *train.Batch, lr float64) (train.StepResult, error)
 // the epoch's random source (the order recorded under role); labels
 // overrides the true labels.
 func (u *unlearner) pass(role string, r *rand.Rand, idx []int, labels *engine.Tensor, lr float64, step stepFunc) (train.StepResult, error) {
-	return u.run(u.plans(role, idx, r), labels, lr, step)
+	res, err := u.run(u.plans(role, idx, r), labels, lr, step)
+	if role == "retain" {
+		u.retained = sum(u.retained, res)
+	}
+	return res, err
 }
 
 // run runs step over the minibatches of plans.
