@@ -371,7 +371,13 @@ esac
 "$BIN" report "$OUT" >"$T/log/report.out" 2>&1 || { cat "$T/log/report.out" >&2; fail "qmulgpu report failed"; }
 [ -s "$OUT/report.md" ] || fail "report.md missing"
 [ -s "$OUT/results.csv" ] || fail "results.csv missing"
-csv_check=$(awk -F, -v want="$EXPECTED_ROWS" '
+# results.csv quotes fields that hold commas (the lr_search note): read it
+# as CSV once and check its tab-separated form.
+python3 -c 'import csv, sys
+w = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
+w.writerows(csv.reader(open(sys.argv[1], newline="")))' "$OUT/results.csv" >"$T/results.tsv" ||
+	fail "results.csv is not valid CSV"
+csv_check=$(awk -F'\t' -v want="$EXPECTED_ROWS" '
 	NR == 1 {
 		for (i = 1; i <= NF; i++) col[$i] = i
 		if (!("key" in col) || !("name" in col) || !("lr" in col) || !("seed" in col)) { print "results.csv header lacks key, name, lr or seed: " $0; bad = 1; exit }
@@ -390,7 +396,7 @@ csv_check=$(awk -F, -v want="$EXPECTED_ROWS" '
 		if (rows != n) { print rows " rows, want " n; bad = 1 }
 		if (bad) exit 1
 		print rows
-	}' "$OUT/results.csv") || fail "results.csv: $csv_check"
+	}' "$T/results.tsv") || fail "results.csv: $csv_check"
 # Every cell directory is finished and in results.csv once, and results.csv
 # has no other key.
 cells=$(find "$OUT/cells" -mindepth 1 -maxdepth 1 -type d | wc -l)
@@ -400,7 +406,7 @@ for d in "$OUT"/cells/*/; do
 	[ -f "$d/metrics.json" ] || fail "cell $(basename "$d") unfinished"
 	dir_keys="$dir_keys $(basename "$d")"
 done
-key_check=$(awk -F, -v dirs="$dir_keys" '
+key_check=$(awk -F'\t' -v dirs="$dir_keys" '
 	NR == 1 { for (i = 1; i <= NF; i++) if ($i == "key") k = i; next }
 	{ n[$k]++ }
 	END {
@@ -408,7 +414,7 @@ key_check=$(awk -F, -v dirs="$dir_keys" '
 		for (i = 1; i <= m; i++) { if (n[d[i]] != 1) { print "cell " d[i] " appears " n[d[i]] + 0 " times"; bad = 1 } ; dir[d[i]] = 1 }
 		for (key in n) if (!(key in dir)) { print "key " key " has no cell directory"; bad = 1 }
 		exit bad
-	}' "$OUT/results.csv") || fail "results.csv: $key_check"
+	}' "$T/results.tsv") || fail "results.csv: $key_check"
 originals=$(find "$OUT/originals" -mindepth 2 -maxdepth 2 -name metrics.json | wc -l)
 [ "$originals" -eq "$EXPECTED_ORIGINALS" ] || fail "$originals finished originals, want $EXPECTED_ORIGINALS"
 # Reporting again changes nothing.
