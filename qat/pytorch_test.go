@@ -16,19 +16,8 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/internal/pytorchtest"
 )
-
-// torchPython finds a Python with PyTorch, or skips.
-func torchPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(py, "-c", "import torch, numpy").Run() == nil {
-			return py
-		}
-	}
-	t.Skip("PyTorch not installed (apt-get install python3-torch): cross-framework check skipped")
-	return ""
-}
 
 // TestCheckpointsLoadIntoPyTorch trains each model briefly (so BatchNorm
 // statistics and LSQ steps are non-trivial), saves it, loads the file into
@@ -38,7 +27,7 @@ func TestCheckpointsLoadIntoPyTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	py := torchPython(t)
+	py := pytorchtest.Python(t)
 	cases := []struct {
 		cfg   models.Config
 		quant Config

@@ -19,6 +19,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/internal/pytorchtest"
 	"github.com/qmulgpu/qmulgpu/qat"
 )
 
@@ -76,21 +77,6 @@ var twinCases = []twinCase{
 	{method: "rl-agr", agr: "epoch", schedule: "sequential"}, {method: "rl-agr", agr: "epoch", schedule: "joint"},
 	{method: "rl-agr", agr: "step", schedule: "sequential"},
 	{method: "scrub"}, {method: "ssd"}, {method: "neggrad+"},
-}
-
-// torchForTwins returns a Python with PyTorch; without one it skips, or
-// fails under CI=true (the CI installs python3-torch).
-func torchForTwins(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch, numpy").Run(); err != nil {
-		msg := "PyTorch not installed (apt-get install python3-torch, or scripts/install-deps.sh test): the twin tests cannot run"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return py
 }
 
 // twinScenario is what the twin reads (scenario.json).
@@ -254,7 +240,7 @@ func TestTwins(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	py := torchForTwins(t)
+	py := pytorchtest.Required(t)
 	root := t.TempDir()
 	if keep := os.Getenv("QMUL_TWIN_DIR"); keep != "" {
 		root = keep // kept for debugging with the twin script by hand

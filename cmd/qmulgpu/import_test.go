@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/qmulgpu/qmulgpu/data"
+	"github.com/qmulgpu/qmulgpu/internal/pytorchtest"
 )
 
 // torchZipPickle packs a pickle as torch.save's zip format.
@@ -79,10 +80,7 @@ func TestImportThenUnlearn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	py := "/usr/bin/python3"
-	if exec.Command(py, "-c", "import torch").Run() != nil {
-		t.Skip("python3-torch not installed")
-	}
+	py := pytorchtest.Python(t)
 	if _, err := data.Locate("fashion-mnist", ""); err != nil {
 		t.Skip("Fashion-MNIST not installed")
 	}

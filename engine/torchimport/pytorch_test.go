@@ -15,20 +15,9 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
+	"github.com/qmulgpu/qmulgpu/internal/pytorchtest"
 	"github.com/qmulgpu/qmulgpu/qat"
 )
-
-// torchPython finds a Python with PyTorch, or skips.
-func torchPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(py, "-c", "import torch, numpy").Run() == nil {
-			return py
-		}
-	}
-	t.Skip("PyTorch not installed (apt-get install python3-torch): cross-framework check skipped")
-	return ""
-}
 
 // importCase is one checkpoint written by PyTorch (the fields
 // bench/torch_save_checkpoint.py reads).
@@ -63,7 +52,7 @@ func TestImportMatchesPyTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	py := torchPython(t)
+	py := pytorchtest.Python(t)
 	dir := t.TempDir()
 	gray := importCase{Arch: "smallcnn", C: 1, H: 28, W: 28, Classes: 10, N: 256, Mean: []float32{0.2860}, Std: []float32{0.3530}}
 	color := importCase{Arch: "resnet18", C: 3, H: 32, W: 32, Classes: 10, N: 100,
