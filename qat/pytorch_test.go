@@ -16,7 +16,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
-	"github.com/qmulgpu/qmulgpu/internal/pytorchtest"
+	"github.com/qmulgpu/qmulgpu/bench/pytorchtest"
 )
 
 // TestCheckpointsLoadIntoPyTorch trains each model briefly (so BatchNorm

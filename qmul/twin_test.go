@@ -19,7 +19,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
-	"github.com/qmulgpu/qmulgpu/internal/pytorchtest"
+	"github.com/qmulgpu/qmulgpu/bench/pytorchtest"
 	"github.com/qmulgpu/qmulgpu/qat"
 )
 

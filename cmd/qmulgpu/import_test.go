@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/qmulgpu/qmulgpu/data"
-	"github.com/qmulgpu/qmulgpu/internal/pytorchtest"
+	"github.com/qmulgpu/qmulgpu/bench/pytorchtest"
 )
 
 // torchZipPickle packs a pickle as torch.save's zip format.

@@ -15,7 +15,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
-	"github.com/qmulgpu/qmulgpu/internal/pytorchtest"
+	"github.com/qmulgpu/qmulgpu/bench/pytorchtest"
 	"github.com/qmulgpu/qmulgpu/qat"
 )
 
