@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/qmulgpu/qmulgpu/bench/pytorchtest"
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
 	"github.com/qmulgpu/qmulgpu/engine/cpu"
@@ -16,7 +17,6 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
-	"github.com/qmulgpu/qmulgpu/bench/pytorchtest"
 )
 
 // TestCheckpointsLoadIntoPyTorch trains each model briefly (so BatchNorm

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qmulgpu/qmulgpu/bench/pytorchtest"
 	"github.com/qmulgpu/qmulgpu/data"
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
@@ -19,7 +20,6 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
-	"github.com/qmulgpu/qmulgpu/bench/pytorchtest"
 	"github.com/qmulgpu/qmulgpu/qat"
 )
 

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qmulgpu/qmulgpu/data"
 	"github.com/qmulgpu/qmulgpu/bench/pytorchtest"
+	"github.com/qmulgpu/qmulgpu/data"
 )
 
 // torchZipPickle packs a pickle as torch.save's zip format.
