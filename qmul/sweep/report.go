@@ -30,6 +30,9 @@ type Record struct {
 	Method string  `json:"method"`
 	LR     float64 `json:"lr,omitempty"`
 	Seed   uint64  `json:"seed"`
+	// Collapsed is the collapse guard's message for a cell whose
+	// unlearning collapsed; such a record has no metrics.
+	Collapsed string `json:"collapsed,omitempty"`
 	qmul.Metrics
 }
 
@@ -85,6 +88,9 @@ func readCell(cd, key string) (Record, bool, error) {
 		return Record{}, false, fmt.Errorf("%s describes the cell %s (directory renamed or %s edited)", cellFile, c.Key(), cellFile)
 	}
 	if _, err := os.Stat(filepath.Join(cd, train.MetricsFile)); err != nil {
+		if col, ok := readCollapse(cd); ok && c.Method != "retrain" {
+			return Record{Key: key, Group: c.Group(), Name: c.Name, Method: c.Method, LR: c.Hyper.LR, Seed: c.Seed, Collapsed: col.Error}, true, nil
+		}
 		return Record{}, false, nil
 	}
 	m, err := readCellMetrics(cd)
@@ -192,7 +198,11 @@ type Row struct {
 	FA, RA, TA, MIA Stat
 	Gap, RTE        Stat
 	Searched        map[float64]Stat // mean Avg. Gap per learning rate tried
-	searchedLRs     []float64
+	// Collapsed counts, per learning rate, the seeds whose run collapsed;
+	// such a rate is not chosen.
+	Collapsed   map[float64]int
+	seeds       map[float64]int // runs per rate, collapsed ones included
+	searchedLRs []float64
 	// MIAMeaningless counts the runs at the chosen rate whose confidence
 	// attack carries a warning (qmul.Metrics.MIAWarnings): their
 	// MIA-efficacy is decided by rounding.
@@ -206,6 +216,7 @@ type Row struct {
 // lrSearch describes a record's part in its row's learning-rate search
 // for results.csv: "" without a search, "tried", "best", or "best, at the
 // smallest/largest tried" when the best rate is at the edge of the grid.
+// (writeCSV says "collapsed" for a run that collapsed.)
 func (r Row) lrSearch(lr float64) string {
 	switch {
 	case len(r.searchedLRs) < 2:
@@ -222,6 +233,9 @@ func (r Row) lrSearch(lr float64) string {
 type Table struct {
 	Group
 	Rows []Row
+	// AllCollapsed lists the methods (by name) that collapsed at every
+	// rate tried, so have no row.
+	AllCollapsed []Row
 }
 
 // Tables aggregates records over seeds and, per method, keeps the learning
@@ -261,20 +275,10 @@ func table(recs []Record) Table {
 			byLR[r.LR] = append(byLR[r.LR], r)
 		}
 		sort.Float64s(lrs)
-		row := Row{Name: name, Method: rs[0].Method, Searched: map[float64]Stat{}, searchedLRs: lrs}
-		best := math.Inf(1)
-		for _, lr := range lrs {
-			gaps := collect(byLR[lr], func(r Record) float64 { return *r.AvgGap })
-			g := statOf(gaps)
-			row.Searched[lr] = g
-			if g.Mean < best {
-				best, row.LR = g.Mean, lr
-			}
-		}
-		if n := len(lrs); n > 1 && row.LR == lrs[0] {
-			row.Edge = "smallest"
-		} else if n > 1 && row.LR == lrs[n-1] {
-			row.Edge = "largest"
+		row, ok := chooseLR(name, rs[0].Method, lrs, byLR)
+		if !ok {
+			t.AllCollapsed = append(t.AllCollapsed, row)
+			continue
 		}
 		chosen := byLR[row.LR]
 		for _, r := range chosen {
@@ -293,6 +297,35 @@ func table(recs []Record) Table {
 		t.Rows = append(t.Rows, row)
 	}
 	return t
+}
+
+// chooseLR fills a row's learning-rate search and picks the rate with the
+// smallest mean Avg. Gap among those where no seed collapsed; it reports
+// false when every rate collapsed on some seed.
+func chooseLR(name, method string, lrs []float64, byLR map[float64][]Record) (Row, bool) {
+	row := Row{Name: name, Method: method, Searched: map[float64]Stat{}, Collapsed: map[float64]int{}, seeds: map[float64]int{}, searchedLRs: lrs}
+	best, found := math.Inf(1), false
+	for _, lr := range lrs {
+		var ok []Record
+		for _, r := range byLR[lr] {
+			if r.Collapsed != "" {
+				row.Collapsed[lr]++
+			} else {
+				ok = append(ok, r)
+			}
+		}
+		row.seeds[lr] = len(byLR[lr])
+		row.Searched[lr] = statOf(collect(ok, func(r Record) float64 { return *r.AvgGap }))
+		if g := row.Searched[lr]; row.Collapsed[lr] == 0 && g.Mean < best {
+			best, row.LR, found = g.Mean, lr, true
+		}
+	}
+	if n := len(lrs); found && n > 1 && row.LR == lrs[0] {
+		row.Edge = "smallest"
+	} else if found && n > 1 && row.LR == lrs[n-1] {
+		row.Edge = "largest"
+	}
+	return row, found
 }
 
 func collect(rs []Record, f func(Record) float64) []float64 {
@@ -349,7 +382,7 @@ func writeCSV(w io.Writer, recs []Record, tables []Table) error {
 	rows := map[Group]map[string]Row{}
 	for _, t := range tables {
 		rows[t.Group] = map[string]Row{}
-		for _, r := range t.Rows {
+		for _, r := range slices.Concat(t.Rows, t.AllCollapsed) {
 			rows[t.Group][r.Name] = r
 		}
 	}
@@ -362,8 +395,14 @@ func writeCSV(w io.Writer, recs []Record, tables []Table) error {
 			lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
 			search = rows[r.Group][r.Name].lrSearch(r.LR)
 		}
-		cw.Write([]string{r.Dataset, r.Model, r.Quant, r.Forget, r.Name, r.Method, lr, search, strconv.FormatUint(r.Seed, 10),
-			f(r.FA), f(r.RA), f(r.TA), f(r.MIA), f(*r.AvgGap), f(r.RTE), r.Key})
+		metrics := []string{"", "", "", "", "", ""} // a collapsed run has none
+		if r.Collapsed != "" {
+			search = "collapsed"
+		} else {
+			metrics = []string{f(r.FA), f(r.RA), f(r.TA), f(r.MIA), f(*r.AvgGap), f(r.RTE)}
+		}
+		cw.Write(slices.Concat([]string{r.Dataset, r.Model, r.Quant, r.Forget, r.Name, r.Method, lr, search, strconv.FormatUint(r.Seed, 10)},
+			metrics, []string{r.Key}))
 	}
 	cw.Flush()
 	return cw.Error()
@@ -418,19 +457,7 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 			}
 			fmt.Fprintf(&b, " | %d |\n", r.FA.N)
 		}
-		var searched []string
-		for _, r := range t.Rows {
-			if len(r.searchedLRs) > 1 {
-				var parts []string
-				for _, lr := range r.searchedLRs {
-					parts = append(parts, fmt.Sprintf("%g → %.2f", lr, r.Searched[lr].Mean))
-				}
-				searched = append(searched, fmt.Sprintf("%s: %s", r.Name, strings.Join(parts, ", ")))
-			}
-		}
-		if len(searched) > 0 {
-			fmt.Fprintf(&b, "\nLearning-rate search (mean Avg. Gap): %s.\n", strings.Join(searched, "; "))
-		}
+		writeSearch(&b, t)
 		var meaningless []string
 		for _, r := range t.Rows {
 			if r.MIAMeaningless > 0 {
@@ -463,6 +490,39 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// writeSearch writes the learning-rate searches of a table: the mean Avg.
+// Gap per rate, or how many seeds collapsed there, and the methods that
+// collapsed at every rate.
+func writeSearch(b *bytes.Buffer, t Table) {
+	var searched []string
+	what := "mean Avg. Gap"
+	for _, r := range slices.Concat(t.Rows, t.AllCollapsed) {
+		if len(r.searchedLRs) < 2 && len(r.Collapsed) == 0 {
+			continue
+		}
+		var parts []string
+		for _, lr := range r.searchedLRs {
+			if n := r.Collapsed[lr]; n > 0 {
+				what = "mean Avg. Gap; a rate where a seed collapsed is not chosen"
+				parts = append(parts, fmt.Sprintf("%g → collapsed (%d of %d seeds)", lr, n, r.seeds[lr]))
+			} else {
+				parts = append(parts, fmt.Sprintf("%g → %.2f", lr, r.Searched[lr].Mean))
+			}
+		}
+		searched = append(searched, fmt.Sprintf("%s: %s", r.Name, strings.Join(parts, ", ")))
+	}
+	if len(searched) > 0 {
+		fmt.Fprintf(b, "\nLearning-rate search (%s): %s.\n", what, strings.Join(searched, "; "))
+	}
+	var none []string
+	for _, r := range t.AllCollapsed {
+		none = append(none, r.Name)
+	}
+	if len(none) > 0 {
+		fmt.Fprintf(b, "\n⚠ Collapsed at every learning rate tried, so no row: %s (the messages are in each cell's %s).\n", strings.Join(none, ", "), collapsedFile)
+	}
 }
 
 // bestPerColumn returns, per column (FA, RA, TA, MIA, gap, RTE), the row

@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,7 +26,17 @@ const (
 	cellsDir     = "cells"     // one unlearn (or retrain) run per cell
 	locksDir     = "locks"
 	cellFile     = "cell.json"
+	// collapsedFile takes metrics.json's place in a cell whose unlearning
+	// collapsed (train.ErrCollapsed): the cell has ended, with no metrics.
+	collapsedFile = "collapsed.json"
 )
+
+// collapse is the content of collapsedFile.
+type collapse struct {
+	// Error is the collapse guard's message: the epoch, the learning
+	// rate and the loss.
+	Error string `json:"error"`
+}
 
 // Runner runs (a shard of) a sweep into a results directory.
 type Runner struct {
@@ -319,12 +330,12 @@ func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 		}
 		return r.unlearn(b, ckpt, retrain, "")
 	})
-	if err != nil || cellDone(dir) { // only its Retrain cell was damaged
+	if err != nil || cellEnded(dir) { // only its Retrain cell was damaged
 		return err == nil, err
 	}
 	t := time.Now()
 	if err := r.unlearn(b, ckpt, c, filepath.Join(retrainDir, train.MetricsFile)); err != nil {
-		return false, err
+		return r.collapsed(dir, c, i, n, err)
 	}
 	m, err := qmul.ReadMetrics(filepath.Join(dir, train.MetricsFile))
 	if err != nil {
@@ -341,9 +352,46 @@ func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 	return true, nil
 }
 
-// finished reports whether a cell and its Retrain cell hold whole results.
+// collapsed ends a cell whose unlearning failed with err: a collapse
+// (train.ErrCollapsed) is a result of the cell's hyper-parameters, so it
+// is recorded in collapsedFile, the sweep goes on and the report leaves
+// that learning rate out of its choice; any other error stops the sweep.
+func (r *Runner) collapsed(dir string, c Cell, i, n int, err error) (bool, error) {
+	if !errors.Is(err, train.ErrCollapsed) {
+		return false, err
+	}
+	if werr := atomicfile.WriteJSON(filepath.Join(dir, collapsedFile), collapse{Error: err.Error()}); werr != nil {
+		return false, fmt.Errorf("cell %s: %w", dir, werr)
+	}
+	r.logf("sweep: [%d/%d] %s: collapsed (recorded; the report leaves this rate out): %v", i+1, n, c, err)
+	return true, nil
+}
+
+// readCollapse reads a cell's collapsedFile; it reports false when there
+// is none or it does not hold a message.
+func readCollapse(dir string) (collapse, bool) {
+	raw, err := os.ReadFile(filepath.Join(dir, collapsedFile))
+	if err != nil {
+		return collapse{}, false
+	}
+	var c collapse
+	if json.Unmarshal(raw, &c) != nil || c.Error == "" {
+		return collapse{}, false
+	}
+	return c, true
+}
+
+// cellEnded reports whether a cell directory holds whole results or a
+// recorded collapse.
+func cellEnded(dir string) bool {
+	_, collapsed := readCollapse(dir)
+	return collapsed || cellDone(dir)
+}
+
+// finished reports whether a cell has ended and its Retrain cell holds
+// whole results.
 func (r *Runner) finished(c Cell) bool {
-	return cellDone(r.cellDir(c)) && cellDone(r.cellDir(c.retrain()))
+	return cellEnded(r.cellDir(c)) && cellDone(r.cellDir(c.retrain()))
 }
 
 // dropDamaged removes a damaged metrics.json from a cell directory, so that
