@@ -72,7 +72,7 @@ func Step(c *nn.Ctx, m *models.Model, bt *Batch, weights *engine.Tensor, scale f
 	n := len(bt.Index)
 	logits := m.Net.Forward(c, bt.X)
 	dl := b.Alloc(logits.DType, logits.Shape...)
-	loss, pred := b.Alloc(engine.Float32, n), b.Alloc(engine.Int32, n)
+	loss, pred := b.Alloc(logits.DType, n), b.Alloc(engine.Int32, n)
 	b.SoftmaxCrossEntropy(engine.LossArgs{Logits: logits, Labels: bt.Y, Weights: weights, Scale: scale,
 		DLogits: dl, Loss: loss, Pred: pred})
 	if dx := m.Net.Backward(c, dl); dx != nil {
@@ -84,15 +84,23 @@ func Step(c *nn.Ctx, m *models.Model, bt *Batch, weights *engine.Tensor, scale f
 
 func summarise(b engine.Backend, bt *Batch, loss, pred *engine.Tensor) StepResult {
 	n := len(bt.Index)
-	lv, pv, yv := make([]float32, n), make([]int32, n), make([]int32, n)
-	b.Download(loss, lv)
+	lv, pv, yv := make([]float64, n), make([]int32, n), make([]int32, n)
+	if loss.DType == engine.Float64 {
+		b.Download(loss, lv)
+	} else {
+		l32 := make([]float32, n)
+		b.Download(loss, l32)
+		for i, v := range l32 {
+			lv[i] = float64(v)
+		}
+	}
 	b.Download(pred, pv)
 	b.Download(bt.Y, yv)
 	b.Free(loss)
 	b.Free(pred)
 	r := StepResult{N: n}
 	for i := range lv {
-		r.Loss += float64(lv[i])
+		r.Loss += lv[i]
 		if pv[i] == yv[i] {
 			r.Correct++
 		}
