@@ -73,6 +73,7 @@ test-cuda: build-cuda
 # libnvidia-ml.so.1, in two builds: plain, and checked (AddressSanitizer and
 # the race checker).
 emu:
+	@scripts/install-deps.sh emu
 	$(MAKE) -C cuda/emu VARIANT=plain
 	$(MAKE) -C cuda/emu VARIANT=checked
 

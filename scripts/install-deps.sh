@@ -3,6 +3,7 @@
 #   scripts/install-deps.sh            build and run: OpenBLAS, Fashion-MNIST
 #   scripts/install-deps.sh test       + what the tests use (numpy, scikit-learn, scipy, PyTorch CPU)
 #   scripts/install-deps.sh cuda       + cmake and nvcc (Debian: contrib/non-free)
+#   scripts/install-deps.sh emu        + g++ (with AddressSanitizer) and python3 for the emulated GPU
 #   scripts/install-deps.sh torch      + PyTorch (CPU), the benchmark reference
 #   scripts/install-deps.sh slurm      + a one-node Slurm cluster for the sweep tests
 set -euo pipefail
@@ -12,6 +13,7 @@ for extra in "$@"; do
 	case "$extra" in
 	test) pkgs+=(python3 python3-numpy python3-scipy python3-sklearn python3-torch) ;;
 	cuda) pkgs+=(cmake nvidia-cuda-toolkit) ;;
+	emu) pkgs+=(g++ python3) ;;
 	torch) pkgs+=(python3 python3-torch) ;;
 	slurm) pkgs+=(slurm-wlm munge) ;;
 	*) echo "install-deps: unknown extra '$extra'" >&2; exit 2 ;;
