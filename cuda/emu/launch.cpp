@@ -1,46 +1,20 @@
 // launch.cpp: a kernel launch on the emulated device: the shape checks,
 // the block order, the lock that makes launches one at a time, and the
 // launch census (QM_EMU_CENSUS).
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <mutex>
 #include <vector>
 
+#include "census.h"
 #include "emu.h"
 #include "scheduler.h"
 
 namespace qm_emu {
 
 namespace {
-
-// count_launch records one launch of kernel name: with QM_EMU_CENSUS=DIR, a
-// "NAME 1" line appended at once to DIR/PID.kernels, since a Go program
-// exits without running C++ destructors (make test-emu sums the lines of
-// every process of the suite; the fake cuDNN counts its calls in
-// DIR/PID.cudnn alike).
-void count_launch(const char* name)
-{
-    static const int fd = [] {
-        const char* dir = getenv("QM_EMU_CENSUS");
-        if (!dir || !*dir)
-            return -1;
-        std::string path = std::string(dir) + "/" + std::to_string(getpid()) + ".kernels";
-        int f = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
-        if (f < 0)
-            perror(path.c_str());
-        return f;
-    }();
-    if (fd < 0)
-        return;
-    char line[160];
-    int n = snprintf(line, sizeof line, "%s 1\n", name);
-    if (write(fd, line, (size_t)n) != n)
-        perror("QM_EMU_CENSUS");
-}
 
 std::mutex launch_lock;
 
@@ -91,7 +65,8 @@ bool launch(const Kernel& k, dim3 grid, dim3 block, void* const* params, std::st
     }
     std::lock_guard<std::mutex> hold(launch_lock);
     static Order order = schedule_order(); // its generator advances from launch to launch
-    count_launch(k.name);
+    static const Census census("kernels");
+    census.count(k.name);
     unsigned long long blocks = (unsigned long long)grid.x * grid.y * grid.z;
     // The block order: the identity, or a Fisher-Yates shuffle of it.
     std::vector<unsigned long long> perm;

@@ -28,12 +28,10 @@
 // binding's version check. Each call of an entry point that computes or
 // chooses is counted in the census directory QM_EMU_CENSUS names.
 #include <cblas.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -41,6 +39,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "census.h"
 
 #define API extern "C" __attribute__((visibility("default")))
 
@@ -101,27 +101,11 @@ const char* const pass_names[3] = {"ConvolutionForward", "ConvolutionBackwardDat
 std::mutex lock;
 std::set<const void*> handles, tensors, filters, convs;
 
-// count records one call of an entry point: with QM_EMU_CENSUS=DIR, a
-// "NAME 1" line appended at once to DIR/PID.cudnn (a Go program exits
-// without running C destructors; make test-emu sums the lines).
+// count records one call of an entry point in the census (census.h).
 void count(const char* name)
 {
-    static const int fd = [] {
-        const char* dir = getenv("QM_EMU_CENSUS");
-        if (!dir || !*dir)
-            return -1;
-        std::string path = std::string(dir) + "/" + std::to_string(getpid()) + ".cudnn";
-        int f = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
-        if (f < 0)
-            perror(path.c_str());
-        return f;
-    }();
-    if (fd < 0)
-        return;
-    char line[128];
-    int n = snprintf(line, sizeof line, "%s 1\n", name);
-    if (write(fd, line, n) != n)
-        perror("QM_EMU_CENSUS");
+    static const qm_emu::Census census("cudnn");
+    census.count(name);
 }
 
 template <class T> T* live(std::set<const void*>& set, const void* p)
