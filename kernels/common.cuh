@@ -125,6 +125,17 @@ __device__ __forceinline__ double qm_lane_sum(const double* partial, int cols, i
 // warp takes the same branches.
 #define QM_FULL_WARP 0xffffffffu
 
+// QM_FOR_EACH_WARP_ROW(row, N) loops a warp over its rows of [0, N): rows
+// grid-stride over the warps of the launch.
+#define QM_FOR_EACH_WARP_ROW(row, N) \
+    for (long long row = qm_first() / 32, row##_step = qm_stride() / 32; row < (N); row += row##_step)
+
+// qm_lane returns the calling thread's lane in its warp.
+__device__ __forceinline__ int qm_lane()
+{
+    return threadIdx.x & 31;
+}
+
 // qm_warp_sum returns the sum of v over the warp to every lane.
 __device__ __forceinline__ double qm_warp_sum(double v)
 {

@@ -15,9 +15,8 @@ extern "C" __global__ void qm_softmax_xent_f32(const float* logits, const int* l
     long long N, int K, double scale, float* dlogits, float* loss, int* pred, float* conf, float* entropy,
     int* status)
 {
-    int lane = threadIdx.x & 31;
-    long long warps = qm_stride() / 32;
-    for (long long row = qm_first() / 32; row < N; row += warps) {
+    int lane = qm_lane();
+    QM_FOR_EACH_WARP_ROW(row, N) {
         const float* z = logits + row * K;
         int y = labels[row];
         if (y < 0 || y >= K) {

@@ -29,9 +29,8 @@ extern "C" __global__ void qm_add_sqrt_f32(float* dst, const float* src, long lo
 extern "C" __global__ void qm_softmax_entropy_f32(const float* logits, const float* weights, long long N, int K,
     double scale, float* dlogits, float* entropy)
 {
-    int lane = threadIdx.x & 31;
-    long long warps = qm_stride() / 32;
-    for (long long row = qm_first() / 32; row < N; row += warps) {
+    int lane = qm_lane();
+    QM_FOR_EACH_WARP_ROW(row, N) {
         const float* z = logits + row * K;
         double zmax;
         double sum = qm_row_expsum(z, K, lane, &zmax);
@@ -65,9 +64,8 @@ extern "C" __global__ void qm_softmax_entropy_f32(const float* logits, const flo
 extern "C" __global__ void qm_similar_labels_f32(const float* logits, const int* labels, long long N, int K,
     int* out, int* status)
 {
-    int lane = threadIdx.x & 31;
-    long long warps = qm_stride() / 32;
-    for (long long row = qm_first() / 32; row < N; row += warps) {
+    int lane = qm_lane();
+    QM_FOR_EACH_WARP_ROW(row, N) {
         const float* z = logits + row * K;
         int y = labels[row];
         if (y < 0 || y >= K) {
