@@ -11,12 +11,14 @@
 #     every result against the CPU backend within the tests' bounds, so the
 #     two schedules agree within twice those bounds; no test may skip. The
 #     first run computes every convolution through cuDNN (the fake
-#     libcudnn.so.9), the second through im2col + SGEMM;
+#     libcudnn.so.9), the second through im2col + SGEMM, and each runs the
+#     op cases again through the other path; each ends with its own census
+#     line, so every kernel is launched in both schedules;
 #  3. end to end: `qmulgpu-cuda unlearn --method qmul` with each --agr on the
 #     emulated device (through cuDNN, and --agr epoch through im2col too)
 #     against the same run on the CPU backend (scripts/compare-metrics.py
 #     states the tolerances);
-#  4. the census: every kernel of kernels/*.cu launched at least once, and
+#  4. the census of all runs: every kernel of kernels/*.cu launched, and
 #     cuDNN's forward, backward-data and backward-filter convolutions called.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,14 +83,36 @@ for v in plain checked; do
 done
 echo "   qm_fixture_clean: no finding in either build"
 
-# suite NAME VARIANT SCHEDULE [VAR=VALUE...]: the cuda package's tests.
+# census NAME DIR: prints how many kernels of kernels/*.cu the runs that
+# wrote DIR launched; fails when one was never launched.
+census() {
+	local name=$1 dir=$2
+	local total k counts launched missing launches
+	total=$(grep -h -o -E 'extern "C"[[:space:]]+__global__[[:space:]]+void[[:space:]]+[A-Za-z0-9_]+' kernels/*.cu |
+		awk '{print $NF}' | sort -u)
+	k=$(echo "$total" | wc -l)
+	counts=$WORK/census-$name.txt
+	cat "$dir"/*.kernels | awk '{n[$1] += $2} END {for (k in n) print k, n[k]}' | sort > "$counts"
+	launched=$(awk '$2 > 0 {print $1}' "$counts" | sort)
+	missing=$(comm -23 <(echo "$total") <(echo "$launched"))
+	launches=$(awk '{s += $2} END {print s}' "$counts")
+	echo "emu: $(echo "$total" | comm -12 - <(echo "$launched") | wc -l) of $k kernels launched, $launches launches ($name)"
+	[ -z "$missing" ] || fail "$name: kernels no test launches: $(echo $missing)"
+}
+
+# suite NAME VARIANT SCHEDULE CONV OTHER [VAR=VALUE...]: the cuda package's
+# tests with convolutions through CONV, then every op case again through
+# OTHER, so that each schedule launches every kernel (cuDNN replaces
+# col2im and the depthwise kernels); ends with the schedule's census.
 suite() {
-	local name=$1 v=$2 schedule=$3 log=$WORK/suite-$1.log
-	shift 3
-	echo "== suite ($name): $v build, schedule $schedule"
-	local start=$SECONDS
-	if ! (cd cuda && export "$@" QM_EMU_SCHEDULE="$schedule" QM_EMU_CENSUS="$WORK/census" &&
-		on_device "$v" "$EMU/cuda.test" -test.v -test.timeout 30m > "$log" 2>&1); then
+	local name=$1 v=$2 schedule=$3 conv=$4 other=$5 log=$WORK/suite-$1.log
+	shift 5
+	echo "== suite ($name): $v build, schedule $schedule, convolutions through $conv"
+	local start=$SECONDS dir=$WORK/census/$name
+	mkdir -p "$dir"
+	if ! (cd cuda && export "$@" QM_EMU_SCHEDULE="$schedule" QM_EMU_CENSUS="$dir" QMUL_CONV="$conv" &&
+		on_device "$v" "$EMU/cuda.test" -test.v -test.timeout 30m > "$log" 2>&1 &&
+		QMUL_CONV="$other" on_device "$v" "$EMU/cuda.test" -test.v -test.run 'TestOpsMatchCPU' >> "$log" 2>&1); then
 		grep -E -e '--- FAIL|emulated device:|ERROR: AddressSanitizer|^panic' "$log" | head -40 >&2
 		fail "suite $name failed (log: $log)"
 	fi
@@ -96,13 +120,15 @@ suite() {
 		grep -e '--- SKIP' "$log" >&2
 		fail "suite $name: a test skipped on the emulated device"
 	fi
-	echo "   $(grep -c -e '^--- PASS' "$log") tests passed in $((SECONDS - start)) s"
+	echo "   $(grep -c -e '^--- PASS' "$log") tests passed in $((SECONDS - start)) s (op cases through $other too)"
+	census "$name" "$dir"
 }
-# Each run takes one convolution path, so every convolution case, the
-# training-step parity tests and the rest run through cuDNN (the fake
-# libcudnn.so.9) in one and through im2col + SGEMM in the other.
-suite forward-cudnn plain forward QMUL_CONV=cudnn
-suite shuffled-im2col checked "shuffle:$SEED" QMUL_CUDA_EXACT_ALLOC=1 QMUL_CONV=im2col
+# Each run takes one convolution path for the whole suite, so every
+# convolution case, the training-step parity tests and the rest run through
+# cuDNN (the fake libcudnn.so.9) in one and through im2col + SGEMM in the
+# other; each then runs the op cases through the other path.
+suite forward-cudnn plain forward cudnn im2col
+suite shuffled-im2col checked "shuffle:$SEED" im2col cudnn QMUL_CUDA_EXACT_ALLOC=1
 
 echo "== end to end: qmul with each --agr, emulated device against the CPU"
 E2E=$WORK/e2e
@@ -123,20 +149,13 @@ for run in "epoch cudnn" "step cudnn" "sample cudnn" "epoch im2col"; do
 done
 
 echo "== census"
-total=$(grep -h -o -E 'extern "C"[[:space:]]+__global__[[:space:]]+void[[:space:]]+[A-Za-z0-9_]+' kernels/*.cu |
-	awk '{print $NF}' | sort -u)
-k=$(echo "$total" | wc -l)
-counts=$WORK/census.txt
-cat "$WORK"/census/*.kernels | awk '{n[$1] += $2} END {for (k in n) print k, n[k]}' | sort > "$counts"
-launched=$(awk '$2 > 0 {print $1}' "$counts" | sort)
-missing=$(comm -23 <(echo "$total") <(echo "$launched"))
-launches=$(awk '{s += $2} END {print s}' "$counts")
-echo "emu: $(echo "$total" | comm -12 - <(echo "$launched") | wc -l) of $k kernels launched, $launches launches"
-[ -z "$missing" ] || fail "kernels no test launches: $(echo $missing)"
+mkdir -p "$WORK/census/all"
+cat "$WORK"/census/*/*.kernels "$WORK"/census/*.kernels 2>/dev/null > "$WORK/census/all/merged.kernels"
+census "all runs" "$WORK/census/all"
 
 # The cuDNN path ran: each of the three convolutions, and the searches.
 cudnn=$WORK/census-cudnn.txt
-cat "$WORK"/census/*.cudnn 2>/dev/null | awk '{n[$1] += $2} END {for (k in n) print k, n[k]}' | sort > "$cudnn"
+cat "$WORK"/census/*.cudnn "$WORK"/census/*/*.cudnn 2>/dev/null | awk '{n[$1] += $2} END {for (k in n) print k, n[k]}' | sort > "$cudnn"
 calls() { awk -v k="$1" '$1 == k {print $2}' "$cudnn"; }
 fwd=$(calls ConvolutionForward) bwd_data=$(calls ConvolutionBackwardData) bwd_filter=$(calls ConvolutionBackwardFilter)
 finds=$(awk '$1 ~ /^Find/ {s += $2} END {print s + 0}' "$cudnn")
