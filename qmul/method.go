@@ -35,6 +35,9 @@ type Method struct {
 	// Run unlearns the study's model (nil for retrain, which trains from
 	// scratch: see Job).
 	Run func(u *unlearner) error
+	// NoLR marks a method that does not train, so takes no learning rate:
+	// --lr (a sweep's lr) is refused and reports show none.
+	NoLR bool
 }
 
 // methods is the table, in the order reports list them (Retrain first).
@@ -105,6 +108,13 @@ func Lookup(name string) (Method, error) {
 		}
 	}
 	return Method{}, fmt.Errorf("unknown method %q (known: %s)", name, strings.Join(Methods(), ", "))
+}
+
+// TakesLR reports whether a method trains with a learning rate (an
+// unknown method does, so that its own error is the one reported).
+func TakesLR(method string) bool {
+	m, err := Lookup(method)
+	return err != nil || !m.NoLR
 }
 
 // Uses reports whether a method reads a method-specific hyper-parameter.

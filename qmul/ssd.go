@@ -27,6 +27,7 @@ var ssdMethod = Method{
 	Name:     "ssd",
 	Summary:  "Selective Synaptic Dampening: no training, dampens the parameters most important to the forget set (--alpha, --lambda)",
 	Params:   []string{"alpha", "lambda"},
+	NoLR:     true,
 	Defaults: func(h *Hyper) { h.Epochs, h.Alpha, h.Lambda = 1, 10, 1 },
 	Check: func(h Hyper) error {
 		if !(h.Alpha > 0) || !(h.Lambda > 0) || math.IsInf(h.Alpha+h.Lambda, 0) {

@@ -88,6 +88,9 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 		return nil, err
 	}
 	method := c.String("method")
+	if c.IsSet("lr") && !qmul.TakesLR(method) {
+		return nil, fmt.Errorf("--lr is not a parameter of %s (it does not train)", method)
+	}
 	// The schedule's default depends on the data set: qmul.Job fills it in.
 	h := qmul.Defaults(method)
 	set := func(name string, fn func()) {

@@ -542,6 +542,9 @@ func (c *Config) validateMethods(lines map[string]int) error {
 		if err := validLRs(lines, path+".lr", e.LR); err != nil {
 			return err
 		}
+		if len(e.LR) > 0 && !qmul.TakesLR(e.Method) {
+			return lineError(lines, path+".lr", "%s does not train and takes no learning rate", e.Method)
+		}
 		for _, ds := range c.Datasets {
 			for _, lr := range c.lrs(*e) {
 				if err := c.hyper(*e, lr, 1, classes(ds)).Validate(e.Method); err != nil {
@@ -599,6 +602,8 @@ func (c *Config) recipe(dataset string, seed uint64) train.Recipe {
 // its reference default.
 func (c *Config) lrs(e MethodEntry) []float64 {
 	switch {
+	case !qmul.TakesLR(e.Method):
+		return []float64{qmul.Defaults(e.Method).LR} // not read; keeps the cells' keys
 	case len(e.LR) > 0:
 		return e.LR
 	case len(c.Unlearn.LR) > 0:

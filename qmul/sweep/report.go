@@ -391,7 +391,7 @@ func writeCSV(w io.Writer, recs []Record, tables []Table) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	for _, r := range recs {
 		lr, search := "", ""
-		if r.Method != "retrain" {
+		if qmul.TakesLR(r.Method) && r.Method != "retrain" {
 			lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
 			search = rows[r.Group][r.Name].lrSearch(r.LR)
 		}
@@ -435,7 +435,7 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 		best := bestPerColumn(t)
 		for i, r := range t.Rows {
 			lr := "–"
-			if r.Method != "retrain" {
+			if qmul.TakesLR(r.Method) && r.Method != "retrain" {
 				lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
 			}
 			if r.Edge != "" {

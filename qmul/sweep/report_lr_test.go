@@ -42,6 +42,7 @@ func TestReportMarksLRSearchAtEdge(t *testing.T) {
 	add("rl", map[float64]float64{0.001: 2, 0.01: 6})
 	add("ft", map[float64]float64{0.001: 5, 0.01: 1, 0.1: 7})
 	add("ga", map[float64]float64{0.0001: 9})
+	add("ssd", map[float64]float64{0.01: 8}) // takes no learning rate
 	sort.Slice(recs, func(i, j int) bool { return recordLess(recs[i], recs[j]) })
 
 	tables := Tables(recs)
@@ -63,7 +64,7 @@ func TestReportMarksLRSearchAtEdge(t *testing.T) {
 	if err := writeMarkdown(&md, tables, nil, len(recs), Skipped{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range []string{"| qmul | 0.04 ⚠ largest |", "| rl | 0.001 ⚠ smallest |", "| ft | 0.01 |", "| ga | 0.0001 |",
+	for _, line := range []string{"| qmul | 0.04 ⚠ largest |", "| rl | 0.001 ⚠ smallest |", "| ft | 0.01 |", "| ga | 0.0001 |", "| ssd | – |",
 		"| 4.00 ± 0.00 ⚠ | 9.02 ± 0.01 |",
 		"⚠ MIA-efficacy means nothing where the confidence is constant over the shadow sets for the attacker (mia_warnings): ga (1 of 2 seeds).",
 		"⚠ Best learning rate at the edge of the searched grid, so the best may lie beyond it: rl (0.001, the smallest tried); qmul (0.04, the largest tried)."} {
@@ -93,7 +94,7 @@ func TestReportMarksLRSearchAtEdge(t *testing.T) {
 		search[k] = row[col["lr_search"]]
 	}
 	wantSearch := map[string]string{
-		"retrain@": "", "ga@0.0001": "",
+		"retrain@": "", "ga@0.0001": "", "ssd@": "",
 		"qmul@0.01": "tried", "qmul@0.02": "tried", "qmul@0.04": "best, at the largest tried",
 		"rl@0.001": "best, at the smallest tried", "rl@0.01": "tried",
 		"ft@0.001": "tried", "ft@0.01": "best", "ft@0.1": "tried",

@@ -418,6 +418,7 @@ func TestParseRefusesAtLoad(t *testing.T) {
 		{"NaN original lr", "datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\noriginal:\n  epochs: 1\n  lr: .nan\n", []string{"line 7", "learning rate"}},
 		{"bits out of range", base + "quant: {scheme: lsq, bits: [4, 33]}\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4"}},
 		{"unknown method", base + "forget: [random:10]\nmethods:\n  - method: ft\n    lr: 0.01\n  - method: fancy\n    lr: 0.01\n", []string{"line 8", "unknown method \"fancy\""}},
+		{"lr for a method that does not train", base + "forget: [random:10]\nmethods:\n  - method: ssd\n    lr: [0.01, 0.1]\n", []string{"line 7", "ssd does not train and takes no learning rate"}},
 		{"momentum 1", base + "forget: [random:10]\nmethods:\n  - method: ft\n    momentum: 1\n", []string{"line 6", "momentum"}},
 		{"subset below classes", base + "subset: 5\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4", "fewer than the 10 classes"}},
 		{"negative width", base + "width: -1\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4", "width"}},
