@@ -18,6 +18,10 @@ import (
 // Backend is the CPU implementation of engine.Backend.
 type Backend struct {
 	threads int
+	// reversed, set only by tests, runs parallel's chunks one at a time
+	// from the last to the first: a result that depended on the order in
+	// which chunks finish would then differ from a usual run's.
+	reversed bool
 
 	mu      sync.Mutex
 	cache   map[cacheKey][]*hostMemory
@@ -75,6 +79,12 @@ func (b *Backend) parallel(n, minChunk int, fn func(w, lo, hi int)) int {
 	if chunks <= 1 {
 		if n > 0 {
 			fn(0, 0, n)
+		}
+		return chunks
+	}
+	if b.reversed {
+		for w := chunks - 1; w >= 0; w-- {
+			fn(w, w*n/chunks, (w+1)*n/chunks)
 		}
 		return chunks
 	}
