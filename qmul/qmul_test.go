@@ -457,23 +457,21 @@ func TestClassWiseForgetting(t *testing.T) {
 	f := getFixture(t)
 	orig := originalMetrics(t, f, "class:1")
 	h := Defaults("qmul")
-	// On this 1,000-image fixture lr 0.1 forgets the class but takes RA
-	// down to 80%; 0.05 keeps it.
-	h.Epochs, h.Batch, h.LR = 6, 32, 0.05
-	// At this rate the retain loss of the third epoch can pass ln(classes)
-	// for a while before the model settles; this test judges where it ends
-	// (FA near 0, RA kept), the guard has its own tests.
-	h.AllowCollapse = true
+	// At lr 0.03 for 10 epochs this fixture ended at FA 0 and RA 99.8–100
+	// with OpenBLAS's Haswell and Cooperlake kernels at 2, 1 and 3
+	// threads, without tripping the collapse guard. At 0.05 for 6 epochs
+	// the retain loss passed ln(classes) in epoch 3 and where the run ended
+	// depended on rounding (RA 89.7–96.7 over the same six runs); at
+	// 0.02–0.04 for 6–8 epochs FA ended anywhere between 0 and 51%.
+	h.Epochs, h.Batch, h.LR = 10, 32, 0.03
 	res := unlearn(t, f, "qmul", "class:1", h)
 	t.Logf("class:1 original FA %.2f RA %.2f; qmul FA %.2f RA %.2f TA %.2f MIA %.2f", orig.FA, orig.RA, res.FA, res.RA, res.TA, res.MIA)
 	if res.FA > 5 {
 		t.Errorf("class-wise FA %.2f%%, want near 0", res.FA)
 	}
 	// Forgetting by wrecking the model does not count.
-	// Runs of this fixture have ended between RA 92.7 and 95.6; a wrecked
-	// model is near 10%.
-	if res.RA < orig.RA-10 {
-		t.Errorf("class-wise RA %.2f%%, want within 10 points of the original's %.2f%%", res.RA, orig.RA)
+	if res.RA < orig.RA-6 {
+		t.Errorf("class-wise RA %.2f%%, want within 6 points of the original's %.2f%%", res.RA, orig.RA)
 	}
 	if res.Samples["test"] != 900 { // the class-balanced test subset has 100 per class
 		t.Errorf("D_t has %d samples, want the 900 test samples of the other classes", res.Samples["test"])
