@@ -16,7 +16,7 @@ import (
 )
 
 // DemoConfig sizes the demo study. The defaults (DefaultDemo) finish in
-// about ten minutes on a 2-core CPU: a 5,000-image subset trained 15 epochs
+// about eight minutes on a 2-core CPU: a 5,000-image subset trained 15 epochs
 // (long enough for the original to remember its training images better
 // than unseen ones) and 5 epochs per method.
 type DemoConfig struct {
