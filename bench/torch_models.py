@@ -36,17 +36,27 @@ class LSQ(nn.Module):
             self.qn, self.qp = 0, 2 ** bits - 1
         self.s = nn.Parameter(torch.zeros(channels))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.int64))
+        # A host-side copy of "initialized is set": testing the buffer
+        # itself would wait for the GPU in every forward pass. Loading a
+        # state dict clears it, so the next forward reads the buffer once.
+        self._ready = False
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._ready = False
 
     def forward(self, x):
         per_channel = self.s.numel() > 1
-        if self.initialized == 0:
-            with torch.no_grad():
-                if per_channel:
-                    m = x.detach().abs().reshape(x.shape[0], -1).mean(1)
-                else:
-                    m = x.detach().abs().mean().reshape(1)
-                self.s.copy_((2 * m / math.sqrt(self.qp)).clamp_min(1e-6))
-                self.initialized.fill_(1)
+        if not self._ready:
+            if int(self.initialized) == 0:
+                with torch.no_grad():
+                    if per_channel:
+                        m = x.detach().abs().reshape(x.shape[0], -1).mean(1)
+                    else:
+                        m = x.detach().abs().mean().reshape(1)
+                    self.s.copy_((2 * m / math.sqrt(self.qp)).clamp_min(1e-6))
+                    self.initialized.fill_(1)
+            self._ready = True
         g = 1.0 / math.sqrt(x.numel() / self.s.numel() * self.qp)
         s = _grad_scale(self.s, g)
         if per_channel:
