@@ -199,6 +199,29 @@ class MobileNetV2(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
+def input_shape(arch, spec=None):
+    """The (h, w, c) of an "HxWxC" spec, or qmulgpu bench's default for arch."""
+    if spec:
+        h, w, c = (int(v) for v in spec.split("x"))
+        return h, w, c
+    return (28, 28, 1) if arch == "smallcnn" else (32, 32, 3)
+
+
+def setup(device, tf32):
+    """Sets PyTorch up for a fair GPU baseline and returns the settings, to
+    be stated with the results: cuDNN chooses its algorithms by measuring
+    them (qmulgpu measures cuDNN's candidates per shape too), and TF32 is
+    allowed in matrix products and convolutions exactly when tf32 is true
+    (qmulgpu's default is on; QMUL_TF32=0 turns it off)."""
+    if device.type != "cuda":
+        return {"conv": "PyTorch on the CPU", "tf32": False, "cudnn_benchmark": False}
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    conv = "cuDNN %s" % torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else "no cuDNN"
+    return {"conv": conv, "tf32": tf32, "cudnn_benchmark": True}
+
+
 def build(arch, cin, classes, h, w, width=1.0, quant=None):
     if arch == "smallcnn":
         return SmallCNN(cin, classes, h, w, quant)

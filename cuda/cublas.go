@@ -61,7 +61,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"github.com/qmulgpu/qmulgpu/cuda/libsearch"
@@ -167,41 +166,27 @@ func pickCublas(cands []libsearch.Candidate, driverMajor int, try func(*cublas) 
 	return l, choiceNote("cuBLAS", passed), nil
 }
 
-// cublasChoice is the process's cuBLAS, chosen when the first device
-// opens and kept (with the reason there was none) for the others.
-var cublasChoice struct {
-	sync.Mutex
-	lib *cublas
-	err error
-}
+// cublasChoice is the process's cuBLAS.
+var cublasChoice choice[*cublas]
 
 // chooseCublas creates a handle on stream s of ctx from the process's
 // cuBLAS, choosing the library at the first call: the candidates of
 // QMUL_CUBLAS or of the search (libsearch), newest version first, and of
 // those the first that the driver runs and that creates a handle.
 func chooseCublas(drv *driver, ctx C.CUcontext, s C.CUstream, tf32 bool) (*blasHandle, error) {
-	cublasChoice.Lock()
-	defer cublasChoice.Unlock()
-	if cublasChoice.lib != nil {
-		return newBlasHandle(cublasChoice.lib, drv, ctx, s, tf32)
-	}
-	if cublasChoice.err != nil {
-		return nil, cublasChoice.err
-	}
 	var h *blasHandle
-	try := func(l *cublas) error {
-		var err error
+	handle := func(l *cublas) (err error) {
 		h, err = newBlasHandle(l, drv, ctx, s, tf32)
 		return err
 	}
-	l, note, err := pickCublas(searchCandidates("QMUL_CUBLAS", cublasSonames), drv.cudaMajor(), try)
-	if err != nil {
-		cublasChoice.err = err
-		return nil, err
-	}
-	cublasChoice.lib = l
-	record("cublas", l.lib.report(l.version(), note))
-	return h, nil
+	err := cublasChoice.use(handle, func(try func(*cublas) error) (*cublas, error) {
+		l, note, err := pickCublas(searchCandidates("QMUL_CUBLAS", cublasSonames), drv.cudaMajor(), try)
+		if err == nil {
+			record("cublas", l.lib.report(l.version(), note))
+		}
+		return l, err
+	})
+	return h, err
 }
 
 // checkBlas turns a cuBLAS status into an *Error naming the call (or the

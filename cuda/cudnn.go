@@ -224,7 +224,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"github.com/qmulgpu/qmulgpu/cuda/libsearch"
@@ -376,41 +375,27 @@ func pickCudnn(cands []libsearch.Candidate, driverMajor int, try func(*cudnn) er
 	return l, choiceNote("cuDNN", passed), nil
 }
 
-// cudnnChoice is the process's cuDNN, chosen when the first backend asks
-// for it and kept (with the reason there was none) for the others.
-var cudnnChoice struct {
-	sync.Mutex
-	lib *cudnn
-	err error
-}
+// cudnnChoice is the process's cuDNN.
+var cudnnChoice choice[*cudnn]
 
 // chooseCudnn creates a cuDNN handle on stream s of ctx, choosing the
 // process's cuDNN at the first call: of the candidates of QMUL_CUDNN or of
 // the search, newest version first, the first that the driver runs and
 // whose handle passes the probe.
 func chooseCudnn(drv *driver, ctx C.CUcontext, s C.CUstream) (*dnnHandle, error) {
-	cudnnChoice.Lock()
-	defer cudnnChoice.Unlock()
-	if cudnnChoice.lib != nil {
-		return newDnnHandle(cudnnChoice.lib, drv, ctx, s)
-	}
-	if cudnnChoice.err != nil {
-		return nil, cudnnChoice.err
-	}
 	var h *dnnHandle
-	try := func(l *cudnn) error {
-		var err error
+	handle := func(l *cudnn) (err error) {
 		h, err = newDnnHandle(l, drv, ctx, s)
 		return err
 	}
-	l, note, err := pickCudnn(searchCandidates("QMUL_CUDNN", cudnnSonames), drv.cudaMajor(), try)
-	if err != nil {
-		cudnnChoice.err = err
-		return nil, err
-	}
-	cudnnChoice.lib = l
-	record("cudnn", l.lib.report(l.version.String(), note))
-	return h, nil
+	err := cudnnChoice.use(handle, func(try func(*cudnn) error) (*cudnn, error) {
+		l, note, err := pickCudnn(searchCandidates("QMUL_CUDNN", cudnnSonames), drv.cudaMajor(), try)
+		if err == nil {
+			record("cudnn", l.lib.report(l.version.String(), note))
+		}
+		return l, err
+	})
+	return h, err
 }
 
 // CudnnStatus says which cuDNN library the cuda build would use, or why

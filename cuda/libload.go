@@ -328,6 +328,37 @@ func firstUsable[T any](cands []libsearch.Candidate, open func(libsearch.Candida
 	return none, passed, false
 }
 
+// choice is the process's pick of one library, made when the first device
+// asks for a handle and kept, with the reason there was none, for the
+// others.
+type choice[L any] struct {
+	mu  sync.Mutex
+	lib L
+	ok  bool
+	err error
+}
+
+// use calls use on the chosen library (which creates a handle, say),
+// choosing it first when no device has: pick tries the candidates, calling
+// use on each one it opens, and returns the first that use accepted.
+func (c *choice[L]) use(use func(L) error, pick func(try func(L) error) (L, error)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.ok:
+		return use(c.lib)
+	case c.err != nil:
+		return c.err
+	}
+	l, err := pick(use)
+	if err != nil {
+		c.err = err
+		return err
+	}
+	c.lib, c.ok = l, true
+	return nil
+}
+
 // choiceNote says why the chosen library was taken: the reasons others
 // found before it were not.
 func choiceNote(what string, passed []string) string {
