@@ -71,6 +71,8 @@ if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
 fi
 RUN=$WORK/run DATA=$WORK/data
 rm -rf "$RUN" && mkdir -p "$RUN" "$DATA"
+# cuda.test reads kernels/*.cu from its working folder.
+cd "$BUNDLE" || exit 2
 PY=${PYTHON:-python3}
 Q="$BUNDLE/qmulgpu"
 # TF32 as qmulgpu will use it (QMUL_TF32, default on), and so PyTorch too.

@@ -123,6 +123,10 @@ suite() {
 		grep -e '--- SKIP' "$log" >&2
 		fail "suite $name: a test skipped on the emulated device"
 	fi
+	# The fake cuDNN rejects grouped float convolutions, as real cuDNN may:
+	# the depthwise cases must have fallen back, each with its one line.
+	grep -q 'convolutions: cuDNN .* rejects the .* depthwise convolution' "$log" ||
+		fail "suite $name: no depthwise convolution fell back from cuDNN with its one-line notice"
 	echo "   $(grep -c -e '^--- PASS' "$log") tests passed in $((SECONDS - start)) s (op cases through $other too)"
 	census "$name" "$dir"
 }

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -41,4 +42,26 @@ func TestWorkersNamedDevice(t *testing.T) {
 			t.Errorf("Workers(auto) without CUDA = %v", got)
 		}
 	}
+}
+
+// FuzzWorkers: whatever CUDA_VISIBLE_DEVICES holds, the workers are the
+// CPU or cuda:0 … cuda:(k−1) for some k no larger than the GPUs present.
+func FuzzWorkers(f *testing.F) {
+	for _, s := range []string{"", "0", "0,1", "1,-1,2", "NoDevFiles", "GPU-8a2f,MIG-1", " 3 ,", ",,", "-1"} {
+		f.Add(s, uint8(4))
+	}
+	f.Fuzz(func(t *testing.T, visible string, gpus uint8) {
+		got := workers(int(gpus), visible, true)
+		if len(got) == 1 && got[0] == "cpu" {
+			return
+		}
+		if len(got) > int(gpus) {
+			t.Fatalf("workers(%d, %q) = %v: more than the GPUs present", gpus, visible, got)
+		}
+		for i, d := range got {
+			if d != fmt.Sprintf("cuda:%d", i) {
+				t.Fatalf("workers(%d, %q) = %v", gpus, visible, got)
+			}
+		}
+	})
 }
