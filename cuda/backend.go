@@ -14,8 +14,8 @@ import (
 
 // executor is the device work of a Backend: memory, copies, kernel
 // launches and GEMMs, all on one stream. gpu (stream.go) is the real one;
-// the tests substitute a fake that checks every launch against the kernel
-// signatures in kernels/*.cu.
+// the tests substitute a fake that checks every launch's shape and
+// pointer arguments (fake_test.go).
 type executor interface {
 	blockSource
 	// upload and download copy between host and device memory and return

@@ -1,7 +1,6 @@
 package kernelgen
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 )
@@ -105,9 +104,4 @@ func layout(s *Struct) {
 // sortStructs orders structs as their file defines them.
 func sortStructs(ss []*Struct) {
 	slices.SortFunc(ss, func(a, b *Struct) int { return a.Line - b.Line })
-}
-
-// String describes a struct for messages.
-func (s *Struct) String() string {
-	return fmt.Sprintf("struct %s (%s:%d, %d bytes)", s.Name, s.Path, s.Line, s.Size)
 }
