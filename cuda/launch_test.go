@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"testing"
@@ -87,3 +88,35 @@ func TestPackArgsRejects(t *testing.T) {
 func le32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
 
 func le64(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }
+
+// TestStructArg checks that a generated struct twin is passed as the
+// bytes C expects: each member at its C offset, aligned as C aligns it.
+func TestStructArg(t *testing.T) {
+	var norm qmNorm
+	norm.mean[0], norm.std[maxChannels-1] = 1.5, -2
+	wantNorm := make([]byte, 8*maxChannels)
+	copy(wantNorm, le32(math.Float32bits(1.5)))
+	copy(wantNorm[8*maxChannels-4:], le32(math.Float32bits(-2)))
+
+	var tab qmDotTable
+	tab.a[0], tab.b[1], tab.len[dotMax-1] = 7, 8, -1
+	wantTab := make([]byte, 24*dotMax)
+	copy(wantTab, le64(7))
+	copy(wantTab[8*dotMax+8:], le64(8))
+	copy(wantTab[24*dotMax-8:], le64(^uint64(0)))
+
+	for _, tc := range []struct {
+		name  string
+		got   rawArg
+		want  []byte
+		align int
+	}{
+		{"qm_norm", structArg(&norm), wantNorm, 4},
+		{"qm_dot_table", structArg(&tab), wantTab, 8},
+	} {
+		if tc.got.align != tc.align || !bytes.Equal(tc.got.data, tc.want) {
+			t.Errorf("%s: %d bytes aligned to %d, want %d aligned to %d, or the bytes differ",
+				tc.name, len(tc.got.data), tc.got.align, len(tc.want), tc.align)
+		}
+	}
+}
