@@ -37,7 +37,8 @@
 // (cuda/internal/kernelgen) from the signatures in kernels/X.cu, holds one
 // function per kernel, qm_foo_bar becoming qmFooBar, whose parameters
 // have Go types matching the C ones (dptr[float32] for float*, int32 for
-// int, int64 for long long, a generated twin for a struct by value). It
+// int, int64 for long long, a pointer to a generated twin for a struct
+// passed by value). It
 // returns a kernelCall that the launch helpers (launchN, launchBlocks,
 // launchLanes, launchTiles, launchRows, launch) queue with a grid:
 //

@@ -37,7 +37,7 @@ func (b *Backend) GatherImages(a engine.GatherArgs) {
 	if batch == 0 || b.err != nil {
 		return
 	}
-	var norm qmNorm
+	norm := new(qmNorm)
 	copy(norm.mean[:], a.Mean)
 	copy(norm.std[:], a.Std)
 	b.launchN("GatherImages", a.Out.Numel(), qmGatherImages(dptr[uint8](b.addr(a.Src, engine.Uint8)), b.i32(a.Index),

@@ -23,11 +23,11 @@ var (
 //	qm_gather_images(const unsigned char* src, const int* index, const int* crop, const int* flip,
 //		long long nsrc, int B, int H, int W, int C, int pad, qm_norm norm, float* out, int* status)
 func qmGatherImages(
-	src dptr[uint8], index, crop, flip dptr[int32], nsrc int64, B, H, W, C, pad int32, norm qmNorm,
+	src dptr[uint8], index, crop, flip dptr[int32], nsrc int64, B, H, W, C, pad int32, norm *qmNorm,
 	out dptr[float32], status dptr[int32],
 ) kernelCall {
 	return kernelCall{kernel: "qm_gather_images", args: []any{
-		devPtr(src), devPtr(index), devPtr(crop), devPtr(flip), nsrc, B, H, W, C, pad, structArg(&norm),
+		devPtr(src), devPtr(index), devPtr(crop), devPtr(flip), nsrc, B, H, W, C, pad, structArg(norm),
 		devPtr(out), devPtr(status),
 	}}
 }

@@ -53,7 +53,7 @@ func (b *Backend) dot(op string, as, bs []*engine.Tensor, out *engine.Tensor) {
 	sums := dptr[float64](partial.ptr)
 	for first := 0; first < len(as); first += dotMax {
 		chunk := min(len(as)-first, dotMax)
-		var table qmDotTable
+		table := new(qmDotTable)
 		for i := range chunk {
 			a, bt := as[first+i], bs[first+i]
 			table.a[i], table.b[i], table.len[i] = uint64(b.f32(a)), uint64(b.f32(bt)), int64(a.Numel())

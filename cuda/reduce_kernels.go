@@ -41,8 +41,8 @@ func qmBiasGradFinal(partial dptr[float64], cols, lanes int32, db dptr[float32])
 // qmDotPartial is a launch of qm_dot_partial (kernels/reduce.cu:57):
 //
 //	qm_dot_partial(qm_dot_table tab, int first, double* partial)
-func qmDotPartial(tab qmDotTable, first int32, partial dptr[float64]) kernelCall {
-	return kernelCall{kernel: "qm_dot_partial", args: []any{structArg(&tab), first, devPtr(partial)}}
+func qmDotPartial(tab *qmDotTable, first int32, partial dptr[float64]) kernelCall {
+	return kernelCall{kernel: "qm_dot_partial", args: []any{structArg(tab), first, devPtr(partial)}}
 }
 
 // qmDotFinal is a launch of qm_dot_final (kernels/reduce.cu:74):

@@ -37,7 +37,7 @@ func structArg[T any](v *T) rawArg {
 // uses calls each launcher as package cuda would.
 var uses = []kernelCall{
 	qmA(dptr[float32](1), 0, 3, 2.5, dptr[uint8](0)),
-	qmB(qmS{}, 1, 2),
+	qmB(&qmS{}, 1, 2),
 }
 `
 
@@ -69,7 +69,7 @@ func TestGoCompiles(t *testing.T) {
 	for _, want := range []string{
 		"func qmA(x, y dptr[float32], n int64, eps float64, func_ dptr[uint8]) kernelCall {",
 		`return kernelCall{kernel: "qm_a", args: []any{devPtr(x), devPtr(y), n, eps, devPtr(func_)}}`,
-		"func qmB(s qmS, type_, any_ int32) kernelCall {",
+		"func qmB(s *qmS, type_, any_ int32) kernelCall {",
 		"\ta   [3]float32\n\tp   uint64\n\tlen int32\n",
 		"[unsafe.Sizeof(qmS{}) - 32]struct{}{}",
 	} {

@@ -16,7 +16,9 @@ import (
 // whose parameters have the kernel's names and Go types that match the C
 // ones: dptr[T] for a pointer to T (dptr[float32] for float*), int32,
 // int64, float32 and float64 for int, long long, float and double, and
-// for a struct a Go struct of the same layout, generated here too. The
+// for a struct a pointer to a Go struct of the same layout, generated
+// here too (its bytes are copied when the launch is queued, as C passes
+// the struct by value; the pointer spares copying kilobytes in Go). The
 // package defines dptr, devPtr, kernelCall and structArg (cuda/launch.go).
 func Go(f *File) ([]byte, error) {
 	var b bytes.Buffer
@@ -71,8 +73,8 @@ func writeLauncher(b *bytes.Buffer, k *Kernel, name string) {
 			typ = p.Scalar.Go
 			args = append(args, id)
 		default:
-			typ = goName(p.Struct.Name)
-			args = append(args, "structArg(&"+id+")")
+			typ = "*" + goName(p.Struct.Name)
+			args = append(args, "structArg("+id+")")
 		}
 		// Consecutive parameters of one type share it, as Go writes them.
 		if i+1 < len(k.Params) && sameGoType(p, k.Params[i+1]) {
