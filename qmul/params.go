@@ -49,9 +49,18 @@ type Param struct {
 // Key is the parameter's name in sweep files and metrics.json.
 func (p Param) Key() string { return strings.ReplaceAll(p.Name, "-", "_") }
 
-// trainers are the methods that train with a learning rate: they read the
-// schedule rows.
-var trainers = []string{"ft", "rl", "ga", "l1", "salun", "bs", "qmul", "sl", "rl-agr", "oeu", "scrub", "neggrad+"}
+// trainers are the methods that train with a learning rate (all but the
+// one that trains from scratch and those that do not train): they read the
+// rows of the rate schedule and of augmentation.
+var trainers = func() []string {
+	var out []string
+	for _, m := range methods {
+		if !m.FromScratch && !m.NoLR {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}()
 
 // same gives every method of names the same default.
 func same(v any, names ...string) map[string]any {
