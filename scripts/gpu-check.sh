@@ -28,8 +28,10 @@
 # kernel. Phase 2: the kernels compiled by the local nvcc, then benchmarks
 # against PyTorch on the same GPU (same model, quantizer and step, TF32 on
 # both sides, cudnn.benchmark on), the unlearning epochs sized to the time
-# left. Every row names the convolution path that ran. The exit status is
-# 1 when a row failed, 2 on bad usage, 0 otherwise.
+# left. Every row names the convolution path that ran. Statuses: ok,
+# FAILED, skipped (not started: no time), stopped (started, then stopped
+# when the budget ran out: its estimate was short, not a failure), info.
+# The exit status is 1 when a row failed, 2 on bad usage, 0 otherwise.
 set -uo pipefail
 
 BUDGET=540 RESULTS=$PWD/gpu-check-results WORK=${TMPDIR:-/tmp}/qmulgpu-gpu-check BUNDLE="" TINY=0
@@ -114,12 +116,19 @@ step() {
 		row "$phase" "$check" "-" "needs about $est s, $((l > 0 ? l : 0)) s left" skipped
 		return 1
 	fi
-	local t0
+	local t0 limit=$((cap < l ? cap : l))
 	t0=$(date +%s)
-	timeout --kill-after=5 "$((cap < l ? cap : l))" "$@" >"$log" 2>"$log.err"
+	timeout --kill-after=5 "$limit" "$@" >"$log" 2>"$log.err"
 	STEP_RC=$?
 	STEP_S=$(($(date +%s) - t0))
-	[ "$STEP_RC" -ne 124 ] && [ "$STEP_RC" -ne 137 ] || echo "gpu-check: $check: timed out after $STEP_S s" >>"$log.err"
+	STEP_END=""
+	if [ "$STEP_RC" = 124 ] || [ "$STEP_RC" = 137 ]; then
+		# Stopped at the budget (its estimate was short): not a failure.
+		# Stopped at its own cap: it hung, a failure.
+		STEP_END="timed out after $STEP_S s (its limit: $cap s)"
+		[ "$limit" -ge "$cap" ] || STEP_END="stopped after $STEP_S s: the budget ran out"
+		echo "gpu-check: $check: $STEP_END" >>"$log.err"
+	fi
 	return 0
 }
 # need VALUE: a step that exited 0 without producing VALUE failed.
@@ -139,7 +148,15 @@ print("; ".join("%s %s%s (%s)" % (l["name"], l.get("version", "") + " " if l.get
 }
 # convpath TEXT: the convolution path a Describe line names.
 convpath() { sed -n 's/.*, convolutions on \(.*\)$/\1/p' <<<"$1" | head -1; }
-outcome() { [ "$STEP_RC" = 0 ] && echo ok || echo FAILED; }
+# outcome: the status of the last step; ended: why it ended early, if it did.
+outcome() {
+	case $STEP_RC:$STEP_END in
+	0:*) echo ok ;;
+	*:*stopped*) echo stopped ;;
+	*) echo FAILED ;;
+	esac
+}
+ended() { [ -z "$STEP_END" ] || echo "; $STEP_END"; }
 ratio() { "$PY" -c 'import sys; a, b = map(float, sys.argv[1:]); print("%.2f" % (a / b))' "$1" "$2" 2>/dev/null || echo "?"; }
 
 # ---------------------------------------------------------------- phase 1
@@ -172,7 +189,7 @@ parity() {
 	rejected=$(cat "$log" "$log.err" | grep -c 'convolutions: .* rejects ')
 	[ "$rejected" = 0 ] || path="$path; $rejected shapes cuDNN rejects on im2col or our kernels"
 	[ "$pass" -gt 0 ] || need ""
-	row 1 "GPU-vs-CPU parity, --conv $conv" "${path:-unknown}" "$pass passed, $fail failed, $skip skipped in $STEP_S s" "$(outcome)"
+	row 1 "GPU-vs-CPU parity, --conv $conv" "${path:-unknown}" "$pass passed, $fail failed, $skip skipped in $STEP_S s$(ended)" "$(outcome)"
 }
 
 memcheck() {
@@ -186,7 +203,7 @@ memcheck() {
 	local summary
 	summary=$(cat "$log" "$log.err" | grep -m1 'ERROR SUMMARY' | sed 's/^=* *//')
 	row 1 "memcheck of the op suite ($MEMCHECK_RUN, exact allocations)" "im2col + cuBLAS SGEMM (QMUL_CONV=im2col)" \
-		"${summary:-no summary} in $STEP_S s (exit $STEP_RC)" "$(outcome)"
+		"${summary:-no summary} in $STEP_S s (exit $STEP_RC)$(ended)" "$(outcome)"
 }
 
 # ---------------------------------------------------------------- phase 2
@@ -202,7 +219,7 @@ nvcc_check() {
 	rm -rf "$src" && mkdir -p "$src/cuda" && cp -r "$BUNDLE/kernels" "$BUNDLE/CMakeLists.txt" "$src/"
 	step 2 "kernels with the local nvcc (sm_$cc)" "$EST_NVCC" 120 "$RUN/nvcc.log" bash -c \
 		"cmake -S '$src' -B '$WORK/kernels-build' -DQMUL_CUDA_ARCHS=$cc -DQMUL_CUDA_PTX=$cc && cmake --build '$WORK/kernels-build'" || return
-	row 2 "kernels with the local nvcc (sm_$cc, warnings as errors)" "n/a (compiled only)" "exit $STEP_RC in $STEP_S s" "$(outcome)"
+	row 2 "kernels with the local nvcc (sm_$cc, warnings as errors)" "n/a (compiled only)" "exit $STEP_RC in $STEP_S s$(ended)" "$(outcome)"
 }
 
 # step_bench MODEL QUANT: a training step, ours on each path and PyTorch's.
@@ -215,7 +232,7 @@ step_bench() {
 		theirs=$(json "$RUN/torch-$name.json" images_per_sec %.1f)
 		tpath=$(json "$RUN/torch-$name.json" conv)
 		need "$theirs"
-		row 2 "PyTorch $model $q train step, batch $BATCH (img/s)" "${tpath:-?}" "${theirs:-failed} ($(json "$RUN/torch-$name.json" ms_per_step %.1f) ms/step)" "$(outcome)"
+		row 2 "PyTorch $model $q train step, batch $BATCH (img/s)" "${tpath:-?}" "${theirs:-failed} ($(json "$RUN/torch-$name.json" ms_per_step %.1f) ms/step)$(ended)" "$(outcome)"
 	fi
 	for conv in cudnn im2col; do
 		local out=$RUN/ours-$name-$conv.json qf=(--quant "$q")
@@ -226,7 +243,7 @@ step_bench() {
 		need "$ours"
 		[ "$model-$q-$conv" != "$EPOCH_MODEL-lsq-cudnn" ] || OURS_MS=$ms
 		row 2 "$model $q train step, batch $BATCH, --conv $conv (img/s)" "$(convpath "$(json "$out" device)")" \
-			"qmulgpu ${ours:-failed} (${ms:-?} ms/step) vs PyTorch ${theirs:-?} = $([ -n "$ours" ] && [ -n "$theirs" ] && ratio "$ours" "$theirs" || echo ?)x" "$(outcome)"
+			"qmulgpu ${ours:-failed} (${ms:-?} ms/step) vs PyTorch ${theirs:-?} = $([ -n "$ours" ] && [ -n "$theirs" ] && ratio "$ours" "$theirs" || echo ?)x$(ended)" "$(outcome)"
 	done
 }
 
@@ -292,22 +309,26 @@ epoch_row() {
 		--forget "random:$forget" --epochs 1 --batch "$BATCH" --out "$WORK/$name" --force || return
 	ours=$(json "$WORK/$name/metrics.json" rte_s %.2f)
 	need "$ours"
-	local rc=$STEP_RC
+	local rc=$STEP_RC end=$STEP_END
 	cp "$WORK/$name/metrics.json" "$RUN/metrics-$name.json" 2>/dev/null
-	if [ "$agr" != sample ] && [ ! -s "$tj" ]; then
-		step 2 "PyTorch $method epoch" "$EST_TORCH" 600 "$tj" "$PY" "$BUNDLE/bench/torch_unlearn_epoch.py" --device "$TORCH_DEVICE" \
-			--model "$EPOCH_MODEL" --quant lsq --method "$method" --forget "$forget" --retain "$((n - forget))" \
-			--batch "$BATCH" --input 32x32x3 --tf32 "$TF32" && [ "$STEP_RC" = 0 ] || rc=1
+	# PyTorch's epoch, once per method; skipped for lack of time, the row
+	# is ours alone.
+	if [ "$agr" != sample ] && [ ! -s "$tj" ] && step 2 "PyTorch $method epoch" "$EST_TORCH" 600 "$tj" "$PY" \
+		"$BUNDLE/bench/torch_unlearn_epoch.py" --device "$TORCH_DEVICE" --model "$EPOCH_MODEL" --quant lsq \
+		--method "$method" --forget "$forget" --retain "$((n - forget))" --batch "$BATCH" --input 32x32x3 --tf32 "$TF32" &&
+		[ "$STEP_RC" != 0 ]; then
+		[ "$rc" != 0 ] || rc=$STEP_RC
+		[ -n "$end" ] || end=${STEP_END:+PyTorch $STEP_END}
 	fi
 	local vs=""
-	if [ "$agr" != sample ]; then
+	if [ "$agr" != sample ] && [ -e "$tj" ]; then
 		theirs=$(json "$tj" epoch_seconds %.2f)
-		[ -n "$theirs" ] || rc=1
+		[ -n "$theirs" ] || [ "$rc" != 0 ] || rc=1
 		vs=" vs PyTorch ${theirs:-failed} ($(json "$tj" conv)) = $([ -n "$ours" ] && [ -n "$theirs" ] && ratio "$theirs" "$ours" || echo ?)x"
 	fi
-	STEP_RC=$rc
+	STEP_RC=$rc STEP_END=$end
 	row 2 "$EPOCH_MODEL LSQ $method --agr $agr epoch, $n images, $forget forgotten (s)" \
-		"$(convpath "$(json "$WORK/$name/metrics.json" device)")" "qmulgpu ${ours:-failed}$vs" "$(outcome)"
+		"$(convpath "$(json "$WORK/$name/metrics.json" device)")" "qmulgpu ${ours:-failed}$vs$(ended)" "$(outcome)"
 }
 
 # ---------------------------------------------------------------- the run
