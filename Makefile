@@ -99,5 +99,14 @@ test-slurm: build
 	@scripts/install-deps.sh slurm
 	QMUL_BIN=$(CURDIR)/$(BIN) scripts/test-slurm.sh
 
+# The images of docker/, built on stand-in bases made from Debian packages
+# and run as a user would: devices, a tiny train, unlearn and eval, as an
+# unprivileged user with data and output folders mounted; sizes against
+# budgets (scripts/test-images.sh, docker/README.md). As root.
+.PHONY: test-images
+test-images:
+	@scripts/install-deps.sh images
+	scripts/test-images.sh
+
 clean:
 	rm -rf bin build out gpu-bundle cuda/kernels.fatbin
