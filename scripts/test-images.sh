@@ -51,10 +51,8 @@ START=$(date +%s)
 # the user (and Fashion-MNIST in the CPU image); it does not depend on the
 # base, so it catches build tools, caches or a second copy of anything
 # leaking into the final stage. The totals hold for the stand-in bases.
-CPU_ADDED_MB=130 # measured 106
-CPU_TOTAL_MB=220 # measured 183 (stand-in Debian slim: 78)
-GPU_ADDED_MB=110 # measured 80
-GPU_TOTAL_MB=950 # measured 871 (stand-in CUDA runtime: 791, cuBLAS 11.8, no cuDNN)
+declare -A ADDED_MB=([cpu]=130 [gpu]=110) # measured 106 and 80
+declare -A TOTAL_MB=([cpu]=220 [gpu]=950)  # measured 183 and 871 (the stand-ins: Debian slim 78, CUDA runtime 791 with cuBLAS 11.8, no cuDNN)
 
 log() { echo "test-images: $*" >&2; }
 fail() {
@@ -134,10 +132,10 @@ EOF
 [storage]
 driver = "overlay"
 graphroot = "$CACHE/storage"
-runroot = "/run/qmulgpu-images"
+runroot = "/run/qmulgpu-images-$(echo "$CACHE" | sha256sum | cut -c1-8)"
 EOF
 	export CONTAINERS_CONF=$CACHE/containers.conf CONTAINERS_STORAGE_CONF=$CACHE/storage.conf
-	# Build-cache images nothing has used for a week.
+	# Build-cache images made more than a week ago.
 	podman image prune -f --filter until=168h >/dev/null 2>&1 || true
 fi
 
@@ -238,38 +236,43 @@ make_standin() { # name ref
 }
 
 STANDINS=(go debian-slim cuda-devel cuda-runtime)
-declare -A REF
-make_standins() {
-	local name pids=() names=() i failed=0 old
+declare -A REF STANDIN_PID
+# start_standins makes, in the background, each stand-in whose recipe has
+# no image yet.
+start_standins() {
+	local name
 	for name in "${STANDINS[@]}"; do
 		REF[$name]=$(standin_ref "$name")
 		have_image "${REF[$name]}" && continue
 		log "making stand-in $name (${REF[$name]}); log in $CACHE/logs/standin-$name.log"
 		make_standin "$name" "${REF[$name]}" >"$CACHE/logs/standin-$name.log" 2>&1 &
-		pids+=($!)
-		names+=("$name")
+		STANDIN_PID[$name]=$!
 	done
-	for i in "${!pids[@]}"; do
-		if ! wait "${pids[$i]}" || ! have_image "${REF[${names[$i]}]}"; then
-			tail -n 30 "$CACHE/logs/standin-${names[$i]}.log" >&2
-			log "FAIL: making stand-in ${names[$i]} failed (log above)"
-			failed=1
+}
+
+# await_standins waits for the named stand-ins, then removes the images of
+# their older recipes.
+await_standins() {
+	local name old
+	for name in "$@"; do
+		if [ -n "${STANDIN_PID[$name]:-}" ]; then
+			if ! wait "${STANDIN_PID[$name]}" || ! have_image "${REF[$name]}"; then
+				tail -n 30 "$CACHE/logs/standin-$name.log" >&2
+				fail "making stand-in $name failed (log above)"
+			fi
+			log "stand-in $name ready ($(elapsed))"
 		fi
-	done
-	[ $failed -eq 0 ] || exit 1
-	# Stand-ins of older recipes.
-	for name in "${STANDINS[@]}"; do
 		for old in $("$ENGINE" images --format '{{.Repository}}:{{.Tag}}' "localhost/qmulgpu-standin/$name"); do
 			[ "$old" = "${REF[$name]}" ] || "$ENGINE" rmi "$old" >/dev/null 2>&1 || true
 		done
 	done
-	log "stand-in bases ready ($(elapsed))"
 }
 
-make_standins
+start_standins
 CPU_ARGS=(--build-arg "GO_IMAGE=${REF[go]}" --build-arg "RUNTIME_IMAGE=${REF[debian-slim]}")
 GPU_ARGS=(--build-arg "GO_IMAGE=${REF[go]}" --build-arg "CUDA_DEVEL_IMAGE=${REF[cuda-devel]}" --build-arg "CUDA_RUNTIME_IMAGE=${REF[cuda-runtime]}")
 if [ "${1:-}" = bases ]; then
+	await_standins "${STANDINS[@]}"
 	echo "docker/Dockerfile.cpu: ${CPU_ARGS[*]}"
 	echo "docker/Dockerfile:     ${GPU_ARGS[*]}"
 	exit 0
@@ -281,8 +284,10 @@ RUN_ID=$$
 declare -A IMAGE=([cpu]="localhost/qmulgpu-test/cpu:run$RUN_ID" [gpu]="localhost/qmulgpu-test/gpu:run$RUN_ID")
 T=$(mktemp -d "${TMPDIR:-/tmp}/qmul-images.XXXXXX")
 chmod 755 "$T"
+CPU_JOB=""
 cleanup() {
 	local rc=$?
+	[ -z "$CPU_JOB" ] || wait "$CPU_JOB" 2>/dev/null || true
 	if [ "${KEEP:-0}" = 1 ]; then
 		log "kept $T and the tags ${IMAGE[*]}"
 	else
@@ -301,19 +306,23 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# stamp prefixes each line with the seconds since it started.
+stamp() {
+	local t0=$SECONDS line
+	while IFS= read -r line || [ -n "$line" ]; do printf '%4ds %s\n' $((SECONDS - t0)) "$line"; done
+}
+
 build() { # kind dockerfile build-args...
 	local kind=$1 file=$2
 	shift 2
 	log "building $file as ${IMAGE[$kind]} (version $VERSION); log in $CACHE/logs/build-$kind.log"
-	"$ENGINE" build -f "$ROOT/$file" --build-arg "VERSION=$VERSION" "$@" -t "${IMAGE[$kind]}" "$ROOT" \
-		>"$CACHE/logs/build-$kind.log" 2>&1 || {
+	"$ENGINE" build -f "$ROOT/$file" --build-arg "VERSION=$VERSION" "$@" -t "${IMAGE[$kind]}" "$ROOT" 2>&1 |
+		stamp >"$CACHE/logs/build-$kind.log" || {
 		tail -n 40 "$CACHE/logs/build-$kind.log" >&2
 		fail "building $file failed (log above)"
 	}
 	log "built $file ($(elapsed))"
 }
-build cpu docker/Dockerfile.cpu "${CPU_ARGS[@]}"
-build gpu docker/Dockerfile "${GPU_ARGS[@]}"
 
 # ---- what each image is ----
 inspect() { "$ENGINE" image inspect --format "$2" "$1"; }
@@ -341,8 +350,6 @@ check_image() { # kind base added-budget-MB total-budget-MB
 	[ $((size - base)) -le $(($3 * 1000000)) ] || fail "$1: adds $(((size - base) / 1000000)) MB to its base, over the budget of $3 MB"
 	[ "$size" -le $(($4 * 1000000)) ] || fail "$1: $((size / 1000000)) MB, over the budget of $4 MB"
 }
-check_image cpu "${REF[debian-slim]}" $CPU_ADDED_MB $CPU_TOTAL_MB
-check_image gpu "${REF[cuda-runtime]}" $GPU_ADDED_MB $GPU_TOTAL_MB
 
 # ---- running them as a user would ----
 RUN_UID=${QMUL_IMAGES_UID:-4242}
@@ -394,8 +401,24 @@ EOF
 	[ -z "$bad" ] || fail "$kind: files on the host that uid $RUN_UID cannot read: $bad"
 	log "$kind: devices, train, unlearn and eval ran as uid $RUN_UID ($(find "$d/out" -type f | wc -l) files written, all theirs) ($(elapsed))"
 }
-use_as_user cpu
-use_as_user gpu
-log "gpu: $(grep 'running on the CPU' "$T/gpu/train.err")"
 
+# test_image builds one image, checks it and uses it.
+test_image() { # kind dockerfile base build-args...
+	local kind=$1 file=$2 base=$3
+	shift 3
+	build "$kind" "$file" "$@"
+	check_image "$kind" "$base" "${ADDED_MB[$kind]}" "${TOTAL_MB[$kind]}"
+	use_as_user "$kind"
+}
+
+# The CPU image as soon as its bases are ready, in the background, while
+# the CUDA stand-ins are made and the GPU image is built.
+await_standins go debian-slim
+test_image cpu docker/Dockerfile.cpu "${REF[debian-slim]}" "${CPU_ARGS[@]}" &
+CPU_JOB=$!
+await_standins cuda-devel cuda-runtime
+test_image gpu docker/Dockerfile "${REF[cuda-runtime]}" "${GPU_ARGS[@]}"
+log "gpu: $(grep 'running on the CPU' "$T/gpu/train.err")"
+wait "$CPU_JOB" || fail "the CPU image failed (above)"
+CPU_JOB=""
 log "PASS in $(elapsed)"
