@@ -71,7 +71,8 @@ test-cuda: build-cuda
 		--epochs 1 --lr 0.05 --batch 100 --val-frac 0 --out build/cuda-fallback --force --quiet
 
 # The emulated CUDA device (cuda/emu, see docs/gpu.md): kernels/*.cu as host
-# C++ (g++, no nvcc) behind fake libcuda.so.1, libcublas.so.12 and
+# C++ (g++, no nvcc) behind fake libcuda.so.1, libcublas.so.12 and .13
+# (with their cuBLASLt), libcudnn.so.9 (with two sub-libraries) and
 # libnvidia-ml.so.1, in two builds: plain, and checked (AddressSanitizer and
 # the race checker).
 emu:
@@ -119,6 +120,15 @@ test-gpu-check: emu gpu-bundle
 test-slurm: build
 	@scripts/install-deps.sh slurm
 	QMUL_BIN=$(CURDIR)/$(BIN) scripts/test-slurm.sh
+
+# The images of docker/, built on stand-in bases made from Debian packages
+# and run as a user would: devices, a tiny train, unlearn and eval, as an
+# unprivileged user with data and output folders mounted; sizes against
+# budgets (scripts/test-images.sh, docker/README.md). As root.
+.PHONY: test-images
+test-images:
+	@scripts/install-deps.sh images
+	scripts/test-images.sh
 
 clean:
 	rm -rf bin build out gpu-bundle gpu-bundle.tar.gz cuda/kernels.fatbin
