@@ -8,27 +8,14 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine"
 )
 
-// slopes returns PReLU's slope count, which must divide x's size.
-func slopes(op string, x, alpha *engine.Tensor) int {
-	if alpha == nil {
-		panic(fmt.Sprintf("cuda: %s: PReLU without slopes", op))
-	}
-	checkFloat(op, alpha)
-	na := alpha.Numel()
-	if na == 0 || x.Numel()%na != 0 {
-		panic(fmt.Sprintf("cuda: %s: %d PReLU slopes for %v", op, na, x))
-	}
-	return na
-}
-
 // Activate implements engine.Backend.
 func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
-	checkFloat("activate", x, y)
+	must(engine.CheckActivate(act, x, alpha, y))
+	checkFloat("activate", x, y, alpha)
 	n := x.Numel()
-	checkNumel("activate", y, n, "y")
 	na := 0
 	if act == engine.PReLU {
-		na = slopes("activate", x, alpha)
+		na = alpha.Numel()
 	}
 	if b.err != nil {
 		return
@@ -54,17 +41,12 @@ func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
 // reduction runs in double precision (qm_prelu_backward_f32 writes dx and
 // per-lane sums, qm_prelu_dalpha_final adds them).
 func (b *Backend) ActivateBackward(act engine.Activation, x, alpha, dy, dx, dalpha *engine.Tensor) {
-	checkFloat("activate backward", x, dy, dx)
+	must(engine.CheckActivateBackward(act, x, alpha, dy, dx, dalpha))
+	checkFloat("activate backward", x, dy, dx, alpha, dalpha)
 	n := x.Numel()
-	checkNumel("activate backward", dy, n, "dy")
-	checkNumel("activate backward", dx, n, "dx")
 	na := 0
 	if act == engine.PReLU {
-		na = slopes("activate backward", x, alpha)
-		if dalpha != nil {
-			checkFloat("activate backward", dalpha)
-			checkNumel("activate backward", dalpha, na, "dalpha")
-		}
+		na = alpha.Numel()
 	}
 	if b.err != nil {
 		return

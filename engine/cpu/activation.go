@@ -8,7 +8,7 @@ import (
 
 // Activate implements engine.Backend.
 func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
-	checkSame("activate", x, y)
+	must(engine.CheckActivate(act, x, alpha, y))
 	if x.DType == engine.Float32 {
 		activate(b, act, F32(x), floatsOrNil[float32](alpha), F32(y))
 	} else {
@@ -18,8 +18,7 @@ func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
 
 // ActivateBackward implements engine.Backend.
 func (b *Backend) ActivateBackward(act engine.Activation, x, alpha, dy, dx, dalpha *engine.Tensor) {
-	checkSame("activate backward", x, dy)
-	checkSame("activate backward", x, dx)
+	must(engine.CheckActivateBackward(act, x, alpha, dy, dx, dalpha))
 	if x.DType == engine.Float32 {
 		activateBackward(b, act, F32(x), floatsOrNil[float32](alpha), F32(dy), F32(dx), floatsOrNil[float32](dalpha))
 	} else {

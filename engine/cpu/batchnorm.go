@@ -8,6 +8,7 @@ import (
 
 // BatchNorm implements engine.Backend.
 func (b *Backend) BatchNorm(a engine.BatchNormArgs) {
+	must(engine.CheckBatchNorm(a, false))
 	if a.X.DType == engine.Float32 {
 		batchNorm[float32](b, a)
 	} else {
@@ -17,6 +18,7 @@ func (b *Backend) BatchNorm(a engine.BatchNormArgs) {
 
 // BatchNormBackward implements engine.Backend.
 func (b *Backend) BatchNormBackward(a engine.BatchNormArgs) {
+	must(engine.CheckBatchNorm(a, true))
 	if a.X.DType == engine.Float32 {
 		batchNormBackward[float32](b, a)
 	} else {

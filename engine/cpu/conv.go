@@ -1,10 +1,6 @@
 package cpu
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // Convolutions are computed as im2col + GEMM over blocks of whole samples.
 // Each goroutine takes a contiguous range of the batch and walks it in
@@ -26,18 +22,6 @@ func samplesPerBlock(outPixels, rowLen int) int {
 	return max(1, per)
 }
 
-func checkConv(x, w, y *engine.Tensor, g engine.ConvGeom) {
-	if err := g.Validate(); err != nil {
-		panic("cpu: " + err.Error())
-	}
-	want := [][]int{{g.N, g.H, g.W, g.C}, {g.K, g.R, g.S, g.C / g.Groups}, {g.N, g.OutH(), g.OutW(), g.K}}
-	for i, t := range []*engine.Tensor{x, w, y} {
-		if t != nil && engine.Numel(t.Shape) != engine.Numel(want[i]) {
-			panic(fmt.Sprintf("cpu: conv %+v: operand %d is %v, want %v", g, i, t, want[i]))
-		}
-	}
-}
-
 func isDepthwise(g engine.ConvGeom) bool {
 	return g.Groups > 1 && g.Groups == g.C && g.Groups == g.K
 }
@@ -48,7 +32,7 @@ func isPointwise(g engine.ConvGeom) bool {
 
 // Conv2d implements engine.Backend.
 func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
-	checkConv(x, w, y, g)
+	must(engine.CheckConv("conv", x, w, y, g))
 	if x.DType == engine.Float32 {
 		convForward(b, F32(x), F32(w), F32(y), g)
 	} else {
@@ -58,8 +42,7 @@ func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
 
 // Conv2dBackward implements engine.Backend.
 func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvGeom) {
-	checkConv(x, w, dy, g)
-	checkConv(dx, dw, nil, g)
+	must(engine.CheckConvBackward(x, w, dy, dx, dw, g))
 	if x.DType == engine.Float32 {
 		convBackward(b, F32(x), F32(w), F32(dy), floatsOrNil[float32](dx), F32(dw), g)
 	} else {

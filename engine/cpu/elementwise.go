@@ -37,7 +37,7 @@ func fill[T any](b *Backend, x []T, v T) {
 
 // Copy implements engine.Backend.
 func (b *Backend) Copy(dst, src *engine.Tensor) {
-	checkSame("copy", dst, src)
+	must(engine.CheckLike("copy", "src", src, dst))
 	switch dst.DType {
 	case engine.Float32:
 		copy(F32(dst), F32(src))
@@ -84,7 +84,7 @@ func scaleRows[T float](c []T, m, n, ld int, beta T) {
 
 // Axpy implements engine.Backend.
 func (b *Backend) Axpy(a float64, x, y *engine.Tensor) {
-	checkSame("axpy", x, y)
+	must(engine.CheckLike("axpy", "y", y, x))
 	if x.DType == engine.Float32 {
 		axpy(b, float32(a), F32(x), F32(y))
 	} else {
@@ -103,8 +103,7 @@ func axpy[T float](b *Backend, a T, x, y []T) {
 
 // Add implements engine.Backend.
 func (b *Backend) Add(dst, x, y *engine.Tensor) {
-	checkSame("add", dst, x)
-	checkSame("add", dst, y)
+	must(engine.CheckAdd(dst, x, y))
 	if dst.DType == engine.Float32 {
 		add(b, F32(dst), F32(x), F32(y))
 	} else {
@@ -123,10 +122,8 @@ func add[T float](b *Backend, dst, x, y []T) {
 
 // Gather implements engine.Backend.
 func (b *Backend) Gather(dst, src, index *engine.Tensor) {
+	must(engine.CheckGather(dst, src, index))
 	idx := I32(index)
-	if dst.DType != src.DType || dst.Rows() != len(idx) || dst.Cols() != src.Cols() {
-		panic(fmt.Sprintf("cpu: gather %v from %v by %v", dst, src, index))
-	}
 	switch dst.DType {
 	case engine.Float32:
 		gatherRows(F32(dst), F32(src), idx, src.Cols(), src.Rows())
@@ -148,9 +145,11 @@ func gatherRows[T any](dst, src []T, idx []int32, cols, rows int) {
 	}
 }
 
-func checkSame(op string, a, b *engine.Tensor) {
-	if a.DType != b.DType || a.Numel() != b.Numel() {
-		panic(fmt.Sprintf("cpu: %s of %v and %v", op, a, b))
+// must panics with err, a failed precondition of an op (engine's Check
+// functions), unless it is nil.
+func must(err error) {
+	if err != nil {
+		panic("cpu: " + err.Error())
 	}
 }
 

@@ -45,6 +45,7 @@ func (b *Backend) channels(n, ch int, fn func(w, c, lo, hi int)) int {
 
 // FakeQuant implements engine.Backend.
 func (b *Backend) FakeQuant(a engine.FakeQuantArgs) {
+	must(engine.CheckFakeQuant(a, false))
 	if a.X.DType == engine.Float32 {
 		fakeQuant[float32](b, a)
 	} else {
@@ -54,6 +55,7 @@ func (b *Backend) FakeQuant(a engine.FakeQuantArgs) {
 
 // FakeQuantBackward implements engine.Backend.
 func (b *Backend) FakeQuantBackward(a engine.FakeQuantArgs) {
+	must(engine.CheckFakeQuant(a, true))
 	if a.X.DType == engine.Float32 {
 		fakeQuantBackward[float32](b, a)
 	} else {
@@ -150,6 +152,7 @@ func fakeQuantBackward[T float](b *Backend, a engine.FakeQuantArgs) {
 
 // Observe implements engine.Backend.
 func (b *Backend) Observe(a engine.ObserveArgs) {
+	must(engine.CheckObserve(a))
 	if a.X.DType == engine.Float32 {
 		observe[float32](b, a)
 	} else {
@@ -198,6 +201,7 @@ func observe[T float](b *Backend, a engine.ObserveArgs) {
 
 // DoReFaWeights implements engine.Backend.
 func (b *Backend) DoReFaWeights(a engine.DoReFaArgs) {
+	must(engine.CheckDoReFa(a, false))
 	if a.W.DType == engine.Float32 {
 		dorefa[float32](b, a)
 	} else {
@@ -207,6 +211,7 @@ func (b *Backend) DoReFaWeights(a engine.DoReFaArgs) {
 
 // DoReFaWeightsBackward implements engine.Backend.
 func (b *Backend) DoReFaWeightsBackward(a engine.DoReFaArgs) {
+	must(engine.CheckDoReFa(a, true))
 	if a.W.DType == engine.Float32 {
 		dorefaBackward[float32](b, a)
 	} else {

@@ -1,10 +1,6 @@
 package cpu
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // gemm dispatches to sgemm or dgemm.
 func gemm[T float](ta, tb bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
@@ -19,9 +15,7 @@ func gemm[T float](ta, tb bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 // Gemm implements engine.Backend. Large products are split by rows of c
 // across goroutines.
 func (b *Backend) Gemm(ta, tb bool, m, n, k int, alpha float64, a, bm *engine.Tensor, beta float64, c *engine.Tensor) {
-	if a.Numel() != m*k || bm.Numel() != k*n || c.Numel() != m*n {
-		panic(fmt.Sprintf("cpu: gemm %dx%dx%d with %v, %v, %v", m, n, k, a, bm, c))
-	}
+	must(engine.CheckGemm(m, n, k, a, bm, c))
 	if c.DType == engine.Float32 {
 		gemmRows(b, ta, tb, m, n, k, float32(alpha), F32(a), F32(bm), float32(beta), F32(c))
 	} else {
@@ -50,6 +44,7 @@ func gemmRows[T float](b *Backend, ta, tb bool, m, n, k int, alpha T, a, bm []T,
 
 // AddBias implements engine.Backend.
 func (b *Backend) AddBias(y, bias *engine.Tensor) {
+	must(engine.CheckBias("add bias", y, bias))
 	if y.DType == engine.Float32 {
 		addBias(b, F32(y), F32(bias))
 	} else {
@@ -71,6 +66,7 @@ func addBias[T float](b *Backend, y, bias []T) {
 
 // BiasGrad implements engine.Backend.
 func (b *Backend) BiasGrad(dy, db *engine.Tensor) {
+	must(engine.CheckBias("bias grad", dy, db))
 	if dy.DType == engine.Float32 {
 		biasGrad(b, F32(dy), F32(db))
 	} else {

@@ -9,6 +9,7 @@ import (
 
 // SoftmaxCrossEntropy implements engine.Backend.
 func (b *Backend) SoftmaxCrossEntropy(a engine.LossArgs) {
+	must(engine.CheckSoftmaxCrossEntropy(a))
 	if a.Logits.DType == engine.Float32 {
 		softmaxCrossEntropy[float32](b, a)
 	} else {

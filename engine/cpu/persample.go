@@ -16,7 +16,7 @@ func ghostCheaper(pixels, rsc, k int) bool { return pixels*(rsc+k) < rsc*k }
 
 // ConvPerSampleSqNorm implements engine.Backend.
 func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGeom) {
-	checkConv(x, nil, dy, g)
+	must(engine.CheckConvPerSample(x, dy, out, g))
 	res := make([]float64, g.N)
 	if x.DType == engine.Float32 {
 		convPerSample(b, F32(x), F32(dy), res, g)
@@ -77,6 +77,7 @@ func convPerSample[T float](b *Backend, x, dy []T, out []float64, g engine.ConvG
 
 // BatchNormPerSampleSqNorm implements engine.Backend.
 func (b *Backend) BatchNormPerSampleSqNorm(a engine.BatchNormArgs, n int, outGamma, outBeta *engine.Tensor) {
+	must(engine.CheckBatchNormPerSample(a, n, outGamma, outBeta))
 	sg, sb := make([]float64, n), make([]float64, n)
 	if a.X.DType == engine.Float32 {
 		bnPerSample[float32](b, a, n, sg, sb)

@@ -1,16 +1,10 @@
 package cpu
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // Pool2d implements engine.Backend.
 func (b *Backend) Pool2d(kind engine.PoolKind, x, y, argmax *engine.Tensor, g engine.PoolGeom) {
-	if x.Numel() != g.N*g.H*g.W*g.C || y.Numel() != g.N*g.OutH()*g.OutW()*g.C {
-		panic(fmt.Sprintf("cpu: pool %+v with %v, %v", g, x, y))
-	}
+	must(engine.CheckPool("pool", kind, x, y, argmax, g))
 	var am []int32
 	if kind == engine.MaxPool {
 		am = I32(argmax)
@@ -24,6 +18,7 @@ func (b *Backend) Pool2d(kind engine.PoolKind, x, y, argmax *engine.Tensor, g en
 
 // Pool2dBackward implements engine.Backend.
 func (b *Backend) Pool2dBackward(kind engine.PoolKind, dy, argmax, dx *engine.Tensor, g engine.PoolGeom) {
+	must(engine.CheckPool("pool backward", kind, dx, dy, argmax, g))
 	var am []int32
 	if kind == engine.MaxPool {
 		am = I32(argmax)
@@ -129,6 +124,7 @@ func poolBackward[T float](b *Backend, kind engine.PoolKind, dy []T, argmax []in
 
 // GlobalAvgPool implements engine.Backend.
 func (b *Backend) GlobalAvgPool(x, y *engine.Tensor) {
+	must(engine.CheckGlobalAvgPool("global average pool", x, y))
 	if x.DType == engine.Float32 {
 		globalAvgPool(b, F32(x), F32(y), x.Rows(), y.Cols())
 	} else {
@@ -138,6 +134,7 @@ func (b *Backend) GlobalAvgPool(x, y *engine.Tensor) {
 
 // GlobalAvgPoolBackward implements engine.Backend.
 func (b *Backend) GlobalAvgPoolBackward(dy, dx *engine.Tensor) {
+	must(engine.CheckGlobalAvgPool("global average pool backward", dx, dy))
 	if dy.DType == engine.Float32 {
 		globalAvgPoolBackward(b, F32(dy), F32(dx), dx.Rows(), dy.Cols())
 	} else {

@@ -4,6 +4,7 @@ import "github.com/qmulgpu/qmulgpu/engine"
 
 // SumSquares implements engine.Backend.
 func (b *Backend) SumSquares(ts []*engine.Tensor, out *engine.Tensor) {
+	must(engine.CheckDot("sum of squares", ts, ts, out))
 	res := make([]float64, len(ts))
 	for i, t := range ts {
 		if t.DType == engine.Float32 {
@@ -40,9 +41,9 @@ func sumSquares[T float](b *Backend, x []T) float64 {
 
 // Dot implements engine.Backend.
 func (b *Backend) Dot(as, bs []*engine.Tensor, out *engine.Tensor) {
+	must(engine.CheckDot("dot", as, bs, out))
 	res := make([]float64, len(as))
 	for i := range as {
-		checkSame("dot", as[i], bs[i])
 		if as[i].DType == engine.Float32 {
 			res[i] = dot(b, F32(as[i]), F32(bs[i]))
 		} else {
@@ -82,6 +83,7 @@ func storeFloats(out *engine.Tensor, v []float64) {
 
 // RowSqNorm implements engine.Backend.
 func (b *Backend) RowSqNorm(x, out *engine.Tensor) {
+	must(engine.CheckRowSqNorm(x, out))
 	rows, cols := x.Rows(), x.Cols()
 	res := make([]float64, rows)
 	if x.DType == engine.Float32 {

@@ -4,6 +4,7 @@ import "github.com/qmulgpu/qmulgpu/engine"
 
 // SGD implements engine.Backend.
 func (b *Backend) SGD(a engine.SGDArgs) {
+	must(engine.CheckSGD(a))
 	if a.Param.DType == engine.Float32 {
 		sgd[float32](b, a)
 	} else {

@@ -9,7 +9,7 @@ import (
 
 // AddSign implements engine.Backend.
 func (b *Backend) AddSign(a float64, x, y *engine.Tensor) {
-	checkSame("add sign", x, y)
+	must(engine.CheckLike("add sign", "y", y, x))
 	if x.DType == engine.Float32 {
 		addSign(b, float32(a), F32(x), F32(y))
 	} else {
@@ -32,7 +32,7 @@ func addSign[T float](b *Backend, a T, x, y []T) {
 
 // AddSqrt implements engine.Backend.
 func (b *Backend) AddSqrt(dst, src *engine.Tensor) {
-	checkSame("add sqrt", dst, src)
+	must(engine.CheckLike("add sqrt", "src", src, dst))
 	if dst.DType == engine.Float32 {
 		d, s := F32(dst), F32(src)
 		for i := range d {
@@ -66,6 +66,7 @@ func softmaxRow[T float](z []T, p []float64) (logSum, zmax float64) {
 
 // SimilarLabels implements engine.Backend.
 func (b *Backend) SimilarLabels(logits, labels, out *engine.Tensor) {
+	must(engine.CheckSimilarLabels(logits, labels, out))
 	if logits.DType == engine.Float32 {
 		similarLabels(b, F32(logits), logits.Cols(), I32(labels), I32(out))
 	} else {
@@ -98,6 +99,7 @@ func similarLabels[T float](b *Backend, logits []T, k int, labels, out []int32) 
 
 // SoftmaxEntropy implements engine.Backend.
 func (b *Backend) SoftmaxEntropy(a engine.LossArgs) {
+	must(engine.CheckSoftmaxEntropy(a))
 	if a.Logits.DType == engine.Float32 {
 		softmaxEntropy[float32](b, a)
 	} else {

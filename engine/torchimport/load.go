@@ -80,7 +80,7 @@ func expected(m *models.Model) []slot {
 // the file may omit, see Report.Filled) with PyTorch's shape, and the file
 // may hold nothing else; otherwise the error lists all missing, unexpected
 // and mis-shaped names on one line, as load_state_dict(strict=True) does.
-func Load(c *Checkpoint, b engine.Backend, m *models.Model, norm Normalization) (*Report, error) {
+func Load(c *Checkpoint, b engine.Storage, m *models.Model, norm Normalization) (*Report, error) {
 	r := &Report{Format: c.Format, Key: c.Key}
 	file, err := unwrap(c, r)
 	if err != nil {
