@@ -129,24 +129,58 @@ func newIntLayer(b *cpu.Backend, il IntLayer, s models.Site, byName map[string]*
 		return nil, err
 	}
 	l := &intLayer{in: il, threads: b.Threads(), linear: s.Conv == nil}
-	var w *nn.Param
-	if s.Conv != nil {
-		w = s.Conv.Weight
-		c := s.Conv
-		l.g = engine.ConvGeom{C: c.InC, K: c.OutC, R: c.Kernel, S: c.Kernel, Stride: c.Stride, Pad: c.Pad, Groups: c.Groups}
-	} else {
-		w = s.Linear.Weight
-		l.g = engine.ConvGeom{C: s.Linear.In, K: s.Linear.Out, R: 1, S: 1, Stride: 1, Groups: 1}
-		bias, ok := byName[s.Linear.Bias.Name]
-		if !ok {
-			return nil, fmt.Errorf("tensor %q is missing", s.Linear.Bias.Name)
-		}
-		used[s.Linear.Bias.Name] = true
-		if l.bias, err = safetensors.Float32s(bias.Data); err != nil || len(l.bias) != l.g.K {
-			return nil, fmt.Errorf("bias %q: want F32[%d]", s.Linear.Bias.Name, l.g.K)
-		}
+	w, err := l.setGeometry(s, byName, used)
+	if err != nil {
+		return nil, err
 	}
 	n := w.Value.Numel()
+	codes, err := decodeCodes(ct, il, n)
+	if err != nil {
+		return nil, err
+	}
+	if l.scale, err = safetensors.Float32s(st.Data); err != nil || (len(l.scale) != 1 && len(l.scale) != l.g.K) {
+		return nil, fmt.Errorf("weight scales: want F32[1] or F32[%d]", l.g.K)
+	}
+	zp, err := safetensors.Int32s(zt.Data)
+	if err != nil || len(zp) != len(l.scale) {
+		return nil, fmt.Errorf("weight zero points: want I32[%d]", len(l.scale))
+	}
+	if l.weights, err = internalWeights(b, il, w, codes, zp); err != nil {
+		return nil, err
+	}
+	if len(l.scale) == 1 {
+		s := l.scale[0]
+		l.scale = make([]float32, l.g.K)
+		for i := range l.scale {
+			l.scale[i] = s
+		}
+	}
+	return l, nil
+}
+
+// setGeometry sets l's geometry from the model's convolution or linear
+// layer (reading a linear layer's float bias) and returns its weight.
+func (l *intLayer) setGeometry(s models.Site, byName map[string]*safetensors.Tensor, used map[string]bool) (*nn.Param, error) {
+	if c := s.Conv; c != nil {
+		l.g = engine.ConvGeom{C: c.InC, K: c.OutC, R: c.Kernel, S: c.Kernel, Stride: c.Stride, Pad: c.Pad, Groups: c.Groups}
+		return c.Weight, nil
+	}
+	l.g = engine.ConvGeom{C: s.Linear.In, K: s.Linear.Out, R: 1, S: 1, Stride: 1, Groups: 1}
+	bias, ok := byName[s.Linear.Bias.Name]
+	if !ok {
+		return nil, fmt.Errorf("tensor %q is missing", s.Linear.Bias.Name)
+	}
+	used[s.Linear.Bias.Name] = true
+	var err error
+	if l.bias, err = safetensors.Float32s(bias.Data); err != nil || len(l.bias) != l.g.K {
+		return nil, fmt.Errorf("bias %q: want F32[%d]", s.Linear.Bias.Name, l.g.K)
+	}
+	return s.Linear.Weight, nil
+}
+
+// decodeCodes returns the n weight codes of ct (packed 4-bit or one byte
+// each), refusing codes outside il's bit range.
+func decodeCodes(ct *safetensors.Tensor, il IntLayer, n int) ([]int32, error) {
 	var codes []int32
 	switch {
 	case il.Packed && ct.DType == "U8" && len(ct.Data) == (n+1)/2 && il.Bits <= 4:
@@ -168,14 +202,14 @@ func newIntLayer(b *cpu.Backend, il IntLayer, s models.Site, byName map[string]*
 			return nil, fmt.Errorf("weight code %d outside the %d-bit range [%d, %d]", c, il.Bits, lo, hi)
 		}
 	}
-	if l.scale, err = safetensors.Float32s(st.Data); err != nil || (len(l.scale) != 1 && len(l.scale) != l.g.K) {
-		return nil, fmt.Errorf("weight scales: want F32[1] or F32[%d]", l.g.K)
-	}
-	zp, err := safetensors.Int32s(zt.Data)
-	if err != nil || len(zp) != len(l.scale) {
-		return nil, fmt.Errorf("weight zero points: want I32[%d]", len(l.scale))
-	}
-	// Back to the internal layout, through the float path that checkpoints use.
+	return codes, nil
+}
+
+// internalWeights converts codes in PyTorch's layout to w's internal
+// layout, through the float path that checkpoints use, and subtracts each
+// output channel's zero point.
+func internalWeights(b *cpu.Backend, il IntLayer, w *nn.Param, codes, zp []int32) ([]int32, error) {
+	n := len(codes)
 	asFloat := make([]float32, n)
 	for i, c := range codes {
 		asFloat[i] = float32(c)
@@ -186,19 +220,12 @@ func newIntLayer(b *cpu.Backend, il IntLayer, s models.Site, byName map[string]*
 	if err := checkpoint.LoadFloat(b, &pt, tmp, w.Layout); err != nil {
 		return nil, err
 	}
-	per := n / len(l.scale)
-	l.weights = make([]int32, n)
+	per := n / len(zp)
+	weights := make([]int32, n)
 	for i, v := range cpu.F32(tmp) {
-		l.weights[i] = int32(v) - zp[i/per]
+		weights[i] = int32(v) - zp[i/per]
 	}
-	if len(l.scale) == 1 {
-		s := l.scale[0]
-		l.scale = make([]float32, l.g.K)
-		for i := range l.scale {
-			l.scale[i] = s
-		}
-	}
-	return l, nil
+	return weights, nil
 }
 
 // Forward implements nn.Layer.
