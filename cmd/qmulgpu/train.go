@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -114,18 +112,10 @@ func trainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			stop := onSignal(job.Progress, job.Abandon)
-			res, err := job.Run()
-			stop()
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			fmt.Printf("%s %s on %s: test accuracy %.2f%% (train %.2f%%) in %.1fs on %s\n",
-				res.Model.Arch, res.Data.Dataset, res.Backend, res.TestAcc, res.TrainAcc, res.Phases["total"], res.Device)
-			return nil
+			return runJob(c, job.Progress, job.Abandon, job.Run, func(res *train.Result) string {
+				return fmt.Sprintf("%s %s on %s: test accuracy %.2f%% (train %.2f%%) in %.1fs on %s",
+					res.Model.Arch, res.Data.Dataset, res.Backend, res.TestAcc, res.TrainAcc, res.Phases["total"], res.Device)
+			})
 		},
 	}
 }
@@ -175,10 +165,4 @@ func trainJob(c *cli.Context) (*train.Job, error) {
 		Meta:          map[string]string{qat.MetaKey: q.Meta()},
 		Prepare:       func(m *models.Model) error { return qat.Apply(b, m, q) },
 		Command:       commandLine(), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet"))}, nil
-}
-
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -48,25 +48,26 @@ func unlearnCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			stop := onSignal(j.Progress, j.Abandon)
-			res, err := j.Run()
-			stop()
-			if err != nil {
-				return err
+			run := func() (*qmul.Result, error) {
+				res, err := j.Run()
+				if err == nil {
+					warnMIA(res.Metrics)
+				}
+				return res, err
 			}
-			warnMIA(res.Metrics)
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			gap := ""
-			if res.AvgGap != nil {
-				gap = fmt.Sprintf(", avg gap %.2f", *res.AvgGap)
-			}
-			fmt.Printf("%s on %s (%s): FA %.2f RA %.2f TA %.2f MIA %.2f%s, RTE %.1fs\n",
-				res.Method, res.Forget, res.Quant, res.FA, res.RA, res.TA, res.MIA, gap, res.RTE)
-			return nil
+			return runJob(c, j.Progress, j.Abandon, run, unlearnText)
 		},
 	}
+}
+
+// unlearnText is unlearn's line.
+func unlearnText(res *qmul.Result) string {
+	gap := ""
+	if res.AvgGap != nil {
+		gap = fmt.Sprintf(", avg gap %.2f", *res.AvgGap)
+	}
+	return fmt.Sprintf("%s on %s (%s): FA %.2f RA %.2f TA %.2f MIA %.2f%s, RTE %.1fs",
+		res.Method, res.Forget, res.Quant, res.FA, res.RA, res.TA, res.MIA, gap, res.RTE)
 }
 
 func unlearnJob(c *cli.Context) (*qmul.Job, error) {
