@@ -104,13 +104,10 @@ func CheckFakeQuant(a FakeQuantArgs, backward bool) error {
 	if err := checkRequired(op, a.X, a.X, a.Scale, full); err != nil {
 		return err
 	}
-	ch, _, err := QuantChannels(op, a.X, a.Scale)
-	if err != nil {
+	if err := checkPerChannel(op, a.X, a.Scale, a.ZeroPoint, a.DScale); err != nil {
 		return err
 	}
 	return firstError(
-		checkNumel(op, "a per-channel operand", a.ZeroPoint, ch),
-		checkNumel(op, "a per-channel operand", a.DScale, ch),
 		checkNumel(op, "dx", a.DX, a.X.Numel()),
 		checkNumel(op, "an activation operand", full, a.X.Numel()))
 }
@@ -123,14 +120,23 @@ func CheckObserve(a ObserveArgs) error {
 	if err := checkRequired(op, a.X, a.X, a.Min, a.Max, a.Scale, a.ZeroPoint); err != nil {
 		return err
 	}
-	ch, _, err := QuantChannels(op, a.X, a.Min)
+	return checkPerChannel(op, a.X, a.Min, a.Max, a.Scale, a.ZeroPoint)
+}
+
+// checkPerChannel reports a channel count (perChannel's size) that does
+// not divide x's size, or an operand among others (nil ones skipped) of
+// another size.
+func checkPerChannel(op string, x, perChannel *Tensor, others ...*Tensor) error {
+	ch, _, err := QuantChannels(op, x, perChannel)
 	if err != nil {
 		return err
 	}
-	return firstError(
-		checkNumel(op, "a per-channel operand", a.Max, ch),
-		checkNumel(op, "a per-channel operand", a.Scale, ch),
-		checkNumel(op, "a per-channel operand", a.ZeroPoint, ch))
+	for _, t := range others {
+		if err := checkNumel(op, "a per-channel operand", t, ch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CheckDoReFa reports operands of DoReFaWeights (backward false: Y like W)
