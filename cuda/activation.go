@@ -2,21 +2,14 @@
 
 package cuda
 
-import (
-	"fmt"
+import "github.com/qmulgpu/qmulgpu/engine"
 
-	"github.com/qmulgpu/qmulgpu/engine"
-)
-
-// Activate implements engine.Backend.
+// Activate implements engine.Backend (engine.CheckActivate refuses unknown
+// activations).
 func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
 	must(engine.CheckActivate(act, x, alpha, y))
 	checkFloat("activate", x, y, alpha)
 	n := x.Numel()
-	na := 0
-	if act == engine.PReLU {
-		na = alpha.Numel()
-	}
 	if b.err != nil {
 		return
 	}
@@ -26,14 +19,13 @@ func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
 	case engine.ReLU6:
 		b.launchN("Activate", n, qmRelu6F32(b.f32(x), b.f32(y), int64(n)))
 	case engine.PReLU:
+		na := alpha.Numel()
 		rows := n / na
 		if rows == 0 {
 			return
 		}
 		lanes := b.lanes(rows, na)
 		b.launchLanes("Activate", na, lanes, qmPreluF32(b.f32(x), b.f32(alpha), b.f32(y), int64(rows), narrow(na), int32(lanes)))
-	default:
-		panic(fmt.Sprintf("cuda: unknown activation %d", act))
 	}
 }
 
@@ -44,10 +36,6 @@ func (b *Backend) ActivateBackward(act engine.Activation, x, alpha, dy, dx, dalp
 	must(engine.CheckActivateBackward(act, x, alpha, dy, dx, dalpha))
 	checkFloat("activate backward", x, dy, dx, alpha, dalpha)
 	n := x.Numel()
-	na := 0
-	if act == engine.PReLU {
-		na = alpha.Numel()
-	}
 	if b.err != nil {
 		return
 	}
@@ -57,9 +45,7 @@ func (b *Backend) ActivateBackward(act engine.Activation, x, alpha, dy, dx, dalp
 	case engine.ReLU6:
 		b.launchN("ActivateBackward", n, qmRelu6BackwardF32(b.f32(x), b.f32(dy), b.f32(dx), int64(n)))
 	case engine.PReLU:
-		b.preluBackward(x, alpha, dy, dx, dalpha, n/na, na)
-	default:
-		panic(fmt.Sprintf("cuda: unknown activation %d", act))
+		b.preluBackward(x, alpha, dy, dx, dalpha, n/alpha.Numel(), alpha.Numel())
 	}
 }
 
