@@ -21,7 +21,8 @@ import (
 func recipeFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "epochs", Value: train.DefaultEpochs, Usage: "training epochs"},
-		&cli.Float64Flag{Name: "lr", Usage: fmt.Sprintf("peak learning rate (default: %g, smallcnn %g)", train.DefaultLR("resnet18"), train.DefaultLR("smallcnn"))},
+		&cli.Float64Flag{Name: "lr", Usage: "peak learning rate",
+			DefaultText: fmt.Sprintf("%g; smallcnn %g", train.DefaultLR("resnet18"), train.DefaultLR("smallcnn"))},
 		&cli.IntFlag{Name: "batch", Value: train.DefaultBatch, Usage: "minibatch size"},
 		&cli.Float64Flag{Name: "momentum", Value: train.DefaultMomentum, Usage: "SGD momentum"},
 		&cli.Float64Flag{Name: "wd", Value: train.DefaultWeightDecay, Usage: "weight decay"},
