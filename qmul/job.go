@@ -189,6 +189,9 @@ func (j *Job) run(stage *rundir.Stage, t0 time.Time) (*Result, error) {
 	if err := j.evaluate(r); err != nil {
 		return nil, err
 	}
+	if err := j.guardTotalLoss(r); err != nil {
+		return nil, err
+	}
 	if err := j.save(r, t0); err != nil {
 		return nil, err
 	}
@@ -225,8 +228,10 @@ type run struct {
 	sets   Sets
 	free   func()
 	model  *models.Model // the unlearned model
-	res    *Result
-	phases map[string]float64
+	// original is θ_o's evaluation, when known (nil: not measured).
+	original *Evaluation
+	res      *Result
+	phases   map[string]float64
 }
 
 // check validates what needs neither the checkpoint nor the data.

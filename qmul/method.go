@@ -160,10 +160,11 @@ type Hyper struct {
 	// salun, qmul, sl, rl-agr): "sequential" or "joint"; empty means the
 	// data set's default (DefaultSchedule).
 	Schedule string `json:"schedule,omitempty"`
-	// AllowCollapse turns off the collapse guard (train.CollapseGuard),
-	// which otherwise stops an unlearning run whose epoch loss rises above
-	// ln(classes) after having been below half of it. GA, whose loss rises
-	// by design, is never guarded.
+	// AllowCollapse turns off the collapse guards: the epoch guard
+	// (train.CollapseGuard), which stops an unlearning run whose epoch loss
+	// rises above ln(classes) after having been below half of it (GA,
+	// whose loss rises by design, is never under it), and the total-loss
+	// guard (TotalLoss), which refuses a result near chance on D_r.
 	AllowCollapse bool `json:"allow_collapse,omitempty"`
 	// Beta is NegGrad+'s retain weight: β·CE on D_r − (1−β)·CE on D_f.
 	Beta float64 `json:"beta,omitempty"`

@@ -38,7 +38,7 @@ func unlearnCommand() *cli.Command {
 		&cli.StringFlag{Name: "scores", Usage: "also write per-sample scores to this CSV file"},
 		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json); staged beside it and moved into place when complete"},
 		&cli.BoolFlag{Name: "force", Usage: "replace a finished run in --out"},
-		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below half of it"},
+		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below half of it, and keep a run that ends near chance on the retain set"},
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 	}
