@@ -19,7 +19,7 @@ func unlearnCommand() *cli.Command {
 		&cli.IntFlag{Name: "subset", Usage: "replace the training subset the checkpoint was trained on (0: the whole split)"},
 		&cli.IntFlag{Name: "test-subset", Usage: "replace the test subset the checkpoint was evaluated on (0: the whole test set)"},
 		&cli.IntFlag{Name: "epochs", Usage: "epochs (default: the method's reference value)"},
-		&cli.Float64Flag{Name: "lr", Usage: "learning rate (default: the method's reference value)"},
+		&cli.StringFlag{Name: "lr", Usage: "learning rate (default: the method's reference value), or auto: search it (see --select)"},
 		&cli.IntFlag{Name: "batch", Usage: "minibatch size (default 256)"},
 		&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
 		&cli.Float64Flag{Name: "wd", Value: 5e-4, Usage: "weight decay"},
@@ -42,6 +42,7 @@ func unlearnCommand() *cli.Command {
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 	}
+	flags = append(flags, searchFlags()...)
 	flags = append(flags, quantFlags()...)
 	flags = append(flags, deviceFlags()...)
 	return &cli.Command{
@@ -67,6 +68,9 @@ func unlearnCommand() *cli.Command {
 			if res.AvgGap != nil {
 				gap = fmt.Sprintf(", avg gap %.2f", *res.AvgGap)
 			}
+			if s := res.Search; s != nil {
+				fmt.Printf("lr %g chosen by %s among %d rates tried%s (all in metrics.json)\n", s.Chosen, s.Select, len(s.Candidates), plateauWarning(s.Plateau))
+			}
 			fmt.Printf("%s on %s (%s): FA %.2f RA %.2f TA %.2f MIA %.2f%s, RTE %.1fs\n",
 				res.Method, res.Forget, res.Quant, res.FA, res.RA, res.TA, res.MIA, gap, res.RTE)
 			return nil
@@ -91,6 +95,10 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 	if c.IsSet("lr") && !qmul.TakesLR(method) {
 		return nil, fmt.Errorf("--lr is not a parameter of %s (it does not train)", method)
 	}
+	lr, lrSet, search, err := lrFlag(c, method)
+	if err != nil {
+		return nil, err
+	}
 	// The schedule's default depends on the data set: qmul.Job fills it in.
 	h := qmul.Defaults(method)
 	set := func(name string, fn func()) {
@@ -99,7 +107,9 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 		}
 	}
 	set("epochs", func() { h.Epochs = c.Int("epochs") })
-	set("lr", func() { h.LR = c.Float64("lr") })
+	if lrSet {
+		h.LR = lr
+	}
 	set("batch", func() { h.Batch = c.Int("batch") })
 	h.Momentum, h.WeightDecay, h.Seed = c.Float64("momentum"), c.Float64("wd"), c.Uint64("seed")
 	set("alpha", func() { h.Alpha = c.Float64("alpha") })
@@ -119,15 +129,16 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 	}
 	j := &qmul.Job{Checkpoint: c.String("checkpoint"), Method: method, Forget: c.String("forget"), Hyper: h,
 		DataDir: c.String("data"), Quant: q, Subset: intFlag(c, "subset"), TestSubset: intFlag(c, "test-subset"), Reference: c.String("reference"), Scores: c.String("scores"),
-		Out: c.String("out"), Force: c.Bool("force"), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet")), Command: commandLine()}
+		Out: c.String("out"), Force: c.Bool("force"), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet")), Command: commandLine(),
+		Search: search}
 	if method == "retrain" {
 		j.RetrainRecipe = func(r train.Recipe) train.Recipe {
 			if c.IsSet("epochs") {
 				r.Epochs = c.Int("epochs")
 				r.Schedule.Epochs = r.Epochs
 			}
-			if c.IsSet("lr") {
-				r.Schedule.Base = c.Float64("lr")
+			if lrSet {
+				r.Schedule.Base = lr
 			}
 			if c.IsSet("batch") {
 				r.Batch = c.Int("batch")
