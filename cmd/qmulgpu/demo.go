@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/qmulgpu/qmulgpu/docs/study"
 	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
@@ -13,7 +15,7 @@ func demoCommand() *cli.Command {
 	d := qmul.DefaultDemo()
 	return &cli.Command{
 		Name:  "demo",
-		Usage: "the default end-to-end study: smallcnn LSQ W4A4 on Fashion-MNIST, Retrain and every method",
+		Usage: "the default end-to-end study: smallcnn LSQ W4A4 on Fashion-MNIST, the original, Retrain and every method at the study's learning rate",
 		Flags: append(deviceFlags(),
 			&cli.StringFlag{Name: "out", Value: d.Out, Usage: "output directory"},
 			&cli.StringFlag{Name: "data", Usage: "directory holding Fashion-MNIST (default: the Debian package's)"},
@@ -24,6 +26,10 @@ func demoCommand() *cli.Command {
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bars"},
 		),
 		Action: func(c *cli.Context) error {
+			rates, source, err := study.DemoRates()
+			if err != nil {
+				return err
+			}
 			b, err := openBackend(c)
 			if err != nil {
 				return err
@@ -32,17 +38,43 @@ func demoCommand() *cli.Command {
 			cfg.Out, cfg.DataDir, cfg.Backend, cfg.Threads = c.String("out"), c.String("data"), b, c.Int("threads")
 			cfg.Subset, cfg.TestSubset = c.Int("subset"), c.Int("test-subset")
 			cfg.OriginalEpochs, cfg.UnlearnEpochs = c.Int("epochs"), c.Int("unlearn-epochs")
+			cfg.Rates, cfg.RatesSource = rates, study.DemoRatesFile
 			cfg.Progress, cfg.Log = newProgress(c.Bool("quiet")), os.Stderr
 			fmt.Printf("qmulgpu demo on %s: Fashion-MNIST subset (%d train / %d test images, to finish in minutes on a CPU), smallcnn LSQ W4A4, forget %s\n",
 				b.Describe(), cfg.Subset, cfg.TestSubset, cfg.Forget)
-			rows, err := qmul.Demo(cfg)
+			fmt.Printf("Learning rates: %s (%s).\n", study.DemoRatesFile, source)
+			res, err := qmul.Demo(cfg)
 			if err != nil {
 				return err
 			}
 			fmt.Println()
-			fmt.Print(qmul.FormatTable(rows))
-			fmt.Printf("\nResults in %s (summary.md, one directory per method).\n", cfg.Out)
+			fmt.Print(qmul.FormatTable(res.Rows))
+			fmt.Println()
+			fmt.Println(demoReading(res.Rows))
+			if len(res.Skipped) > 0 {
+				fmt.Printf("Not run (the study has no rate for them; `qmulgpu unlearn --lr auto` searches one): %s.\n", strings.Join(res.Skipped, ", "))
+			}
+			fmt.Printf("Results in %s (summary.md, one directory per method).\n", cfg.Out)
 			return nil
 		},
 	}
+}
+
+// demoReading says how to read the demo's table: the first two rows
+// (the original, Retrain) and how far each method moved FA between them.
+func demoReading(rows []qmul.DemoRow) string {
+	if len(rows) < 2 || rows[0].AvgGap == nil {
+		return ""
+	}
+	o, r := rows[0], rows[1]
+	closer := 0
+	for _, m := range rows[2:] {
+		if m.AvgGap != nil && *m.AvgGap < *o.AvgGap {
+			closer++
+		}
+	}
+	return fmt.Sprintf("The original row is doing nothing: FA %.2f on the forget set, Avg. Gap %.2f to Retrain, whose FA is %.2f "+
+		"(the forget set is unseen data to it). A method forgets when its FA moves from the original's toward Retrain's; "+
+		"%d of %d methods end closer to Retrain than doing nothing (smaller Avg. Gap).",
+		o.FA, *o.AvgGap, r.FA, closer, len(rows)-2)
 }
