@@ -58,7 +58,7 @@ func TestUnlearnSearchesItsRate(t *testing.T) {
 		}
 		var m struct {
 			Hyper  struct{ LR float64 } `json:"hyper"`
-			AvgGap *float64            `json:"avg_gap"`
+			AvgGap *float64             `json:"avg_gap"`
 			Search struct {
 				Select     string      `json:"select"`
 				Rounds     [][]float64 `json:"rounds"`
