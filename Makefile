@@ -41,6 +41,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzParseMAT -fuzztime $(FUZZTIME) ./data/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/safetensors/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/torchimport/
+	$(GO) test -run '^$$' -fuzz FuzzParseSearch -fuzztime $(FUZZTIME) ./qmul/sweep/
 
 bench-cpu: build
 	@scripts/install-deps.sh torch

@@ -75,13 +75,18 @@ func Round(lr float64) float64 {
 
 // Coarse is the first round: Lo·Factor^k for k = 0, 1, … while not above
 // Hi (Hi itself when it lies on the grid, to rounding).
+// A grid longer than MaxBudget is cut there (Validate refuses it).
 func (s Spec) Coarse() []float64 {
 	if !(s.Lo > 0 && s.Hi >= s.Lo && s.Factor > 1) {
 		return nil
 	}
-	n := int(math.Floor(math.Log(s.Hi/s.Lo)/math.Log(s.Factor)+1e-9)) + 1
+	steps := math.Floor(math.Log(s.Hi/s.Lo)/math.Log(s.Factor) + 1e-9)
+	n := MaxBudget + 1
+	if steps < float64(MaxBudget) { // also false for NaN and +Inf
+		n = int(steps) + 1
+	}
 	grid := make([]float64, 0, n)
-	for k := range min(n, MaxBudget+1) {
+	for k := range n {
 		grid = append(grid, Round(s.Lo*math.Pow(s.Factor, float64(k))))
 	}
 	return grid

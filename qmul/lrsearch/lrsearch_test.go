@@ -148,3 +148,22 @@ func TestReplayWaitsForPendingRates(t *testing.T) {
 		t.Error("two replays over the same outcomes differ")
 	}
 }
+
+// TestCoarseIsBounded: a spec from a hostile file cannot ask for an
+// unbounded grid before Validate refuses it.
+func TestCoarseIsBounded(t *testing.T) {
+	for _, s := range []Spec{
+		{Lo: 1e-300, Hi: 1e300, Factor: 1.0000001},
+		{Lo: math.SmallestNonzeroFloat64, Hi: math.MaxFloat64, Factor: 2},
+		{Lo: 1, Hi: math.Inf(1), Factor: 2},
+		{Lo: 1, Hi: 2, Factor: math.NaN()},
+		{Lo: 1, Hi: 2, Factor: math.Inf(1)},
+	} {
+		if n := len(s.Coarse()); n > MaxBudget+1 {
+			t.Errorf("%+v: %d rates", s, n)
+		}
+		if err := s.Validate(); err == nil {
+			t.Errorf("%+v: accepted", s)
+		}
+	}
+}

@@ -527,10 +527,10 @@ func (c *Config) validateMethods(lines map[string]int) error {
 		}
 		lrs := c.lrs(*e)
 		if a := c.search(*e); a != nil {
-			lrs = a.spec(e.Method).Coarse()
 			if err := a.spec(e.Method).Validate(); err != nil {
 				return lineError(lines, path+".lr", "%v", err)
 			}
+			lrs = a.spec(e.Method).Coarse()
 		}
 		for _, ds := range c.Datasets {
 			for _, lr := range lrs {

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/qmulgpu/qmulgpu/qmul"
+	"github.com/qmulgpu/qmulgpu/qmul/lrsearch"
 )
 
 // readSearches reads the search files of a results directory, in key
@@ -26,13 +27,32 @@ func readSearches(dir string) ([]*Search, error) {
 		if err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
-		var s Search
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("report: %s: %w", p, err)
+		s, err := parseSearch(raw)
+		if err != nil {
+			return nil, fmt.Errorf("report: %s: %w (delete it: the next sweep writes it again)", p, err)
 		}
-		out = append(out, &s)
+		out = append(out, s)
 	}
 	return out, nil
+}
+
+// parseSearch decodes a search record, refusing one that no sweep writes.
+func parseSearch(raw []byte) (*Search, error) {
+	var s Search
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("not a search record: %v", err)
+	}
+	n := 0
+	for _, r := range s.Rounds {
+		n += len(r)
+	}
+	switch {
+	case s.Name == "" || len(s.Seeds) == 0:
+		return nil, fmt.Errorf("not a search record: no name or seeds")
+	case n > lrsearch.MaxBudget || len(s.Trials) > n:
+		return nil, fmt.Errorf("%d rates in its rounds and %d trials, more than a search tries", n, len(s.Trials))
+	}
+	return &s, nil
 }
 
 // searchOf returns the search of a table row (nil: none). With several
