@@ -153,13 +153,23 @@ func (j *Job) candidate(r *run, lr float64) (candidateResult, lrsearch.Outcome, 
 	}
 	h := j.Hyper.Resolve(j.Method, m.Config.Classes)
 	h.LR = lr
+	var copies []*models.Model // θ_o copies the method asks for (SCRUB's teacher, BS's attack)
 	s := &Study{B: b, Model: m, Sets: r.sets, Classes: m.Config.Classes, Aug: r.origin.Recipe.Aug,
 		Progress: j.Progress, Phases: map[string]float64{},
-		Original: func() (*models.Model, error) { return r.orig.Rebuild(b) }}
+		Original: func() (*models.Model, error) {
+			o, err := r.orig.Rebuild(b)
+			if err == nil {
+				copies = append(copies, o)
+			}
+			return o, err
+		}}
 	c := candidateResult{Candidate: Candidate{LR: lr}}
 	t := time.Now()
 	err = Unlearn(s, j.Method, h)
 	c.RTE = time.Since(t).Seconds()
+	for _, o := range copies {
+		freeModel(b, o)
+	}
 	var ev *Evaluation
 	if err == nil {
 		ev, err = Evaluate(b, m, r.sets, max(256, h.Batch))

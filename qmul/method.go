@@ -299,5 +299,6 @@ func Unlearn(s *Study, method string, h Hyper) error {
 		opt:   optim.NewSGD(s.B, s.Model.Params(), h.Momentum, h.WeightDecay, false),
 		sched: optim.Schedule{Kind: h.LRSchedule, Base: h.LR, Epochs: h.Epochs},
 		ctx:   &nn.Ctx{B: s.B, Train: true}}
+	defer u.release()
 	return m.Run(u)
 }

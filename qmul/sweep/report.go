@@ -276,6 +276,11 @@ func (r Row) lrSearch(lr float64) string {
 	return "best"
 }
 
+// doesNothing reports a row whose best rate is the smallest tried and
+// leaves the model where the original was: smaller rates cannot do
+// better, so the edge calls for no wider grid.
+func (r Row) doesNothing() bool { return r.Plateau && r.Edge == "smallest" }
+
 // Table is one (data set, model, quantization, forget set) group.
 type Table struct {
 	Group
@@ -521,7 +526,7 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 			if hasLR(r.Method) {
 				lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
 			}
-			if r.Edge != "" {
+			if r.Edge != "" && !r.doesNothing() {
 				lr += " ⚠ " + r.Edge
 			}
 			if r.Plateau && hasLR(r.Method) {
@@ -546,36 +551,7 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 		writeSearchRounds(&b, t)
 		writeSearch(&b, t)
 		writeSelection(&b, t)
-		var meaningless []string
-		for _, r := range t.Rows {
-			if r.MIAMeaningless > 0 {
-				meaningless = append(meaningless, fmt.Sprintf("%s (%d of %d seeds)", r.Name, r.MIAMeaningless, r.MIA.N))
-			}
-		}
-		if len(meaningless) > 0 {
-			fmt.Fprintf(&b, "\n⚠ MIA-efficacy means nothing where the confidence is constant over the shadow sets for the attacker (mia_warnings): %s.\n",
-				strings.Join(meaningless, "; "))
-		}
-		var edges []string
-		for _, r := range t.Rows {
-			if r.Edge != "" {
-				edges = append(edges, fmt.Sprintf("%s (%g, the %s tried)", r.Name, r.LR, r.Edge))
-			}
-		}
-		if len(edges) > 0 {
-			fmt.Fprintf(&b, "\n⚠ Best learning rate at the edge of the searched grid, so the best may lie beyond it: %s. Extend the search.\n",
-				strings.Join(edges, "; "))
-		}
-		var idle []string
-		for _, r := range t.Rows {
-			if r.Plateau && hasLR(r.Method) {
-				idle = append(idle, fmt.Sprintf("%s (%g)", r.Name, r.LR))
-			}
-		}
-		if len(idle) > 0 {
-			fmt.Fprintf(&b, "\n⚠ Does nothing: at its chosen rate the model stays within %g point of the original on FA, RA, TA and MIA, so no rate tried did better than leaving the model as it was (the original's row): %s.\n",
-				qmul.PlateauPoints, strings.Join(idle, "; "))
-		}
+		writeNotes(&b, t)
 		for _, p := range plots[t.slug()] {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", p, p)
 		}
@@ -588,6 +564,41 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// writeNotes writes the warnings under a table: meaningless MIA values,
+// best rates at a grid's edge, rates that do nothing.
+func writeNotes(b *bytes.Buffer, t Table) {
+	var meaningless []string
+	for _, r := range t.Rows {
+		if r.MIAMeaningless > 0 {
+			meaningless = append(meaningless, fmt.Sprintf("%s (%d of %d seeds)", r.Name, r.MIAMeaningless, r.MIA.N))
+		}
+	}
+	if len(meaningless) > 0 {
+		fmt.Fprintf(b, "\n⚠ MIA-efficacy means nothing where the confidence is constant over the shadow sets for the attacker (mia_warnings): %s.\n",
+			strings.Join(meaningless, "; "))
+	}
+	var edges []string
+	for _, r := range t.Rows {
+		if r.Edge != "" && !r.doesNothing() {
+			edges = append(edges, fmt.Sprintf("%s (%g, the %s tried)", r.Name, r.LR, r.Edge))
+		}
+	}
+	if len(edges) > 0 {
+		fmt.Fprintf(b, "\n⚠ Best learning rate at the edge of the searched grid, so the best may lie beyond it: %s. Extend the search.\n",
+			strings.Join(edges, "; "))
+	}
+	var idle []string
+	for _, r := range t.Rows {
+		if r.Plateau && hasLR(r.Method) {
+			idle = append(idle, fmt.Sprintf("%s (%g)", r.Name, r.LR))
+		}
+	}
+	if len(idle) > 0 {
+		fmt.Fprintf(b, "\n⚠ Does nothing: at its chosen rate the model stays within %g point of the original on FA, RA, TA and MIA, so no rate tried did better than leaving the model as it was (the original's row): %s.\n",
+			qmul.PlateauPoints, strings.Join(idle, "; "))
+	}
 }
 
 // writeSearch writes the learning-rate searches of a table: the mean Avg.

@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -277,5 +278,43 @@ methods:
 	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
 	if !strings.Contains(string(md), "Search of ft by Avg. Gap to Retrain on seed 1 (3 of 3 rates, stopped: ") {
 		t.Errorf("report.md does not show the search:\n%s", md)
+	}
+}
+
+// TestReportFlagsDoingNothing: a method whose best rate is the smallest
+// tried and leaves the model within a point of the original (rl-agr, as
+// on random-10% Fashion-MNIST in the study) is marked as doing nothing,
+// not as a grid to extend downwards; one whose best is at the smallest
+// rate but moved the model (ft) still is; the original's row comes first.
+func TestReportFlagsDoingNothing(t *testing.T) {
+	g := Group{Dataset: "fashion-mnist", Model: "smallcnn", Quant: "lsq W4A4", Forget: "random:10%"}
+	gap := func(v float64) *float64 { return &v }
+	orig := qmul.Metrics{FA: 95, RA: 95, TA: 85, MIA: 6, MIATest: 15, AvgGap: gap(4.5)}
+	recs := []Record{
+		{Key: "o", Group: g, Name: originalMethod, Method: originalMethod, Seed: 1, Metrics: orig},
+		{Key: "r", Group: g, Name: "retrain", Method: "retrain", Seed: 1, Metrics: qmul.Metrics{FA: 87, RA: 93, TA: 84.5, MIA: 15, AvgGap: gap(0)}},
+		{Key: "a", Group: g, Name: "rl-agr", Method: "rl-agr", LR: 0.0006, Seed: 1, Metrics: qmul.Metrics{FA: 95.2, RA: 94.8, TA: 85.1, MIA: 6.4, AvgGap: gap(4.4)}},
+		{Key: "b", Group: g, Name: "rl-agr", Method: "rl-agr", LR: 0.0025, Seed: 1, Metrics: qmul.Metrics{FA: 96, RA: 95, TA: 84, MIA: 5, AvgGap: gap(4.6)}},
+		{Key: "c", Group: g, Name: "ft", Method: "ft", LR: 0.01, Seed: 1, Metrics: qmul.Metrics{FA: 90, RA: 93, TA: 84, MIA: 10, AvgGap: gap(2)}},
+		{Key: "d", Group: g, Name: "ft", Method: "ft", LR: 0.04, Seed: 1, Metrics: qmul.Metrics{FA: 80, RA: 90, TA: 82, MIA: 20, AvgGap: gap(5)}},
+	}
+	addProxies(recs)
+	if recs[2].Proxy == nil || recs[1].Proxy != nil || recs[0].Proxy == nil {
+		t.Fatalf("proxy values: original %v, retrain %v, rl-agr %v; want all but Retrain's", recs[0].Proxy, recs[1].Proxy, recs[2].Proxy)
+	}
+	var md bytes.Buffer
+	if err := writeMarkdown(&md, Tables(recs, nil), nil, len(recs), Skipped{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| original | – | 95.00 | 95.00 | 85.00 | 6.00 | 4.50 | – | 1 |\n| retrain |",
+		"| rl-agr | 0.0006 ⚠ does nothing |",
+		"| ft | 0.01 ⚠ smallest |",
+		"⚠ Does nothing: at its chosen rate the model stays within 1 point of the original on FA, RA, TA and MIA, so no rate tried did better than leaving the model as it was (the original's row): rl-agr (0.0006).",
+		"so the best may lie beyond it: ft (0.01, the smallest tried). Extend",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md.String())
+		}
 	}
 }
