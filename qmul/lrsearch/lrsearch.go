@@ -12,6 +12,7 @@
 package lrsearch
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -172,7 +173,7 @@ func (s Spec) Replay(outcome func(lr float64) (Outcome, bool)) State {
 			}
 			st.Trials = append(st.Trials, Trial{LR: lr, Round: len(st.Rounds), Outcome: o})
 		}
-		slices.SortFunc(st.Trials, func(a, b Trial) int { return cmpFloat(a.LR, b.LR) })
+		slices.SortFunc(st.Trials, func(a, b Trial) int { return cmp.Compare(a.LR, b.LR) })
 		st.best()
 		if len(st.Pending) > 0 {
 			return st
@@ -265,14 +266,4 @@ func (s Spec) untried(st State, lr float64) []float64 {
 		}
 	}
 	return []float64{lr}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

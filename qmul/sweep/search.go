@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -304,7 +305,7 @@ func (c *Config) replay(dir string, st searchSetting, e MethodEntry, a AutoLR) *
 // rate of the search is taken, as the reference protocol does.
 func (c *Config) finalRounds(dir string, st searchSetting, e MethodEntry, s *Search, state lrsearch.State) {
 	candidates := slices.DeleteFunc(slices.Clone(state.Trials), func(t lrsearch.Trial) bool { return t.Failed })
-	slices.SortStableFunc(candidates, func(a, b lrsearch.Trial) int { return cmpScore(a.Score, b.Score) })
+	slices.SortStableFunc(candidates, func(a, b lrsearch.Trial) int { return cmp.Compare(a.Score, b.Score) })
 	s.LR, s.Plateau = 0, false
 	for _, t := range candidates {
 		ended, failed := true, false
@@ -331,16 +332,6 @@ func (c *Config) finalRounds(dir string, st searchSetting, e MethodEntry, s *Sea
 		s.LR, s.Plateau = 0, false
 	}
 	s.Complete = true
-}
-
-func cmpScore(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // outcome reads the search's cells at a rate on its seeds: the mean of the
