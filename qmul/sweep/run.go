@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,13 +293,15 @@ func (r *Runner) search(backends []engine.Backend, sum *Summary) error {
 			return err
 		}
 		var todo []Cell
+		queued := map[string]bool{}
 		for _, s := range plan.Searches {
 			if line := s.describe(); logged[s.Key] != line {
 				r.logf("sweep: search %s", line)
 				logged[s.Key] = line
 			}
 			for _, c := range s.cells {
-				if !s.Complete && !r.finished(c) && !slices.ContainsFunc(todo, func(t Cell) bool { return t.Key() == c.Key() }) {
+				if k := c.Key(); !s.Complete && !queued[k] && !r.finished(c) {
+					queued[k] = true
 					todo = append(todo, c)
 				}
 			}
