@@ -60,21 +60,30 @@ func demoCommand() *cli.Command {
 	}
 }
 
-// demoReading says how to read the demo's table: the first two rows
-// (the original, Retrain) and how far each method moved FA between them.
+// demoReading says how to read the demo's table: the original's row is
+// doing nothing, Retrain's is the target, and a method forgets when its FA
+// moves from the first toward the second; methods that stay where the
+// original was (qmul.OnPlateau) are named.
 func demoReading(rows []qmul.DemoRow) string {
 	if len(rows) < 2 || rows[0].AvgGap == nil {
 		return ""
 	}
 	o, r := rows[0], rows[1]
-	closer := 0
+	var forget, idle []string
 	for _, m := range rows[2:] {
-		if m.AvgGap != nil && *m.AvgGap < *o.AvgGap {
-			closer++
+		switch {
+		case qmul.OnPlateau(m.Metrics, o.Metrics):
+			idle = append(idle, m.Method)
+		case m.AvgGap != nil && *m.AvgGap < *o.AvgGap:
+			forget = append(forget, fmt.Sprintf("%s %.2f", m.Method, m.FA))
 		}
 	}
-	return fmt.Sprintf("The original row is doing nothing: FA %.2f on the forget set, Avg. Gap %.2f to Retrain, whose FA is %.2f "+
-		"(the forget set is unseen data to it). A method forgets when its FA moves from the original's toward Retrain's; "+
-		"%d of %d methods end closer to Retrain than doing nothing (smaller Avg. Gap).",
-		o.FA, *o.AvgGap, r.FA, closer, len(rows)-2)
+	text := fmt.Sprintf("The original row is doing nothing: FA %.2f, Avg. Gap %.2f to Retrain, whose FA is %.2f (to Retrain the forget set is unseen data). "+
+		"%d of %d methods forget, ending closer to Retrain than doing nothing, FA %s.",
+		o.FA, *o.AvgGap, r.FA, len(forget), len(rows)-2, strings.Join(forget, ", "))
+	if len(idle) > 0 {
+		text += fmt.Sprintf(" At the study's rate %s stay%s where the original was (every metric within %g point).",
+			strings.Join(idle, ", "), map[bool]string{true: "s", false: ""}[len(idle) == 1], qmul.PlateauPoints)
+	}
+	return text
 }
