@@ -43,6 +43,11 @@ TIMEOUT=${TIMEOUT:-600}
 GRID_CELLS=12
 EXPECTED_ORIGINALS=2
 SEARCHED=rl
+# The cells a cancelled task is caught in: unlearning cells of the fixed
+# grid, which only their own shard runs (Retrain cells and the original's
+# evaluations are made by whichever task needs them first, and the search
+# needs the evaluations).
+VICTIM_NAMES="ft|qmul|qmul-sample"
 # name lr seed of every row of the fixed grid (lr empty for Retrain and the
 # original).
 GRID_ROWS="retrain,,1 retrain,,2 original,,1 original,,2 ft,0.01,1 ft,0.01,2 ft,0.05,1 ft,0.05,2 qmul,0.01,1 qmul,0.01,2 qmul-sample,0.01,1 qmul-sample,0.01,2"
@@ -308,9 +313,9 @@ find_victim() {
 		[ -f "$l" ] || continue
 		key=$(basename "$l" .lock)
 		[ -f "$OUT/cells/$key/cell.json" ] && [ ! -f "$OUT/cells/$key/metrics.json" ] || continue
-		# A cell of the fixed grid: no other task takes it over, so the
-		# grid cannot finish without the resubmitted task.
-		grep -Eq "\"name\": *\"$SEARCHED\"" "$OUT/cells/$key/cell.json" && continue
+		# An unlearning cell of the fixed grid: no other task takes it
+		# over, so the grid cannot finish without the resubmitted task.
+		grep -Eq "^  \"name\": \"($VICTIM_NAMES)\"" "$OUT/cells/$key/cell.json" || continue
 		pid=$(awk '{print $3; exit}' "$l" 2>/dev/null) || continue # token host pid time
 		[ -n "$pid" ] && [ -r "/proc/$pid/environ" ] || continue
 		env=$({ tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null) || continue
