@@ -194,7 +194,7 @@ func (r *Runner) Run() (Summary, error) {
 			return Summary{}, fmt.Errorf("results directory: %w", err)
 		}
 	}
-	cells := Shard(r.Config.Plan(r.Out).Cells, r.Shard, r.Shards)
+	cells := r.dealt()
 	sum := Summary{Cells: len(cells)}
 	backends := make([]engine.Backend, len(r.Devices))
 	for i, dev := range r.Devices {
@@ -226,6 +226,12 @@ func (r *Runner) Run() (Summary, error) {
 	}
 	return sum, r.search(backends, &sum)
 }
+
+// dealt returns the cells of this process's shard. Only the fixed grid is
+// dealt: a search's cells depend on results, so dealing them too would move
+// fixed cells between shards as the searches grow, and a resubmitted shard
+// would not find its own again.
+func (r *Runner) dealt() []Cell { return Shard(r.Config.Expand(), r.Shard, r.Shards) }
 
 // pool runs cells on one worker per backend and returns those that another
 // live process holds.
@@ -280,10 +286,10 @@ feed:
 
 // search runs the learning-rate searches until every one is complete.
 // Each pass replays them over the results so far and runs the cells they
-// wait for that no live process holds, whichever shard those were dealt
-// to: a later round is decided only when the round before has ended, so a
-// process that has finished its own cells helps with the rest, and a
-// shard that has exited cannot leave a round unfinished.
+// wait for that no live process holds. Search cells belong to no shard: a
+// later round is decided only when the round before has ended, so every
+// process that has finished its own cells works on the searches until
+// they are done, and none can leave a round unfinished by exiting.
 func (r *Runner) search(backends []engine.Backend, sum *Summary) error {
 	logged := map[string]string{}
 	stalled := "" // the plan of a pass that found nothing to run
@@ -318,6 +324,10 @@ func (r *Runner) search(backends []engine.Backend, sum *Summary) error {
 			continue
 		}
 		stalled = ""
+		// Each shard starts at its own place in the list, so that processes
+		// that reach this point together do not all wait on one lock.
+		k := len(todo) * r.Shard / r.Shards
+		todo = append(todo[k:], todo[:k]...)
 		ran := sum.Ran
 		if _, err := r.pool(backends, todo, sum); err != nil {
 			return err

@@ -131,6 +131,16 @@ func TestSearchRunsInRounds(t *testing.T) {
 		t.Error("two plans over the same results differ")
 	}
 
+	// The shards' fixed cells are the same as before the search began: a
+	// task resubmitted with its shard number finds its own cells again.
+	empty := t.TempDir()
+	for i := range 3 {
+		before := (&Runner{Config: c, Out: empty, Shard: i, Shards: 3}).dealt()
+		after := (&Runner{Config: c, Out: dir, Shard: i, Shards: 3}).dealt()
+		if !reflect.DeepEqual(before, after) {
+			t.Errorf("shard %d of 3 is dealt %d cells before the search and %d after", i, len(before), len(after))
+		}
+	}
 	if err := writeSearches(dir, p.Searches); err != nil {
 		t.Fatal(err)
 	}
