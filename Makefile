@@ -42,6 +42,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/safetensors/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/torchimport/
 	$(GO) test -run '^$$' -fuzz FuzzParseSearch -fuzztime $(FUZZTIME) ./qmul/sweep/
+	$(GO) test -run '^$$' -fuzz FuzzParamsJSON -fuzztime $(FUZZTIME) ./qmul/
 
 bench-cpu: build
 	@scripts/install-deps.sh torch
@@ -99,6 +100,15 @@ gpu-bundle: deps kernels
 test-slurm: build
 	@scripts/install-deps.sh slurm
 	QMUL_BIN=$(CURDIR)/$(BIN) scripts/test-slurm.sh
+
+# The images of docker/, built on stand-in bases made from Debian packages
+# and run as a user would: devices, a tiny train, unlearn and eval, as an
+# unprivileged user with data and output folders mounted; sizes against
+# budgets (scripts/test-images.sh, docker/README.md). As root.
+.PHONY: test-images
+test-images:
+	@scripts/install-deps.sh images
+	scripts/test-images.sh
 
 clean:
 	rm -rf bin build out gpu-bundle cuda/kernels.fatbin

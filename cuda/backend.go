@@ -14,8 +14,8 @@ import (
 
 // executor is the device work of a Backend: memory, copies, kernel
 // launches and GEMMs, all on one stream. gpu (stream.go) is the real one;
-// the tests substitute a fake that checks every launch against the kernel
-// signatures in kernels/*.cu.
+// the tests substitute a fake that checks every launch's shape and
+// pointer arguments (fake_test.go).
 type executor interface {
 	blockSource
 	// upload and download copy between host and device memory and return
@@ -44,12 +44,12 @@ type gemmArgs struct {
 	transA, transB            bool
 	m, n, k                   int
 	alpha                     float32
-	a                         devPtr
+	a                         dptr[float32]
 	lda                       int
-	b                         devPtr
+	b                         dptr[float32]
 	ldb                       int
 	beta                      float32
-	c                         devPtr
+	c                         dptr[float32]
 	ldc                       int
 	batch                     int
 	strideA, strideB, strideC int
@@ -264,50 +264,54 @@ func (b *Backend) addr(t *engine.Tensor, dt engine.DType) devPtr {
 }
 
 // f32 is addr for a Float32 tensor, and 0 (NULL) for a nil one.
-func (b *Backend) f32(t *engine.Tensor) devPtr {
+func (b *Backend) f32(t *engine.Tensor) dptr[float32] {
 	if t == nil {
 		return 0
 	}
-	return b.addr(t, engine.Float32)
+	return dptr[float32](b.addr(t, engine.Float32))
 }
 
 // i32 is addr for an Int32 tensor, and 0 (NULL) for a nil one.
-func (b *Backend) i32(t *engine.Tensor) devPtr {
+func (b *Backend) i32(t *engine.Tensor) dptr[int32] {
 	if t == nil {
 		return 0
 	}
-	return b.addr(t, engine.Int32)
+	return dptr[int32](b.addr(t, engine.Int32))
 }
 
-// launch queues kernel unless an error is pending.
-func (b *Backend) launch(op, kernel string, grid, block dim3, args ...any) {
+// statusWord is the Int32 word where kernels report invalid input.
+func (b *Backend) statusWord() dptr[int32] { return dptr[int32](b.status.ptr) }
+
+// launch queues a kernel call (built by its generated launcher, see
+// kernelCall) for op unless an error is pending.
+func (b *Backend) launch(op string, grid, block dim3, c kernelCall) {
 	if b.err != nil {
 		return
 	}
 	b.work.add(op, engine.OpWork{Launches: 1})
-	b.fail(op, b.x.launch(kernel, grid, block, args))
+	b.fail(op, b.x.launch(c.kernel, grid, block, c.args))
 }
 
 // launchN launches a grid-stride kernel over n elements (nothing when n is
 // 0).
-func (b *Backend) launchN(op, kernel string, n int, args ...any) {
+func (b *Backend) launchN(op string, n int, c kernelCall) {
 	if n <= 0 {
 		return
 	}
 	blocks := min((n+blockSize-1)/blockSize, b.maxBlocks)
-	b.launch(op, kernel, dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1}, args...)
+	b.launch(op, dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1}, c)
 }
 
 // launchBlocks launches blocks blocks of blockSize threads: one block per
 // item of a final reduction, or enough blocks for a lane launch.
-func (b *Backend) launchBlocks(op, kernel string, blocks int, args ...any) {
+func (b *Backend) launchBlocks(op string, blocks int, c kernelCall) {
 	if blocks <= 0 {
 		return
 	}
 	if blocks > math.MaxInt32 {
 		panic(fmt.Sprintf("cuda: %s: %d blocks", op, blocks))
 	}
-	b.launch(op, kernel, dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1}, args...)
+	b.launch(op, dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1}, c)
 }
 
 // lanes is how many lanes a column reduction or per-column launch over a
@@ -318,14 +322,14 @@ func (b *Backend) lanes(rows, cols int) int {
 }
 
 // launchLanes is a lane launch of cols·lanes threads.
-func (b *Backend) launchLanes(op, kernel string, cols, lanes int, args ...any) {
-	b.launchBlocks(op, kernel, (cols*lanes+blockSize-1)/blockSize, args...)
+func (b *Backend) launchLanes(op string, cols, lanes int, c kernelCall) {
+	b.launchBlocks(op, (cols*lanes+blockSize-1)/blockSize, c)
 }
 
 // launchTiles launches a 2-D kernel whose x threads cover nx contiguous
 // items (columns or channels) in tiles of tileX, and whose y threads loop,
 // grid-stride, over ny pixels.
-func (b *Backend) launchTiles(op, kernel string, nx, ny int, args ...any) {
+func (b *Backend) launchTiles(op string, nx, ny int, c kernelCall) {
 	if nx <= 0 || ny <= 0 {
 		return
 	}
@@ -334,7 +338,7 @@ func (b *Backend) launchTiles(op, kernel string, nx, ny int, args ...any) {
 	if gx > math.MaxInt32 {
 		panic(fmt.Sprintf("cuda: %s: %d blocks", op, gx))
 	}
-	b.launch(op, kernel, dim3{uint32(gx), uint32(gy), 1}, dim3{tileX, tileY, 1}, args...)
+	b.launch(op, dim3{uint32(gx), uint32(gy), 1}, dim3{tileX, tileY, 1}, c)
 }
 
 // gemm queues a row-major GEMM (see gemmArgs) unless an error is pending.
@@ -350,9 +354,6 @@ func (b *Backend) gemm(op string, g gemmArgs) {
 	b.work.add(op, engine.OpWork{LibraryCalls: 1})
 	b.fail(op, b.x.gemm(g))
 }
-
-// offset advances a Float32 address by n elements.
-func offset(p devPtr, n int) devPtr { return p + devPtr(4*n) }
 
 // checkFloat panics unless every non-nil tensor is Float32.
 func checkFloat(op string, ts ...*engine.Tensor) {

@@ -430,7 +430,7 @@ func (b *Backend) timeDirectForward(ops convOperands, g engine.ConvGeom) (time.D
 	}
 	start := b.conv.now()
 	for range depthwiseReps {
-		b.depthwiseForward(ops.x, ops.w, ops.y, g)
+		b.depthwiseForward(dptr[float32](ops.x), dptr[float32](ops.w), dptr[float32](ops.y), g)
 	}
 	if b.err != nil {
 		return 0, b.err

@@ -292,16 +292,17 @@ func TestCudnnFindKeepsDW(t *testing.T) {
 	if err := b.Err(); err != nil {
 		t.Fatal(err)
 	}
+	dev := func(t *engine.Tensor) devPtr { return devPtr(b.f32(t)) }
 	want := map[convPass]convOperands{
-		passForward:      {b.f32(x), b.f32(w), b.f32(y)},
-		passBackwardData: {b.f32(dx), b.f32(w), b.f32(y)},
+		passForward:      {dev(x), dev(w), dev(y)},
+		passBackwardData: {dev(dx), dev(w), dev(y)},
 	}
 	for _, q := range d.queries {
 		if !q.find {
 			continue
 		}
 		if q.pass == passBackwardFilter {
-			if q.op.w == b.f32(dw) || q.op.x != b.f32(x) {
+			if q.op.w == dev(dw) || q.op.x != dev(x) {
 				t.Errorf("backward-filter find on %+v: dw must be scratch, x the layer's", q.op)
 			}
 			continue

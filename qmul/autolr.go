@@ -24,7 +24,7 @@ type LRSearch struct {
 // Check reports an unusable search for a job (reference: whether the job
 // has Retrain's metrics, which the gap criterion needs).
 func (s *LRSearch) Check(method string, reference bool) error {
-	if method == "retrain" || !TakesLR(method) {
+	if FromScratch(method) || !TakesLR(method) {
 		return fmt.Errorf("--lr auto: %s takes no learning rate to search", method)
 	}
 	if err := CheckCriterion(s.Select); err != nil {

@@ -54,7 +54,7 @@ func TotalLoss(method string, ra, originalRA float64, classes int) error {
 // measured only when the result is near chance.
 func (j *Job) guardTotalLoss(r *run) error {
 	classes := r.model.Config.Classes
-	if j.Method == "retrain" || j.Hyper.AllowCollapse || !nearChance(r.res.RA, classes) {
+	if FromScratch(j.Method) || j.Hyper.AllowCollapse || !nearChance(r.res.RA, classes) {
 		return nil
 	}
 	ra, err := r.originalRA(j.Backend, max(256, j.Hyper.Batch))

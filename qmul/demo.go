@@ -98,18 +98,18 @@ func Demo(cfg DemoConfig) (*DemoResult, error) {
 		return nil, fmt.Errorf("original: %w", err)
 	}
 	ckpt := filepath.Join(orig.Out, train.ModelFile)
-	reference := filepath.Join(cfg.Out, "retrain", train.MetricsFile)
+	reference := filepath.Join(cfg.Out, Reference(), train.MetricsFile)
 	run := func(method string, h Hyper) (*Result, error) {
 		logf("demo: %s\n", method)
 		j := &Job{Checkpoint: ckpt, Method: method, Forget: cfg.Forget, Hyper: h, DataDir: cfg.DataDir,
 			Out: filepath.Join(cfg.Out, method), Force: true, Backend: b, Threads: cfg.Threads, Progress: cfg.Progress,
 			Command: "qmulgpu demo"}
-		if method != "retrain" {
+		if !FromScratch(method) {
 			j.Reference = reference
 		}
 		return j.Run()
 	}
-	re, err := run("retrain", Hyper{})
+	re, err := run(Reference(), Hyper{})
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func Demo(cfg DemoConfig) (*DemoResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evaluating the original: %w", err)
 	}
-	out := &DemoResult{Rows: []DemoRow{{Method: "original", Metrics: before.Metrics}, {Method: "retrain", Metrics: re.Metrics}}}
+	out := &DemoResult{Rows: []DemoRow{{Method: "original", Metrics: before.Metrics}, {Method: Reference(), Metrics: re.Metrics}}}
 	for _, m := range cfg.Methods {
 		h := Defaults(m)
 		h.Epochs, h.Batch = min(h.Epochs, cfg.UnlearnEpochs), cfg.UnlearnBatch
@@ -166,7 +166,7 @@ func FormatTable(rows []DemoRow) string {
 	sb.WriteString("| method | lr | FA | RA | TA | MIA | Avg. Gap | RTE (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		gap, lr, rte := "–", "–", "–"
-		if r.AvgGap != nil && r.Method != "retrain" {
+		if r.AvgGap != nil && !FromScratch(r.Method) {
 			gap = fmt.Sprintf("%.2f", *r.AvgGap)
 		}
 		if r.LR != 0 {

@@ -34,15 +34,9 @@ func sweepCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			shard, shards := 0, 1
-			if s := c.String("shard"); s != "" {
-				if shard, shards, err = sweep.ParseShard(s); err != nil {
-					return err
-				}
-			} else if i, n, ok, err := sweep.ShardFromEnv(c.Int("shards")); err != nil {
+			shard, shards, err := sweepShard(c)
+			if err != nil {
 				return err
-			} else if ok {
-				shard, shards = i, n
 			}
 			r := &sweep.Runner{Config: cfg, Out: c.String("out"), Shard: shard, Shards: shards,
 				Devices: sweepDevices(c.String("device")), Threads: c.Int("threads"), Log: os.Stderr, Command: commandLine(),
@@ -71,6 +65,20 @@ func sweepCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// sweepShard is the shard this process runs: --shard I/N when given, else
+// the Slurm array task's or the Kubernetes indexed Job pod's
+// (sweep.ShardFromEnv, with --shards), else the whole grid (0 of 1).
+func sweepShard(c *cli.Context) (shard, shards int, err error) {
+	if s := c.String("shard"); s != "" {
+		return sweep.ParseShard(s)
+	}
+	i, n, ok, err := sweep.ShardFromEnv(c.Int("shards"))
+	if err != nil || !ok {
+		return 0, 1, err
+	}
+	return i, n, nil
 }
 
 // sweepConv is the convolution path of a sweep's workers: --conv (or

@@ -93,7 +93,7 @@ func addProxies(recs []Record) {
 	for i := range recs {
 		r := &recs[i]
 		o, ok := originals[at{r.Group, r.Seed}]
-		if !ok || r.Collapsed != "" || r.Method == "retrain" {
+		if !ok || r.Collapsed != "" || qmul.FromScratch(r.Method) {
 			continue
 		}
 		spec, _ := qmul.ParseForget(r.Forget) // a cell's forget set was checked when it ran
@@ -117,7 +117,7 @@ func readCell(cd, key string) (Record, bool, error) {
 		return Record{}, false, fmt.Errorf("%s describes the cell %s (directory renamed or %s edited)", cellFile, c.Key(), cellFile)
 	}
 	if _, err := os.Stat(filepath.Join(cd, train.MetricsFile)); err != nil {
-		if col, ok := readCollapse(cd); ok && c.Method != "retrain" {
+		if col, ok := readCollapse(cd); ok && !qmul.FromScratch(c.Method) {
 			return Record{Key: key, Group: c.Group(), Name: c.Name, Method: c.Method, LR: c.Hyper.LR, Seed: c.Seed, Collapsed: col.Error}, true, nil
 		}
 		return Record{}, false, nil
@@ -127,7 +127,7 @@ func readCell(cd, key string) (Record, bool, error) {
 		return Record{}, false, err
 	}
 	r := Record{Key: key, Group: c.Group(), Name: c.Name, Method: c.Method, Seed: c.Seed, Metrics: *m}
-	if c.Method == "retrain" {
+	if qmul.FromScratch(c.Method) {
 		g := 0.0
 		r.AvgGap = &g
 	} else {
@@ -183,7 +183,7 @@ func methodRank(method string) int {
 // hasLR reports whether a table row or record of the method shows a
 // learning rate: not the original model, not Retrain, not SSD.
 func hasLR(method string) bool {
-	return method != originalMethod && method != "retrain" && qmul.TakesLR(method)
+	return method != originalMethod && !qmul.FromScratch(method) && qmul.TakesLR(method)
 }
 
 func recordLess(a, b Record) bool {
@@ -536,7 +536,7 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 			fmt.Fprintf(&b, "| %s | %s", r.Name, lr)
 			for c, s := range cells {
 				v := s.String()
-				if r.Method == "retrain" && c == 4 || r.Method == originalMethod && c == 5 {
+				if qmul.FromScratch(r.Method) && c == 4 || r.Method == originalMethod && c == 5 {
 					v = "–"
 				} else if best[c] == i {
 					v = "**" + v + "**"
@@ -640,7 +640,7 @@ func bestPerColumn(t Table) [6]int {
 	best := [6]int{-1, -1, -1, -1, -1, -1}
 	var ref *Row
 	for i := range t.Rows {
-		if t.Rows[i].Method == "retrain" {
+		if qmul.FromScratch(t.Rows[i].Method) {
 			ref = &t.Rows[i]
 		}
 	}
@@ -660,7 +660,7 @@ func bestPerColumn(t Table) [6]int {
 	for c := range best {
 		bv := math.Inf(1)
 		for i, r := range t.Rows {
-			if r.Method == "retrain" || r.Method == originalMethod {
+			if qmul.FromScratch(r.Method) || r.Method == originalMethod {
 				continue
 			}
 			if v := score(r, c); v < bv {

@@ -244,7 +244,7 @@ func (c *Config) settings() []searchSetting {
 	var out []searchSetting
 	index := map[Group]int{}
 	for _, x := range c.Expand() {
-		if x.Method != "retrain" {
+		if !qmul.FromScratch(x.Method) {
 			continue
 		}
 		g := x.Group()
