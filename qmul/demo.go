@@ -1,6 +1,7 @@
 package qmul
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -60,6 +61,9 @@ type DemoRow struct {
 	Method string `json:"method"`
 	// LR is the method's learning rate (0: it takes none).
 	LR float64 `json:"lr,omitempty"`
+	// Failed is the collapse guard's message for a method that collapsed
+	// at its rate; such a row has no metrics.
+	Failed string `json:"failed,omitempty"`
 	Metrics
 }
 
@@ -133,13 +137,19 @@ func Demo(cfg DemoConfig) (*DemoResult, error) {
 			}
 			h.LR = lr
 		}
-		res, err := run(m, h)
-		if err != nil {
-			return nil, err
-		}
-		row := DemoRow{Method: m, Metrics: res.Metrics}
+		row := DemoRow{Method: m}
 		if TakesLR(m) {
 			row.LR = h.LR
+		}
+		res, err := run(m, h)
+		switch {
+		case errors.Is(err, train.ErrCollapsed) || errors.Is(err, train.ErrDiverged):
+			row.Failed = err.Error()
+			logf("demo: %v\n", err)
+		case err != nil:
+			return nil, err
+		default:
+			row.Metrics = res.Metrics
 		}
 		out.Rows = append(out.Rows, row)
 	}
@@ -174,6 +184,10 @@ func FormatTable(rows []DemoRow) string {
 		}
 		if r.Method != "original" {
 			rte = fmt.Sprintf("%.1f", r.RTE)
+		}
+		if r.Failed != "" {
+			fmt.Fprintf(&sb, "| %s | %s | collapsed | | | | | |\n", r.Method, lr)
+			continue
 		}
 		fmt.Fprintf(&sb, "| %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s |\n", r.Method, lr, r.FA, r.RA, r.TA, r.MIA, gap, rte)
 	}

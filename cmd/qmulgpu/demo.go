@@ -69,9 +69,11 @@ func demoReading(rows []qmul.DemoRow) string {
 		return ""
 	}
 	o, r := rows[0], rows[1]
-	var forget, idle []string
+	var forget, idle, failed []string
 	for _, m := range rows[2:] {
 		switch {
+		case m.Failed != "":
+			failed = append(failed, m.Method)
 		case qmul.OnPlateau(m.Metrics, o.Metrics):
 			idle = append(idle, m.Method)
 		case m.AvgGap != nil && *m.AvgGap < *o.AvgGap:
@@ -81,6 +83,9 @@ func demoReading(rows []qmul.DemoRow) string {
 	text := fmt.Sprintf("The original row is doing nothing: FA %.2f, Avg. Gap %.2f to Retrain, whose FA is %.2f (to Retrain the forget set is unseen data). "+
 		"%d of %d methods forget, ending closer to Retrain than doing nothing, FA %s.",
 		o.FA, *o.AvgGap, r.FA, len(forget), len(rows)-2, strings.Join(forget, ", "))
+	if len(failed) > 0 {
+		text += fmt.Sprintf(" %s collapsed at the study's rate (the collapse guard stopped it).", strings.Join(failed, ", "))
+	}
 	if len(idle) > 0 {
 		text += fmt.Sprintf(" At the study's rate %s stay%s where the original was (every metric within %g point).",
 			strings.Join(idle, ", "), map[bool]string{true: "s", false: ""}[len(idle) == 1], qmul.PlateauPoints)

@@ -7,8 +7,9 @@ import (
 	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
-// TestDemoReading reads rows of a real demo run (README.md): the methods
-// that forget and those that stay where the original was are told apart.
+// TestDemoReading reads rows of a real demo run (README.md) and one
+// collapsed method: the methods that forget, those that stay where the
+// original was and the one that collapsed are told apart.
 func TestDemoReading(t *testing.T) {
 	gap := func(v float64) *float64 { return &v }
 	row := func(m string, fa, ra, ta, mia float64, g *float64) qmul.DemoRow {
@@ -21,11 +22,13 @@ func TestDemoReading(t *testing.T) {
 		row("ga", 94.20, 93.98, 84.75, 8.60, gap(4.49)),
 		row("qmul", 85.40, 93.84, 85.20, 18.80, gap(0.54)),
 		row("rl-agr", 94.40, 94.00, 84.85, 9.00, gap(4.41)),
+		{Method: "scrub", LR: 0.5, Failed: "scrub: training collapsed"},
 	}
 	got := demoReading(rows)
 	for _, want := range []string{
 		"FA 94.00, Avg. Gap 4.45 to Retrain, whose FA is 85.80",
-		"2 of 4 methods forget, ending closer to Retrain than doing nothing, FA ft 84.60, qmul 85.40.",
+		"2 of 5 methods forget, ending closer to Retrain than doing nothing, FA ft 84.60, qmul 85.40.",
+		"scrub collapsed at the study's rate",
 		"At the study's rate ga, rl-agr stay where the original was",
 	} {
 		if !strings.Contains(got, want) {
