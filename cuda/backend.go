@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/device"
 )
 
 // executor is the device work of a Backend: memory, copies, kernel
@@ -119,15 +120,14 @@ var (
 )
 
 // Open starts a backend on CUDA device index (numbered as nvidia-smi
-// numbers them). TF32 tensor-op math is on unless the environment sets
-// QMUL_TF32=0; SetTF32 switches it later. Convolutions take the path
-// QMUL_CONV names (auto when unset; see SetConv).
-func Open(index int) (*Backend, error) {
-	opts, err := optionsFromEnv()
-	if err != nil {
+// numbers them) with the GPU settings of opts: TF32 math (SetTF32
+// switches it later), the convolution path (SetConv), cuDNN's algorithm
+// search, exact-size allocations and where one-line notices go.
+func Open(index int, opts device.Options) (*Backend, error) {
+	if err := opts.Check(); err != nil {
 		return nil, fmt.Errorf("cuda:%d: %w", index, err)
 	}
-	g, info, err := openGPU(index, opts.tf32)
+	g, info, err := openGPU(index, opts.TF32)
 	if err != nil {
 		return nil, fmt.Errorf("cuda:%d: %w", index, err)
 	}
@@ -138,42 +138,14 @@ func Open(index int) (*Backend, error) {
 	return b, nil
 }
 
-// options are a backend's settings from the environment (QMUL_TF32,
-// QMUL_CONV, QMUL_CUDNN_FIND).
-type options struct {
-	tf32 bool   // TF32 tensor-op math in GEMMs and convolutions
-	conv string // convolution path: ConvAuto, ConvCudnn or ConvIm2col
-	find bool   // measure cuDNN's algorithms once per shape
-	// exactAlloc makes device blocks exactly the size asked for
-	// (QMUL_CUDA_EXACT_ALLOC; see exactAllocFromEnv).
-	exactAlloc bool
-}
-
-// defaultOptions are the settings of an empty environment.
-var defaultOptions = options{tf32: true, conv: ConvAuto, find: true}
-
-// optionsFromEnv reads the settings from the environment.
-func optionsFromEnv() (options, error) {
-	var o options
-	var err error
-	if o.tf32, err = tf32FromEnv(); err != nil {
-		return o, err
-	}
-	if o.exactAlloc, err = exactAllocFromEnv(); err != nil {
-		return o, err
-	}
-	o.conv, o.find, err = convFromEnv()
-	return o, err
-}
-
 // newBackend makes a backend that runs on x.
-func newBackend(x executor, index int, info deviceInfo, opts options) (*Backend, error) {
+func newBackend(x executor, index int, info deviceInfo, opts device.Options) (*Backend, error) {
 	b := &Backend{
 		name: fmt.Sprintf("cuda:%d", index),
 		describe: fmt.Sprintf("%s (cuda:%d, compute %d.%d, %.1f GiB)", info.name, index, info.major, info.minor,
 			float64(info.totalMem)/(1<<30)),
 		x:         x,
-		mem:       newAllocator(x, opts.exactAlloc),
+		mem:       newAllocator(x, opts.ExactAlloc),
 		maxBlocks: max(1, info.sms) * blocksPerSM,
 		threads:   max(1, info.sms) * residentThreads,
 	}
@@ -185,9 +157,9 @@ func newBackend(x executor, index int, info deviceInfo, opts options) (*Backend,
 	if err := x.memset32(s.ptr, 0, 1); err != nil {
 		return nil, err
 	}
-	b.tf32 = opts.tf32
-	b.conv = convState{find: opts.find, now: time.Now}
-	if err := b.SetConv(opts.conv); err != nil {
+	b.tf32 = opts.TF32
+	b.conv = convState{find: opts.CudnnFind, now: time.Now, note: opts.Note}
+	if err := b.SetConv(opts.Conv); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -203,7 +175,11 @@ func (b *Backend) Describe() string {
 	if b.conv.dnn == nil {
 		return b.describe + ", convolutions on im2col + SGEMM"
 	}
-	return b.describe + ", convolutions on " + b.conv.dnn.name()
+	s := b.describe + ", convolutions on " + b.conv.dnn.name()
+	if n := b.conv.rejected; n > 0 {
+		s += fmt.Sprintf(" (%d shapes it rejects on im2col + SGEMM or our depthwise kernels)", n)
+	}
+	return s
 }
 
 // ConcurrentSafe implements engine.Concurrent: ops must not be called from

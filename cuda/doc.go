@@ -6,10 +6,17 @@
 //
 // # Binding
 //
-// The package binds the CUDA driver API and cuBLAS itself, loading
-// libcuda.so.1, the newest libcublas (.so.13, .12, .11, then .so; or the
-// path in QMUL_CUBLAS) and, when present, cuDNN with dlopen at run time, so that one binary runs
-// with or without a GPU and links only libc and libdl. It declares the few
+// The package binds the CUDA driver API, cuBLAS and cuDNN itself, loading
+// them with dlopen at run time (libload.go), so that one binary runs with
+// or without a GPU and links only libc and libdl: libcuda.so.1 from the
+// loader's path; cuBLAS (.so.13, .12, .11, each with its cuBLASLt) and,
+// when present, cuDNN (.so.9, .8, with its sub-libraries) from the places
+// libsearch lists — the loader's path, the CUDA toolkit's folders and the
+// lib folders of NVIDIA's pip wheels — or the file QMUL_CUBLAS or
+// QMUL_CUDNN names. Of those found, the newest that the driver runs and
+// that creates a handle is used, chosen when the first device opens. A
+// backend's settings come from device.Options, passed to Open; the
+// package reads no setting from the environment. It declares the few
 // types it needs (binding.h) rather than including CUDA headers and calls
 // only ABI-stable driver entry points, through function pointers in small C
 // shims. Each shim makes the backend's context current first, in the same
@@ -76,26 +83,26 @@
 // # Convolutions
 //
 // Convolutions run through cuDNN when it is present, and as im2col +
-// cuBLAS SGEMM otherwise (convplan.go has the rules). cuDNN is an optional
-// run-time dependency loaded like cuBLAS: libcudnn.so.9, then .so.8, through
-// the loader's path and the CUDA toolkit's and distributions' folders, or
-// the path in QMUL_CUDNN. It must report version 8 or newer through
-// cudnnGetVersion, and export the legacy cudnnConvolution* API that cuDNN 8
-// and 9 share with the same signatures (binding.h declares the types);
-// cuDNN 9's convolution sub-library is loaded by a probe when the backend
-// opens. A missing, broken or too old library leaves the backend on
-// im2col, and ConvPath (printed by the CLI, and by `qmulgpu devices` for
-// the library alone) says why. QMUL_CONV or --conv (auto, cudnn, im2col)
-// forces a path; QMUL_CUDNN_FIND=0 keeps cuDNN's heuristic choices
-// instead of measuring them once per shape.
+// cuBLAS SGEMM otherwise (convplan.go has the rules). cuDNN is an
+// optional run-time dependency loaded like cuBLAS. It must report version
+// 8 or newer through cudnnGetVersion, and export the legacy
+// cudnnConvolution* API that cuDNN 8 and 9 share with the same signatures
+// (binding.h declares the types); cuDNN 9's convolution sub-library is
+// loaded by a probe when the backend opens. A missing, broken or too old
+// library leaves the backend on im2col, and ConvPath (printed by the CLI,
+// and by `qmulgpu devices`) says why. Options.Conv (--conv: auto, cudnn,
+// im2col) forces a path, and a shape cuDNN rejects runs on im2col with one
+// line through Options.Note; Options.CudnnFind false keeps cuDNN's
+// heuristic choices instead of measuring them once per shape.
 //
 // # TF32
 //
 // GEMMs and convolutions use TF32 tensor-op math by default (inputs
 // rounded to 10-bit mantissas, about 1e-3 relative error, several times
 // faster; cuDNN's default math type, and its FMA math type when off).
-// QMUL_TF32=0 in the environment turns it off when a backend opens;
-// Backend.SetTF32 switches it at run time.
+// Options.TF32 false (QMUL_TF32=0 where the CLI reads the environment)
+// turns it off when a backend opens; Backend.SetTF32 switches it at run
+// time.
 //
 // Everything is Float32 (Supports(Float64) is false); Int32 and Uint8
 // tensors hold labels, indices and images.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/qmulgpu/qmulgpu/cuda/internal/kernelgen"
 	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/device"
 )
 
 // The fake executor runs a Backend without a GPU: memory is host memory
@@ -65,7 +66,7 @@ func newFakeGPU(t *testing.T) *fakeGPU {
 func newFakeBackend(t *testing.T) (*Backend, *fakeGPU) {
 	t.Helper()
 	f := newFakeGPU(t)
-	b, err := newBackend(f, 0, deviceInfo{name: "Fake GPU", major: 9, minor: 0, sms: 4, totalMem: 80 << 30}, defaultOptions)
+	b, err := newBackend(f, 0, deviceInfo{name: "Fake GPU", major: 9, minor: 0, sms: 4, totalMem: 80 << 30}, device.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/device"
 )
 
 // TestPackArgs checks that every argument lands in the arena, aligned to
@@ -140,7 +141,7 @@ func (nopGPU) copy(devPtr, devPtr, uint64) error             { return nil }
 // with its struct parameter) on an executor that does nothing.
 func BenchmarkLaunchPath(bm *testing.B) {
 	f := &fakeGPU{next: 1 << 32, blocks: map[devPtr][]byte{}}
-	b, err := newBackend(nopGPU{f}, 0, deviceInfo{name: "nop", major: 9, sms: 4, totalMem: 80 << 30}, defaultOptions)
+	b, err := newBackend(nopGPU{f}, 0, deviceInfo{name: "nop", major: 9, sms: 4, totalMem: 80 << 30}, device.DefaultOptions())
 	if err != nil {
 		bm.Fatal(err)
 	}
