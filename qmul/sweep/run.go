@@ -536,14 +536,21 @@ func (r *Runner) ensureOriginal(b engine.Backend, o Original) (string, error) {
 	return filepath.Join(dir, train.ModelFile), err
 }
 
+// startCell makes a cell's directory and writes the cell into it, so that
+// the directory says what it holds before any result is there.
+func (r *Runner) startCell(c Cell) (string, error) {
+	dir := r.cellDir(c)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, atomicfile.WriteJSON(filepath.Join(dir, cellFile), c)
+}
+
 // evaluateOriginal writes the original model's metrics on the cell's forget
 // set, against Retrain's, into the cell's directory.
 func (r *Runner) evaluateOriginal(b engine.Backend, ckpt string, c Cell, reference string) error {
-	dir := r.cellDir(c)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteJSON(filepath.Join(dir, cellFile), c); err != nil {
+	dir, err := r.startCell(c)
+	if err != nil {
 		return err
 	}
 	j := &qmul.EvalJob{Checkpoint: ckpt, Forget: c.Forget, Reference: reference, Batch: 256, Backend: b}
@@ -563,11 +570,8 @@ func (r *Runner) evaluateOriginal(b engine.Backend, ckpt string, c Cell, referen
 
 // unlearn runs a cell (retrain included) into its directory.
 func (r *Runner) unlearn(b engine.Backend, ckpt string, c Cell, reference string) error {
-	dir := r.cellDir(c)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteJSON(filepath.Join(dir, cellFile), c); err != nil {
+	dir, err := r.startCell(c)
+	if err != nil {
 		return err
 	}
 	j := &qmul.Job{Checkpoint: ckpt, Method: c.Method, Forget: c.Forget, Hyper: c.Hyper, DataDir: c.Original.Data.Dir,
@@ -579,6 +583,6 @@ func (r *Runner) unlearn(b engine.Backend, ckpt string, c Cell, reference string
 		j.Hyper.AllowCollapse = c.Original.AllowCollapse // Retrain is trained with the original's recipe
 		r.logf("sweep: retraining without %s (%s %s %s seed %d)", c.Forget, c.Original.Data.Dataset, c.Original.Model.Arch, c.Original.Quant, c.Seed)
 	}
-	_, err := j.Run()
+	_, err = j.Run()
 	return err
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,17 +18,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
-const searchConfig = `
-datasets: [fashion-mnist]
-val_frac: 0
-subset: 300
-test_subset: 200
-models: [smallcnn]
-quant: {scheme: lsq, bits: [4]}
-original: {epochs: 1, lr: 0.05, batch: 50}
-forget: ["random:10%"]
-seeds: [1, 2]
-unlearn: {epochs: 1, batch: 50}
+const searchConfig = tinySetting + `seeds: [1, 2]
 methods:
   - method: ft
     lr: {auto: true, range: [0.01, 0.04], factor: 2, budget: 8, seeds: [1]}
@@ -220,17 +209,7 @@ func TestSearchConfigErrors(t *testing.T) {
 // second run finds everything done.
 func TestSearchAcrossShards(t *testing.T) {
 	needData(t)
-	const cfg = `
-datasets: [fashion-mnist]
-val_frac: 0
-subset: 300
-test_subset: 200
-models: [smallcnn]
-quant: {scheme: lsq, bits: [4]}
-original: {epochs: 1, lr: 0.05, batch: 50}
-forget: ["random:10%"]
-unlearn: {epochs: 1, batch: 50}
-methods:
+	const cfg = tinySetting + `methods:
   - method: ft
     lr: {auto: true, range: [0.01, 0.04], factor: 4, budget: 3}
 `
@@ -244,21 +223,10 @@ methods:
 			Open: func(string) (engine.Backend, error) { return cpu.New(1), nil }}
 		return r.Run()
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = run(i, 2)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	runShards(t, 2, func(i int) error {
+		_, err := run(i, 2)
+		return err
+	})
 	p := c.Plan(out)
 	if !p.Done() {
 		t.Fatalf("both shards returned, the search is not complete: %+v", p.Searches[0])

@@ -21,7 +21,9 @@ import (
 	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
-const testConfig = `
+// tinySetting is the setting of the tests' small sweeps: 300 training
+// images, one epoch each; a test adds its seeds and methods.
+const tinySetting = `
 datasets: [fashion-mnist]
 val_frac: 0
 subset: 300
@@ -30,8 +32,10 @@ models: [smallcnn]
 quant: {scheme: lsq, bits: [4]}
 original: {epochs: 1, lr: 0.05, batch: 50}
 forget: ["random:10%"]
-seeds: [1, 2]
 unlearn: {epochs: 1, batch: 50}
+`
+
+const testConfig = tinySetting + `seeds: [1, 2]
 methods:
   - method: ft
     lr: [0.01, 0.05]
@@ -201,26 +205,36 @@ func checkComplete(t *testing.T, out string) {
 	}
 }
 
+// runShards runs shards 0…n-1 at once, as the tasks of a job array would,
+// and fails the test on any shard's error.
+func runShards(t *testing.T, n int, run func(shard int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = run(i)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("shard %d of %d: %v", i, n, err)
+		}
+	}
+}
+
 // TestConcurrentShardsShareOneDirectory runs two shards at once into one
 // directory: each original and Retrain model is made once, every cell once.
 func TestConcurrentShardsShareOneDirectory(t *testing.T) {
 	needData(t)
 	out := t.TempDir()
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = runner(t, out, i, 2).Run()
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	runShards(t, 2, func(i int) error {
+		_, err := runner(t, out, i, 2).Run()
+		return err
+	})
 	checkComplete(t, out)
 	// A second run finds everything finished.
 	s, err := runner(t, out, 0, 1).Run()
