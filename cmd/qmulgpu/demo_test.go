@@ -7,9 +7,10 @@ import (
 	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
-// TestDemoReading reads rows of a real demo run (README.md) and one
-// collapsed method: the methods that forget, those that stay where the
-// original was and the one that collapsed are told apart.
+// TestDemoReading reads rows of a real demo run (made before the baselines
+// took their reference defaults) and one collapsed method: the methods
+// that forget, those that stay where the original was and the one that
+// collapsed are told apart.
 func TestDemoReading(t *testing.T) {
 	gap := func(v float64) *float64 { return &v }
 	row := func(m string, fa, ra, ta, mia float64, g *float64) qmul.DemoRow {
