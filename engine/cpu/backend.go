@@ -51,6 +51,21 @@ func (b *Backend) Describe() string {
 // float is the element constraint of the generic kernels.
 type float interface{ ~float32 | ~float64 }
 
+// dispatch runs an op's generic kernel for the element type dt: k32 and k64
+// are its float32 and float64 instantiations, a the op's operands. It is the
+// one place where an op looks at the element type of its tensors; kernels
+// take their slices with floats[T].
+func dispatch[A any](b *Backend, dt engine.DType, a A, k32, k64 func(*Backend, A)) {
+	switch dt {
+	case engine.Float32:
+		k32(b, a)
+	case engine.Float64:
+		k64(b, a)
+	default:
+		panic(fmt.Sprintf("cpu: no %s kernel", dt))
+	}
+}
+
 // floats returns t's elements as []T, where T matches t's type.
 func floats[T float](t *engine.Tensor) []T {
 	var z T

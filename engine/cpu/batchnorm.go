@@ -8,20 +8,12 @@ import (
 
 // BatchNorm implements engine.Backend.
 func (b *Backend) BatchNorm(a engine.BatchNormArgs) {
-	if a.X.DType == engine.Float32 {
-		batchNorm[float32](b, a)
-	} else {
-		batchNorm[float64](b, a)
-	}
+	dispatch(b, a.X.DType, a, batchNorm[float32], batchNorm[float64])
 }
 
 // BatchNormBackward implements engine.Backend.
 func (b *Backend) BatchNormBackward(a engine.BatchNormArgs) {
-	if a.X.DType == engine.Float32 {
-		batchNormBackward[float32](b, a)
-	} else {
-		batchNormBackward[float64](b, a)
-	}
+	dispatch(b, a.X.DType, a, batchNormBackward[float32], batchNormBackward[float64])
 }
 
 func batchNorm[T float](b *Backend, a engine.BatchNormArgs) {

@@ -46,28 +46,29 @@ func isPointwise(g engine.ConvGeom) bool {
 	return g.R == 1 && g.S == 1 && g.Stride == 1 && g.Pad == 0 && g.Groups == 1
 }
 
+// convArgs are the operands of Conv2d, Conv2dBackward and
+// ConvPerSampleSqNorm (which writes norms).
+type convArgs struct {
+	x, w, y, dy, dx, dw *engine.Tensor
+	g                   engine.ConvGeom
+	norms               []float64
+}
+
 // Conv2d implements engine.Backend.
 func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
 	checkConv(x, w, y, g)
-	if x.DType == engine.Float32 {
-		convForward(b, F32(x), F32(w), F32(y), g)
-	} else {
-		convForward(b, F64(x), F64(w), F64(y), g)
-	}
+	dispatch(b, x.DType, convArgs{x: x, w: w, y: y, g: g}, convForward[float32], convForward[float64])
 }
 
 // Conv2dBackward implements engine.Backend.
 func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvGeom) {
 	checkConv(x, w, dy, g)
 	checkConv(dx, dw, nil, g)
-	if x.DType == engine.Float32 {
-		convBackward(b, F32(x), F32(w), F32(dy), floatsOrNil[float32](dx), F32(dw), g)
-	} else {
-		convBackward(b, F64(x), F64(w), F64(dy), floatsOrNil[float64](dx), F64(dw), g)
-	}
+	dispatch(b, x.DType, convArgs{x: x, w: w, dy: dy, dx: dx, dw: dw, g: g}, convBackward[float32], convBackward[float64])
 }
 
-func convForward[T float](b *Backend, x, w, y []T, g engine.ConvGeom) {
+func convForward[T float](b *Backend, a convArgs) {
+	x, w, y, g := floats[T](a.x), floats[T](a.w), floats[T](a.y), a.g
 	if isDepthwise(g) {
 		depthwiseForward(b, x, w, y, g)
 		return
@@ -98,7 +99,8 @@ func convForward[T float](b *Backend, x, w, y []T, g engine.ConvGeom) {
 	})
 }
 
-func convBackward[T float](b *Backend, x, w, dy, dx, dw []T, g engine.ConvGeom) {
+func convBackward[T float](b *Backend, a convArgs) {
+	x, w, dy, dx, dw, g := floats[T](a.x), floats[T](a.w), floats[T](a.dy), floatsOrNil[T](a.dx), floats[T](a.dw), a.g
 	if isDepthwise(g) {
 		depthwiseBackward(b, x, w, dy, dx, dw, g)
 		return

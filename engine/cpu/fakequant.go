@@ -45,20 +45,12 @@ func (b *Backend) channels(n, ch int, fn func(w, c, lo, hi int)) int {
 
 // FakeQuant implements engine.Backend.
 func (b *Backend) FakeQuant(a engine.FakeQuantArgs) {
-	if a.X.DType == engine.Float32 {
-		fakeQuant[float32](b, a)
-	} else {
-		fakeQuant[float64](b, a)
-	}
+	dispatch(b, a.X.DType, a, fakeQuant[float32], fakeQuant[float64])
 }
 
 // FakeQuantBackward implements engine.Backend.
 func (b *Backend) FakeQuantBackward(a engine.FakeQuantArgs) {
-	if a.X.DType == engine.Float32 {
-		fakeQuantBackward[float32](b, a)
-	} else {
-		fakeQuantBackward[float64](b, a)
-	}
+	dispatch(b, a.X.DType, a, fakeQuantBackward[float32], fakeQuantBackward[float64])
 }
 
 func fakeQuant[T float](b *Backend, a engine.FakeQuantArgs) {
@@ -150,11 +142,7 @@ func fakeQuantBackward[T float](b *Backend, a engine.FakeQuantArgs) {
 
 // Observe implements engine.Backend.
 func (b *Backend) Observe(a engine.ObserveArgs) {
-	if a.X.DType == engine.Float32 {
-		observe[float32](b, a)
-	} else {
-		observe[float64](b, a)
-	}
+	dispatch(b, a.X.DType, a, observe[float32], observe[float64])
 }
 
 func observe[T float](b *Backend, a engine.ObserveArgs) {
@@ -198,20 +186,12 @@ func observe[T float](b *Backend, a engine.ObserveArgs) {
 
 // DoReFaWeights implements engine.Backend.
 func (b *Backend) DoReFaWeights(a engine.DoReFaArgs) {
-	if a.W.DType == engine.Float32 {
-		dorefa[float32](b, a)
-	} else {
-		dorefa[float64](b, a)
-	}
+	dispatch(b, a.W.DType, a, dorefa[float32], dorefa[float64])
 }
 
 // DoReFaWeightsBackward implements engine.Backend.
 func (b *Backend) DoReFaWeightsBackward(a engine.DoReFaArgs) {
-	if a.W.DType == engine.Float32 {
-		dorefaBackward[float32](b, a)
-	} else {
-		dorefaBackward[float64](b, a)
-	}
+	dispatch(b, a.W.DType, a, dorefaBackward[float32], dorefaBackward[float64])
 }
 
 // dorefaMax returns M = max|tanh(w)| and the first index attaining it.
