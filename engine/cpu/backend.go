@@ -26,6 +26,9 @@ type Backend struct {
 	mu      sync.Mutex
 	cache   map[cacheKey][]*hostMemory
 	scratch []*hostMemory
+
+	// times accumulates op times while TimeOps is on.
+	times timesOn
 }
 
 // New returns a CPU backend that uses up to threads goroutines per op;
@@ -54,8 +57,10 @@ type float interface{ ~float32 | ~float64 }
 // dispatch runs an op's generic kernel for the element type dt: k32 and k64
 // are its float32 and float64 instantiations, a the op's operands. It is the
 // one place where an op looks at the element type of its tensors; kernels
-// take their slices with floats[T].
-func dispatch[A any](b *Backend, dt engine.DType, a A, k32, k64 func(*Backend, A)) {
+// take their slices with floats[T]. The call is timed as one of family f
+// while TimeOps is on.
+func dispatch[A any](b *Backend, f opFamily, dt engine.DType, a A, k32, k64 func(*Backend, A)) {
+	defer b.span(f)()
 	switch dt {
 	case engine.Float32:
 		k32(b, a)

@@ -8,12 +8,12 @@ import (
 
 // BatchNorm implements engine.Backend.
 func (b *Backend) BatchNorm(a engine.BatchNormArgs) {
-	dispatch(b, a.X.DType, a, batchNorm[float32], batchNorm[float64])
+	dispatch(b, opBatchNorm, a.X.DType, a, batchNorm[float32], batchNorm[float64])
 }
 
 // BatchNormBackward implements engine.Backend.
 func (b *Backend) BatchNormBackward(a engine.BatchNormArgs) {
-	dispatch(b, a.X.DType, a, batchNormBackward[float32], batchNormBackward[float64])
+	dispatch(b, opBatchNorm, a.X.DType, a, batchNormBackward[float32], batchNormBackward[float64])
 }
 
 func batchNorm[T float](b *Backend, a engine.BatchNormArgs) {

@@ -57,14 +57,19 @@ type convArgs struct {
 // Conv2d implements engine.Backend.
 func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
 	checkConv(x, w, y, g)
-	dispatch(b, x.DType, convArgs{x: x, w: w, y: y, g: g}, convForward[float32], convForward[float64])
+	dispatch(b, opConvForward, x.DType, convArgs{x: x, w: w, y: y, g: g}, convForward[float32], convForward[float64])
 }
 
-// Conv2dBackward implements engine.Backend.
+// Conv2dBackward implements engine.Backend: the input gradient (when dx is
+// given) and the weight gradient are two passes, timed as two op families.
 func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvGeom) {
 	checkConv(x, w, dy, g)
 	checkConv(dx, dw, nil, g)
-	dispatch(b, x.DType, convArgs{x: x, w: w, dy: dy, dx: dx, dw: dw, g: g}, convBackward[float32], convBackward[float64])
+	a := convArgs{x: x, w: w, dy: dy, dx: dx, dw: dw, g: g}
+	if dx != nil {
+		dispatch(b, opConvData, x.DType, a, convData[float32], convData[float64])
+	}
+	dispatch(b, opConvFilter, x.DType, a, convFilter[float32], convFilter[float64])
 }
 
 func convForward[T float](b *Backend, a convArgs) {
@@ -99,10 +104,50 @@ func convForward[T float](b *Backend, a convArgs) {
 	})
 }
 
-func convBackward[T float](b *Backend, a convArgs) {
-	x, w, dy, dx, dw, g := floats[T](a.x), floats[T](a.w), floats[T](a.dy), floatsOrNil[T](a.dx), floats[T](a.dw), a.g
+// convData computes dx = dy ⊛ w (the adjoint of the forward pass): per
+// block, dcol = dy·w and col2im scatters dcol into dx.
+func convData[T float](b *Backend, a convArgs) {
+	w, dy, dx, g := floats[T](a.w), floats[T](a.dy), floats[T](a.dx), a.g
 	if isDepthwise(g) {
-		depthwiseBackward(b, x, w, dy, dx, dw, g)
+		depthwiseData(b, w, dy, dx, g)
+		return
+	}
+	oh, ow := g.OutH(), g.OutW()
+	cg, kg := g.C/g.Groups, g.K/g.Groups
+	rsc := g.R * g.S * cg
+	pointwise := isPointwise(g)
+	per := samplesPerBlock(oh*ow, rsc)
+	b.parallel(g.N, 1, func(_, lo, hi int) {
+		var dcol []T
+		if !pointwise {
+			dcol = getScratch[T](b, min(per, hi-lo)*oh*ow*rsc)
+			defer putScratch(b, dcol)
+		}
+		for n0 := lo; n0 < hi; n0 += per {
+			n1 := min(hi, n0+per)
+			rows := (n1 - n0) * oh * ow
+			if !pointwise {
+				clear(dx[n0*g.H*g.W*g.C : n1*g.H*g.W*g.C])
+			}
+			for grp := 0; grp < g.Groups; grp++ {
+				dyg, wg := dy[n0*oh*ow*g.K+grp*kg:], w[grp*kg*rsc:]
+				if pointwise {
+					gemm(false, false, rows, rsc, kg, 1, dyg, g.K, wg, rsc, 0, dx[n0*g.H*g.W*g.C:], g.C)
+					continue
+				}
+				gemm(false, false, rows, rsc, kg, 1, dyg, g.K, wg, rsc, 0, dcol, rsc)
+				col2im(dcol, dx, n0, n1, grp, g)
+			}
+		}
+	})
+}
+
+// convFilter accumulates dw += dyᵀ·im2col(x), summing each chunk's share
+// in its own buffer and the chunks in order.
+func convFilter[T float](b *Backend, a convArgs) {
+	x, dy, dw, g := floats[T](a.x), floats[T](a.dy), floats[T](a.dw), a.g
+	if isDepthwise(g) {
+		depthwiseFilter(b, x, dy, dw, g)
 		return
 	}
 	oh, ow := g.OutH(), g.OutW()
@@ -116,20 +161,17 @@ func convBackward[T float](b *Backend, a convArgs) {
 		// scratch needs no clearing.
 		acc := getScratch[T](b, len(dw))
 		partial[wk] = acc
-		var col, dcol []T
+		var col []T
 		if !pointwise {
 			col = getScratch[T](b, min(per, hi-lo)*oh*ow*rsc)
 			defer putScratch(b, col)
-			if dx != nil {
-				dcol = getScratch[T](b, min(per, hi-lo)*oh*ow*rsc)
-				defer putScratch(b, dcol)
-			}
 		}
 		for n0 := lo; n0 < hi; n0 += per {
 			n1 := min(hi, n0+per)
 			rows := (n1 - n0) * oh * ow
-			if dx != nil && !pointwise {
-				clear(dx[n0*g.H*g.W*g.C : n1*g.H*g.W*g.C])
+			beta := T(1)
+			if n0 == lo {
+				beta = 0
 			}
 			for grp := 0; grp < g.Groups; grp++ {
 				a, lda := x[n0*g.H*g.W*g.C:], g.C
@@ -137,28 +179,19 @@ func convBackward[T float](b *Backend, a convArgs) {
 					im2col(x, col, n0, n1, grp, g)
 					a, lda = col, rsc
 				}
-				dyg := dy[n0*oh*ow*g.K+grp*kg:]
-				wg := w[grp*kg*rsc:]
-				beta := T(1)
-				if n0 == lo {
-					beta = 0
-				}
-				gemm(true, false, kg, rsc, rows, 1, dyg, g.K, a, lda, beta, acc[grp*kg*rsc:], rsc)
-				if dx == nil {
-					continue
-				}
-				if pointwise {
-					gemm(false, false, rows, rsc, kg, 1, dyg, g.K, wg, rsc, 0, dx[n0*g.H*g.W*g.C:], g.C)
-				} else {
-					gemm(false, false, rows, rsc, kg, 1, dyg, g.K, wg, rsc, 0, dcol, rsc)
-					col2im(dcol, dx, n0, n1, grp, g)
-				}
+				gemm(true, false, kg, rsc, rows, 1, dy[n0*oh*ow*g.K+grp*kg:], g.K, a, lda, beta, acc[grp*kg*rsc:], rsc)
 			}
 		}
 	})
-	for _, p := range partial[:chunks] {
+	addChunks(b, dw, partial[:chunks])
+}
+
+// addChunks adds the chunks' partial sums into dst in chunk order and
+// returns their buffers.
+func addChunks[T float](b *Backend, dst []T, partial [][]T) {
+	for _, p := range partial {
 		for i, v := range p {
-			dw[i] += v
+			dst[i] += v
 		}
 		putScratch(b, p)
 	}
@@ -300,17 +333,47 @@ func depthwiseForward[T float](b *Backend, x, w, y []T, g engine.ConvGeom) {
 	})
 }
 
-func depthwiseBackward[T float](b *Backend, x, w, dy, dx, dw []T, g engine.ConvGeom) {
+// depthwiseData computes dx for a depthwise convolution.
+func depthwiseData[T float](b *Backend, w, dy, dx []T, g engine.ConvGeom) {
+	oh, ow, C := g.OutH(), g.OutW(), g.C
+	wt := depthwiseWeights(w, g)
+	b.parallel(g.N, 1, func(_, lo, hi int) {
+		clear(dx[lo*g.H*g.W*C : hi*g.H*g.W*C])
+		for n := lo; n < hi; n++ {
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					d := dy[((n*oh+oy)*ow+ox)*C:][:C]
+					for r := 0; r < g.R; r++ {
+						iy := oy*g.Stride - g.Pad + r
+						if iy < 0 || iy >= g.H {
+							continue
+						}
+						for s := 0; s < g.S; s++ {
+							ix := ox*g.Stride - g.Pad + s
+							if ix < 0 || ix >= g.W {
+								continue
+							}
+							o := dx[((n*g.H+iy)*g.W+ix)*C:][:C]
+							wr := wt[(r*g.S+s)*C:][:C]
+							for c := range d {
+								o[c] += d[c] * wr[c]
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// depthwiseFilter accumulates dw for a depthwise convolution.
+func depthwiseFilter[T float](b *Backend, x, dy, dw []T, g engine.ConvGeom) {
 	oh, ow, C := g.OutH(), g.OutW(), g.C
 	rs := g.R * g.S
-	wt := depthwiseWeights(w, g)
 	partial := make([][]T, b.threads)
 	chunks := b.parallel(g.N, 1, func(wk, lo, hi int) {
 		acc := make([]T, rs*C)
 		partial[wk] = acc
-		if dx != nil {
-			clear(dx[lo*g.H*g.W*C : hi*g.H*g.W*C])
-		}
 		for n := lo; n < hi; n++ {
 			img := x[n*g.H*g.W*C:]
 			for oy := 0; oy < oh; oy++ {
@@ -326,18 +389,10 @@ func depthwiseBackward[T float](b *Backend, x, w, dy, dx, dw []T, g engine.ConvG
 							if ix < 0 || ix >= g.W {
 								continue
 							}
-							k := r*g.S + s
 							in := img[(iy*g.W+ix)*C:][:C]
-							a := acc[k*C:][:C]
+							a := acc[(r*g.S+s)*C:][:C]
 							for c := range d {
 								a[c] += d[c] * in[c]
-							}
-							if dx != nil {
-								o := dx[((n*g.H+iy)*g.W+ix)*C:][:C]
-								wr := wt[k*C:][:C]
-								for c := range d {
-									o[c] += d[c] * wr[c]
-								}
 							}
 						}
 					}

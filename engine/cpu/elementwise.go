@@ -14,6 +14,7 @@ const minElems = 1 << 15
 
 // Fill implements engine.Backend.
 func (b *Backend) Fill(x *engine.Tensor, v float64) {
+	defer b.span(opElementwise)()
 	switch x.DType {
 	case engine.Float32:
 		fill(b, F32(x), float32(v))
@@ -38,6 +39,7 @@ func fill[T any](b *Backend, x []T, v T) {
 // Copy implements engine.Backend.
 func (b *Backend) Copy(dst, src *engine.Tensor) {
 	checkSame("copy", dst, src)
+	defer b.span(opElementwise)()
 	switch dst.DType {
 	case engine.Float32:
 		copy(F32(dst), F32(src))
@@ -59,7 +61,7 @@ type vectorArgs struct {
 
 // Scale implements engine.Backend.
 func (b *Backend) Scale(x *engine.Tensor, a float64) {
-	dispatch(b, x.DType, vectorArgs{a: a, x: x}, scale[float32], scale[float64])
+	dispatch(b, opElementwise, x.DType, vectorArgs{a: a, x: x}, scale[float32], scale[float64])
 }
 
 func scale[T float](b *Backend, v vectorArgs) {
@@ -89,7 +91,7 @@ func scaleRows[T float](c []T, m, n, ld int, beta T) {
 // Axpy implements engine.Backend.
 func (b *Backend) Axpy(a float64, x, y *engine.Tensor) {
 	checkSame("axpy", x, y)
-	dispatch(b, x.DType, vectorArgs{a: a, x: x, y: y}, axpy[float32], axpy[float64])
+	dispatch(b, opElementwise, x.DType, vectorArgs{a: a, x: x, y: y}, axpy[float32], axpy[float64])
 }
 
 func axpy[T float](b *Backend, v vectorArgs) {
@@ -106,7 +108,7 @@ func axpy[T float](b *Backend, v vectorArgs) {
 func (b *Backend) Add(dst, x, y *engine.Tensor) {
 	checkSame("add", dst, x)
 	checkSame("add", dst, y)
-	dispatch(b, dst.DType, vectorArgs{dst: dst, x: x, y: y}, add[float32], add[float64])
+	dispatch(b, opElementwise, dst.DType, vectorArgs{dst: dst, x: x, y: y}, add[float32], add[float64])
 }
 
 func add[T float](b *Backend, v vectorArgs) {
@@ -125,6 +127,7 @@ func (b *Backend) Gather(dst, src, index *engine.Tensor) {
 	if dst.DType != src.DType || dst.Rows() != len(idx) || dst.Cols() != src.Cols() {
 		panic(fmt.Sprintf("cpu: gather %v from %v by %v", dst, src, index))
 	}
+	defer b.span(opGather)()
 	switch dst.DType {
 	case engine.Float32:
 		gatherRows(F32(dst), F32(src), idx, src.Cols(), src.Rows())

@@ -45,12 +45,12 @@ func (b *Backend) channels(n, ch int, fn func(w, c, lo, hi int)) int {
 
 // FakeQuant implements engine.Backend.
 func (b *Backend) FakeQuant(a engine.FakeQuantArgs) {
-	dispatch(b, a.X.DType, a, fakeQuant[float32], fakeQuant[float64])
+	dispatch(b, opQuant, a.X.DType, a, fakeQuant[float32], fakeQuant[float64])
 }
 
 // FakeQuantBackward implements engine.Backend.
 func (b *Backend) FakeQuantBackward(a engine.FakeQuantArgs) {
-	dispatch(b, a.X.DType, a, fakeQuantBackward[float32], fakeQuantBackward[float64])
+	dispatch(b, opQuant, a.X.DType, a, fakeQuantBackward[float32], fakeQuantBackward[float64])
 }
 
 func fakeQuant[T float](b *Backend, a engine.FakeQuantArgs) {
@@ -142,7 +142,7 @@ func fakeQuantBackward[T float](b *Backend, a engine.FakeQuantArgs) {
 
 // Observe implements engine.Backend.
 func (b *Backend) Observe(a engine.ObserveArgs) {
-	dispatch(b, a.X.DType, a, observe[float32], observe[float64])
+	dispatch(b, opQuant, a.X.DType, a, observe[float32], observe[float64])
 }
 
 func observe[T float](b *Backend, a engine.ObserveArgs) {
@@ -186,12 +186,12 @@ func observe[T float](b *Backend, a engine.ObserveArgs) {
 
 // DoReFaWeights implements engine.Backend.
 func (b *Backend) DoReFaWeights(a engine.DoReFaArgs) {
-	dispatch(b, a.W.DType, a, dorefa[float32], dorefa[float64])
+	dispatch(b, opQuant, a.W.DType, a, dorefa[float32], dorefa[float64])
 }
 
 // DoReFaWeightsBackward implements engine.Backend.
 func (b *Backend) DoReFaWeightsBackward(a engine.DoReFaArgs) {
-	dispatch(b, a.W.DType, a, dorefaBackward[float32], dorefaBackward[float64])
+	dispatch(b, opQuant, a.W.DType, a, dorefaBackward[float32], dorefaBackward[float64])
 }
 
 // dorefaMax returns M = max|tanh(w)| and the first index attaining it.

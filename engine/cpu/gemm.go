@@ -30,7 +30,7 @@ func (b *Backend) Gemm(ta, tb bool, m, n, k int, alpha float64, a, bm *engine.Te
 	if a.Numel() != m*k || bm.Numel() != k*n || c.Numel() != m*n {
 		panic(fmt.Sprintf("cpu: gemm %dx%dx%d with %v, %v, %v", m, n, k, a, bm, c))
 	}
-	dispatch(b, c.DType, gemmArgs{ta: ta, tb: tb, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: bm, c: c},
+	dispatch(b, opLinear, c.DType, gemmArgs{ta: ta, tb: tb, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: bm, c: c},
 		gemmRows[float32], gemmRows[float64])
 }
 
@@ -57,7 +57,7 @@ func gemmRows[T float](b *Backend, g gemmArgs) {
 
 // AddBias implements engine.Backend.
 func (b *Backend) AddBias(y, bias *engine.Tensor) {
-	dispatch(b, y.DType, vectorArgs{y: y, x: bias}, addBias[float32], addBias[float64])
+	dispatch(b, opLinear, y.DType, vectorArgs{y: y, x: bias}, addBias[float32], addBias[float64])
 }
 
 // addBias adds the bias x to every row of y.
@@ -76,7 +76,7 @@ func addBias[T float](b *Backend, v vectorArgs) {
 
 // BiasGrad implements engine.Backend.
 func (b *Backend) BiasGrad(dy, db *engine.Tensor) {
-	dispatch(b, dy.DType, vectorArgs{x: dy, y: db}, biasGrad[float32], biasGrad[float64])
+	dispatch(b, opLinear, dy.DType, vectorArgs{x: dy, y: db}, biasGrad[float32], biasGrad[float64])
 }
 
 // biasGrad adds the column sums of x to y.

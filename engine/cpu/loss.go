@@ -9,7 +9,7 @@ import (
 
 // SoftmaxCrossEntropy implements engine.Backend.
 func (b *Backend) SoftmaxCrossEntropy(a engine.LossArgs) {
-	dispatch(b, a.Logits.DType, a, softmaxCrossEntropy[float32], softmaxCrossEntropy[float64])
+	dispatch(b, opLoss, a.Logits.DType, a, softmaxCrossEntropy[float32], softmaxCrossEntropy[float64])
 }
 
 func softmaxCrossEntropy[T float](b *Backend, a engine.LossArgs) {

@@ -18,7 +18,7 @@ func ghostCheaper(pixels, rsc, k int) bool { return pixels*(rsc+k) < rsc*k }
 func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGeom) {
 	checkConv(x, nil, dy, g)
 	res := make([]float64, g.N)
-	dispatch(b, x.DType, convArgs{x: x, dy: dy, g: g, norms: res}, convPerSample[float32], convPerSample[float64])
+	dispatch(b, opPerSample, x.DType, convArgs{x: x, dy: dy, g: g, norms: res}, convPerSample[float32], convPerSample[float64])
 	storeFloats(out, res)
 }
 
@@ -75,7 +75,7 @@ func convPerSample[T float](b *Backend, a convArgs) {
 // BatchNormPerSampleSqNorm implements engine.Backend.
 func (b *Backend) BatchNormPerSampleSqNorm(a engine.BatchNormArgs, n int, outGamma, outBeta *engine.Tensor) {
 	p := bnPerSampleArgs{BatchNormArgs: a, gamma: make([]float64, n), beta: make([]float64, n)}
-	dispatch(b, a.X.DType, p, bnPerSample[float32], bnPerSample[float64])
+	dispatch(b, opPerSample, a.X.DType, p, bnPerSample[float32], bnPerSample[float64])
 	storeFloats(outGamma, p.gamma)
 	storeFloats(outBeta, p.beta)
 }

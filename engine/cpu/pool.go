@@ -11,12 +11,12 @@ func (b *Backend) Pool2d(kind engine.PoolKind, x, y, argmax *engine.Tensor, g en
 	if x.Numel() != g.N*g.H*g.W*g.C || y.Numel() != g.N*g.OutH()*g.OutW()*g.C {
 		panic(fmt.Sprintf("cpu: pool %+v with %v, %v", g, x, y))
 	}
-	dispatch(b, x.DType, poolArgs{kind: kind, x: x, y: y, argmax: argmax, g: g}, pool[float32], pool[float64])
+	dispatch(b, opPool, x.DType, poolArgs{kind: kind, x: x, y: y, argmax: argmax, g: g}, pool[float32], pool[float64])
 }
 
 // Pool2dBackward implements engine.Backend.
 func (b *Backend) Pool2dBackward(kind engine.PoolKind, dy, argmax, dx *engine.Tensor, g engine.PoolGeom) {
-	dispatch(b, dy.DType, poolArgs{kind: kind, dy: dy, argmax: argmax, dx: dx, g: g}, poolBackward[float32], poolBackward[float64])
+	dispatch(b, opPool, dy.DType, poolArgs{kind: kind, dy: dy, argmax: argmax, dx: dx, g: g}, poolBackward[float32], poolBackward[float64])
 }
 
 // poolArgs are the operands of the pooling ops (g and kind unused by the
@@ -131,12 +131,12 @@ func poolBackward[T float](b *Backend, a poolArgs) {
 
 // GlobalAvgPool implements engine.Backend.
 func (b *Backend) GlobalAvgPool(x, y *engine.Tensor) {
-	dispatch(b, x.DType, poolArgs{x: x, y: y}, globalAvgPool[float32], globalAvgPool[float64])
+	dispatch(b, opPool, x.DType, poolArgs{x: x, y: y}, globalAvgPool[float32], globalAvgPool[float64])
 }
 
 // GlobalAvgPoolBackward implements engine.Backend.
 func (b *Backend) GlobalAvgPoolBackward(dy, dx *engine.Tensor) {
-	dispatch(b, dy.DType, poolArgs{dy: dy, dx: dx}, globalAvgPoolBackward[float32], globalAvgPoolBackward[float64])
+	dispatch(b, opPool, dy.DType, poolArgs{dy: dy, dx: dx}, globalAvgPoolBackward[float32], globalAvgPoolBackward[float64])
 }
 
 func globalAvgPool[T float](b *Backend, a poolArgs) {

@@ -13,7 +13,7 @@ type reduceArgs struct {
 func (b *Backend) SumSquares(ts []*engine.Tensor, out *engine.Tensor) {
 	res := make([]float64, len(ts))
 	for i, t := range ts {
-		dispatch(b, t.DType, reduceArgs{x: t, out: res[i : i+1]}, sumSquares[float32], sumSquares[float64])
+		dispatch(b, opReduce, t.DType, reduceArgs{x: t, out: res[i : i+1]}, sumSquares[float32], sumSquares[float64])
 	}
 	storeFloats(out, res)
 }
@@ -41,7 +41,7 @@ func (b *Backend) Dot(as, bs []*engine.Tensor, out *engine.Tensor) {
 	res := make([]float64, len(as))
 	for i := range as {
 		checkSame("dot", as[i], bs[i])
-		dispatch(b, as[i].DType, reduceArgs{x: as[i], y: bs[i], out: res[i : i+1]}, dot[float32], dot[float64])
+		dispatch(b, opReduce, as[i].DType, reduceArgs{x: as[i], y: bs[i], out: res[i : i+1]}, dot[float32], dot[float64])
 	}
 	storeFloats(out, res)
 }
@@ -79,7 +79,7 @@ func storeFloats(out *engine.Tensor, v []float64) {
 // RowSqNorm implements engine.Backend.
 func (b *Backend) RowSqNorm(x, out *engine.Tensor) {
 	res := make([]float64, x.Rows())
-	dispatch(b, x.DType, reduceArgs{x: x, out: res}, rowSqNorm[float32], rowSqNorm[float64])
+	dispatch(b, opReduce, x.DType, reduceArgs{x: x, out: res}, rowSqNorm[float32], rowSqNorm[float64])
 	storeFloats(out, res)
 }
 

@@ -4,7 +4,7 @@ import "github.com/qmulgpu/qmulgpu/engine"
 
 // SGD implements engine.Backend.
 func (b *Backend) SGD(a engine.SGDArgs) {
-	dispatch(b, a.Param.DType, a, sgd[float32], sgd[float64])
+	dispatch(b, opSGD, a.Param.DType, a, sgd[float32], sgd[float64])
 }
 
 func sgd[T float](b *Backend, a engine.SGDArgs) {

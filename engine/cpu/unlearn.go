@@ -10,7 +10,7 @@ import (
 // AddSign implements engine.Backend.
 func (b *Backend) AddSign(a float64, x, y *engine.Tensor) {
 	checkSame("add sign", x, y)
-	dispatch(b, x.DType, vectorArgs{a: a, x: x, y: y}, addSign[float32], addSign[float64])
+	dispatch(b, opElementwise, x.DType, vectorArgs{a: a, x: x, y: y}, addSign[float32], addSign[float64])
 }
 
 func addSign[T float](b *Backend, v vectorArgs) {
@@ -30,7 +30,7 @@ func addSign[T float](b *Backend, v vectorArgs) {
 // AddSqrt implements engine.Backend.
 func (b *Backend) AddSqrt(dst, src *engine.Tensor) {
 	checkSame("add sqrt", dst, src)
-	dispatch(b, dst.DType, vectorArgs{dst: dst, x: src}, addSqrt[float32], addSqrt[float64])
+	dispatch(b, opElementwise, dst.DType, vectorArgs{dst: dst, x: src}, addSqrt[float32], addSqrt[float64])
 }
 
 func addSqrt[T float](_ *Backend, v vectorArgs) {
@@ -60,7 +60,7 @@ func softmaxRow[T float](z []T, p []float64) (logSum, zmax float64) {
 
 // SimilarLabels implements engine.Backend.
 func (b *Backend) SimilarLabels(logits, labels, out *engine.Tensor) {
-	dispatch(b, logits.DType, engine.LossArgs{Logits: logits, Labels: labels, Pred: out}, similarLabels[float32], similarLabels[float64])
+	dispatch(b, opLoss, logits.DType, engine.LossArgs{Logits: logits, Labels: labels, Pred: out}, similarLabels[float32], similarLabels[float64])
 }
 
 // similarLabels writes each row's similar label into a.Pred.
@@ -90,7 +90,7 @@ func similarLabels[T float](b *Backend, a engine.LossArgs) {
 
 // SoftmaxEntropy implements engine.Backend.
 func (b *Backend) SoftmaxEntropy(a engine.LossArgs) {
-	dispatch(b, a.Logits.DType, a, softmaxEntropy[float32], softmaxEntropy[float64])
+	dispatch(b, opLoss, a.Logits.DType, a, softmaxEntropy[float32], softmaxEntropy[float64])
 }
 
 func softmaxEntropy[T float](b *Backend, a engine.LossArgs) {
