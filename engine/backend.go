@@ -441,11 +441,13 @@ type OpTimer interface {
 	OpTimes() []OpTime
 }
 
-// OpTime is the wall time a backend spent in one family of ops.
+// OpTime is the time a backend spent in one family of ops: wall time, and
+// the processor time of the process meanwhile (all threads).
 type OpTime struct {
-	Op      string  `json:"op"`
-	Calls   int64   `json:"calls"`
-	Seconds float64 `json:"seconds"`
+	Op         string  `json:"op"`
+	Calls      int64   `json:"calls"`
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // Work is device work, in total and by op.

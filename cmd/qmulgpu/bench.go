@@ -114,8 +114,8 @@ func printProfile(rows []train.ProfileRow) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Printf("\n%-24s %10s %7s %11s\n", "op family", "ms/step", "share", "calls/step")
+	fmt.Printf("\n%-24s %10s %7s %11s %7s %11s\n", "op family", "ms/step", "share", "CPU ms/step", "share", "calls/step")
 	for _, r := range rows {
-		fmt.Printf("%-24s %10.2f %6.1f%% %11.1f\n", r.Op, r.MsPerStep, 100*r.Share, r.CallsPerStep)
+		fmt.Printf("%-24s %10.2f %6.1f%% %11.2f %6.1f%% %11.1f\n", r.Op, r.MsPerStep, 100*r.Share, r.CPUMsPerStep, 100*r.CPUShare, r.CallsPerStep)
 	}
 }

@@ -3,6 +3,7 @@ package cpu
 import (
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/qmulgpu/qmulgpu/engine"
@@ -47,18 +48,32 @@ var opNames = [opFamilies]string{
 	opGather:      "gather",
 }
 
-// opTimes accumulates the wall time and calls of each op family.
+// opTimes accumulates the wall time, processor time and calls of each op
+// family.
 type opTimes struct {
 	mu    sync.Mutex
 	calls [opFamilies]int64
 	spent [opFamilies]time.Duration
+	cpu   [opFamilies]time.Duration
 }
 
-func (t *opTimes) add(f opFamily, d time.Duration) {
+func (t *opTimes) add(f opFamily, wall, cpu time.Duration) {
 	t.mu.Lock()
 	t.calls[f]++
-	t.spent[f] += d
+	t.spent[f] += wall
+	t.cpu[f] += cpu
 	t.mu.Unlock()
+}
+
+// processCPU is the processor time of the whole process so far: during an
+// op, the time of every thread working on it, which other load on the
+// machine does not inflate as it does wall time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // noSpan ends a span that is not timed.
@@ -71,8 +86,8 @@ func (b *Backend) span(f opFamily) func() {
 	if t == nil {
 		return noSpan
 	}
-	start := time.Now()
-	return func() { t.add(f, time.Since(start)) }
+	start, cpu := time.Now(), processCPU()
+	return func() { t.add(f, time.Since(start), processCPU()-cpu) }
 }
 
 var _ engine.OpTimer = (*Backend)(nil)
@@ -98,7 +113,8 @@ func (b *Backend) OpTimes() []engine.OpTime {
 	var out []engine.OpTime
 	for f := opFamily(0); f < opFamilies; f++ {
 		if t.calls[f] > 0 {
-			out = append(out, engine.OpTime{Op: opNames[f], Calls: t.calls[f], Seconds: t.spent[f].Seconds()})
+			out = append(out, engine.OpTime{Op: opNames[f], Calls: t.calls[f], Seconds: t.spent[f].Seconds(),
+				CPUSeconds: t.cpu[f].Seconds()})
 		}
 	}
 	return out

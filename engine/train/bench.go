@@ -32,11 +32,14 @@ type BenchResult struct {
 	Profile []ProfileRow `json:"profile,omitempty"`
 }
 
-// ProfileRow is one op family's share of a training step.
+// ProfileRow is one op family's share of a training step: wall time, and
+// processor time (all threads; on a loaded machine the steadier measure).
 type ProfileRow struct {
 	Op           string  `json:"op"`
 	MsPerStep    float64 `json:"ms_per_step"`
 	Share        float64 `json:"share"`
+	CPUMsPerStep float64 `json:"cpu_ms_per_step"`
+	CPUShare     float64 `json:"cpu_share"`
 	CallsPerStep float64 `json:"calls_per_step"`
 }
 
@@ -112,23 +115,27 @@ func Bench(b engine.Backend, m *models.Model, c BenchConfig) (BenchResult, error
 		res.Work = &w
 	}
 	if c.Profile {
-		res.Profile = profileRows(timer.OpTimes(), secs, steps)
+		res.Profile = profileRows(timer.OpTimes(), secs, res.CPUSeconds, steps)
 	}
 	return res, nil
 }
 
-// profileRows turns op times over steps steps of secs seconds into rows per
-// step, with the time outside the ops last.
-func profileRows(times []engine.OpTime, secs float64, steps int) []ProfileRow {
+// profileRows turns op times over steps steps of secs seconds (cpu seconds
+// of processor time) into rows per step, with the time outside the ops
+// last.
+func profileRows(times []engine.OpTime, secs, cpu float64, steps int) []ProfileRow {
 	var rows []ProfileRow
-	inside := 0.0
+	n := float64(steps)
+	inside, insideCPU := 0.0, 0.0
 	for _, t := range times {
 		inside += t.Seconds
-		rows = append(rows, ProfileRow{Op: t.Op, MsPerStep: 1000 * t.Seconds / float64(steps),
-			Share: t.Seconds / secs, CallsPerStep: float64(t.Calls) / float64(steps)})
+		insideCPU += t.CPUSeconds
+		rows = append(rows, ProfileRow{Op: t.Op, MsPerStep: 1000 * t.Seconds / n, Share: t.Seconds / secs,
+			CPUMsPerStep: 1000 * t.CPUSeconds / n, CPUShare: t.CPUSeconds / cpu, CallsPerStep: float64(t.Calls) / n})
 	}
-	out := secs - inside
-	return append(rows, ProfileRow{Op: OutsideOps, MsPerStep: 1000 * out / float64(steps), Share: out / secs})
+	out, outCPU := secs-inside, cpu-insideCPU
+	return append(rows, ProfileRow{Op: OutsideOps, MsPerStep: 1000 * out / n, Share: out / secs,
+		CPUMsPerStep: 1000 * outCPU / n, CPUShare: outCPU / cpu})
 }
 
 // processCPUSeconds is the user and system time of the process so far.
