@@ -30,6 +30,10 @@ func activate[T float](b *Backend, a activationArgs) {
 	act, x, alpha, y := a.act, floats[T](a.x), floatsOrNil[T](a.alpha), floats[T](a.y)
 	na := len(alpha)
 	b.parallel(len(x), minElems, func(_, lo, hi int) {
+		if x32, ok := native32(x[lo:hi]); ok && act != engine.PReLU {
+			nativeActivate(x32, nativeOrNil(y[lo:hi]), int(act))
+			return
+		}
 		switch act {
 		case engine.ReLU:
 			for i := lo; i < hi; i++ {
@@ -61,6 +65,10 @@ func activateBackward[T float](b *Backend, a activationArgs) {
 		return
 	}
 	b.parallel(len(x), minElems, func(_, lo, hi int) {
+		if x32, ok := native32(x[lo:hi]); ok {
+			nativeActivateGrad(x32, nativeOrNil(dy[lo:hi]), nativeOrNil(dx[lo:hi]), int(act))
+			return
+		}
 		switch act {
 		// Written so that the compiler emits conditional moves: the
 		// signs of activations are unpredictable branches.

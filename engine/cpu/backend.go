@@ -82,6 +82,26 @@ func floats[T float](t *engine.Tensor) []T {
 	}
 }
 
+// native32 returns v as []float32 when T is float32 and the C kernels are
+// in use (native.go): the test a Go kernel makes before handing a chunk to
+// its C twin.
+func native32[T float](v []T) ([]float32, bool) {
+	if !native || !useNative {
+		return nil, false
+	}
+	f, ok := any(v).([]float32)
+	return f, ok
+}
+
+// nativeOrNil is v as []float32 for a kernel that native32 already chose
+// for float32 (nil stays nil).
+func nativeOrNil[T float](v []T) []float32 {
+	if v == nil {
+		return nil
+	}
+	return any(v).([]float32)
+}
+
 // floatsOrNil is floats for an optional tensor.
 func floatsOrNil[T float](t *engine.Tensor) []T {
 	if t == nil {

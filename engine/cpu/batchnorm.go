@@ -51,6 +51,10 @@ func batchNorm[T float](b *Backend, a engine.BatchNormArgs) {
 		shift[j] = beta[j] - mean[j]*scale[j]
 	}
 	b.parallel(rows, max(1, minElems/c), func(_, lo, hi int) {
+		if x32, ok := native32(x[lo*c : hi*c]); ok {
+			nativeBNApply(x32, nativeOrNil(y[lo*c:hi*c]), hi-lo, c, nativeOrNil(scale), nativeOrNil(shift), int(a.Act))
+			return
+		}
 		for r := lo; r < hi; r++ {
 			xs, ys := x[r*c:(r+1)*c], y[r*c:(r+1)*c]
 			switch a.Act {
@@ -89,7 +93,12 @@ func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumD
 	partial := make([][]float64, b.threads)
 	chunks := b.parallel(rows, max(1, minElems/c), func(w, lo, hi int) {
 		acc := make([]float64, 2*c)
+		partial[w] = acc
 		sd, sx := acc[:c], acc[c:]
+		if dy32, ok := native32(dy[lo*c : hi*c]); ok {
+			nativeBNGradSums(dy32, nativeOrNil(x[lo*c:hi*c]), nativeOrNil(y[lo*c:hi*c]), hi-lo, c, int(a.Act), sd, sx)
+			return
+		}
 		for r := lo; r < hi; r++ {
 			ds := dy[r*c : (r+1)*c]
 			xs := x[r*c : (r+1)*c][:len(ds)]
@@ -97,7 +106,7 @@ func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumD
 			sd, sx := sd[:len(ds)], sx[:len(ds)]
 			if a.Act == engine.ReLU {
 				for j, d := range ds {
-					if ys[j] > 0 {
+					if !(ys[j] <= 0) {
 						sd[j] += float64(d)
 						sx[j] += float64(d) * float64(xs[j])
 					}
@@ -111,7 +120,6 @@ func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumD
 				}
 			}
 		}
-		partial[w] = acc
 	})
 	sumDy, sumDyX = make([]float64, c), make([]float64, c)
 	for _, p := range partial[:chunks] {
@@ -169,6 +177,15 @@ func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
 		y = floats[T](a.Y)
 	}
 	b.parallel(rows, max(1, minElems/c), func(_, lo, hi int) {
+		if dy32, ok := native32(dy[lo*c : hi*c]); ok {
+			var ys []T
+			if y != nil {
+				ys = y[lo*c : hi*c]
+			}
+			nativeBNGradApply(dy32, nativeOrNil(x[lo*c:hi*c]), nativeOrNil(ys), nativeOrNil(dx[lo*c:hi*c]), hi-lo, c, int(a.Act),
+				nativeOrNil(k), nativeOrNil(u), nativeOrNil(v))
+			return
+		}
 		for r := lo; r < hi; r++ {
 			xs, ds, os := x[r*c:(r+1)*c], dy[r*c:(r+1)*c], dx[r*c:(r+1)*c]
 			if y == nil {

@@ -112,7 +112,16 @@ func columnSums[T float](b *Backend, x []T, n int, y []T) []float64 {
 	partial := make([][]float64, b.threads)
 	chunks := b.parallel(rows, max(1, minElems/n), func(w, lo, hi int) {
 		acc := make([]float64, width)
+		partial[w] = acc
 		s1, s2 := acc[:n], acc[n:]
+		if x32, ok := native32(x[lo*n : hi*n]); ok {
+			var ys []T
+			if y != nil {
+				ys = y[lo*n : hi*n]
+			}
+			nativeColSums(x32, nativeOrNil(ys), hi-lo, n, s1, s2)
+			return
+		}
 		for r := lo; r < hi; r++ {
 			xs := x[r*n : (r+1)*n]
 			s1 := s1[:len(xs)]
@@ -129,7 +138,6 @@ func columnSums[T float](b *Backend, x []T, n int, y []T) []float64 {
 				s2[j] += float64(v) * float64(ys[j])
 			}
 		}
-		partial[w] = acc
 	})
 	out := make([]float64, width)
 	for _, p := range partial[:chunks] {
