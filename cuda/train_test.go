@@ -94,7 +94,7 @@ const (
 
 // trainingStepsMatch runs SGD steps of one model on the CPU and on g.
 func trainingStepsMatch(t *testing.T, g *Backend, cfg models.Config, q qat.Config, n, steps int) {
-	ref := cpu.New(0)
+	ref := cpuReference(t)
 	build := func(b engine.Backend, seed uint64) *models.Model {
 		m, err := models.New(b, engine.Float32, cfg, seed)
 		if err != nil {

@@ -20,7 +20,7 @@ func deviceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
 		&cli.IntFlag{Name: "threads", Value: 0, Usage: "CPU threads (0: all cores)"},
 		&cli.StringFlag{Name: "conv", Value: "auto", EnvVars: []string{"QMUL_CONV"},
-			Usage: "GPU convolutions: auto (cuDNN when it loads, else im2col + cuBLAS SGEMM), cudnn or im2col"},
+			Usage: "convolutions: auto (GPU: cuDNN when it loads, else im2col + cuBLAS SGEMM; CPU: Winograd for 3x3 stride-1 layers of 16+ channels, else im2col + SGEMM), cudnn (GPU) or im2col"},
 	}
 }
 

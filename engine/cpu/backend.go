@@ -29,6 +29,8 @@ type Backend struct {
 
 	// times accumulates op times while TimeOps is on.
 	times timesOn
+	// im2colOnly makes every convolution im2col + GEMM (--conv im2col).
+	im2colOnly bool
 }
 
 // New returns a CPU backend that uses up to threads goroutines per op;
@@ -46,9 +48,10 @@ func (b *Backend) Threads() int { return b.threads }
 // Name implements engine.Backend.
 func (b *Backend) Name() string { return "cpu" }
 
-// Describe implements engine.Backend.
+// Describe implements engine.Backend: the processor, threads, BLAS and
+// convolution algorithms, which together decide the bits a run computes.
 func (b *Backend) Describe() string {
-	return fmt.Sprintf("%s, %d threads, BLAS %s", CPUModel(), b.threads, BLASName())
+	return fmt.Sprintf("%s, %d threads, BLAS %s, %s convolutions", CPUModel(), b.threads, BLASName(), b.convAlgorithms())
 }
 
 // float is the element constraint of the generic kernels.
@@ -80,6 +83,13 @@ func floats[T float](t *engine.Tensor) []T {
 	default:
 		return any(F64(t)).([]T)
 	}
+}
+
+// isFloat32 reports whether T is float32.
+func isFloat32[T float]() bool {
+	var z T
+	_, ok := any(z).(float32)
+	return ok
 }
 
 // native32 returns v as []float32 when T is float32 and the C kernels are
@@ -157,8 +167,9 @@ func (b *Backend) chunks(n, minChunk int) int {
 }
 
 var (
-	_ engine.Backend    = (*Backend)(nil)
-	_ engine.Concurrent = (*Backend)(nil)
+	_ engine.Backend         = (*Backend)(nil)
+	_ engine.Concurrent      = (*Backend)(nil)
+	_ engine.ConvPathChooser = (*Backend)(nil)
 )
 
 // ConcurrentSafe implements engine.Concurrent: ops may be called from

@@ -6,8 +6,50 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine"
 )
 
-// A convolution takes one of two paths: direct loops for depthwise ones
+// A convolution takes one of three paths: Winograd's F(4×4, 3×3) for
+// float32 3×3 stride-1 convolutions with at least 16 input and output
+// channels (conv_winograd.go), direct loops for depthwise ones
 // (conv_depthwise.go) and im2col + GEMM for the rest (conv_im2col.go).
+// --conv im2col (SetConv) sends the Winograd ones to im2col + GEMM too.
+
+// SetConv implements engine.ConvPathChooser: "auto" lets Winograd take the
+// convolutions it is faster for, "im2col" computes every convolution as
+// im2col + GEMM, whose errors against float64 are about 30 times smaller
+// (docs/performance.md); "cudnn" is for GPUs.
+func (b *Backend) SetConv(mode string) error {
+	switch mode {
+	case "auto":
+		b.im2colOnly = false
+	case "im2col":
+		b.im2colOnly = true
+	case "cudnn":
+		return fmt.Errorf("the %s backend has no cuDNN (use --device cuda)", b.Name())
+	default:
+		return fmt.Errorf("unknown convolution path %q", mode)
+	}
+	return nil
+}
+
+// ConvPath implements engine.ConvPathChooser. The CPU's algorithms are part
+// of Describe, which every run records, so there is no separate line to
+// print (a failing command's stderr stays one line).
+func (b *Backend) ConvPath() string { return "" }
+
+// convAlgorithms names the convolution algorithms in use, for Describe.
+func (b *Backend) convAlgorithms() string {
+	if b.im2colOnly || !native { // Winograd's transforms are C kernels
+		return "im2col + GEMM"
+	}
+	return "Winograd F(4×4, 3×3) and im2col + GEMM"
+}
+
+// winograd is the Winograd algorithm for g on this backend, or nil.
+func (b *Backend) winograd(g engine.ConvGeom) *winograd {
+	if b.im2colOnly {
+		return nil
+	}
+	return winogradFor(g)
+}
 
 func checkConv(x, w, y *engine.Tensor, g engine.ConvGeom) {
 	if err := g.Validate(); err != nil {
@@ -58,7 +100,9 @@ func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvG
 // convForward computes y = conv(x, w).
 func convForward[T float](b *Backend, a convArgs) {
 	x, w, y, g := floats[T](a.x), floats[T](a.w), floats[T](a.y), a.g
-	switch {
+	switch wg := b.winograd(g); {
+	case wg != nil && isFloat32[T]():
+		wg.forward(b, any(x).([]float32), any(w).([]float32), any(y).([]float32), g)
 	case isDepthwise(g):
 		depthwiseForward(b, x, w, y, g)
 	default:
@@ -69,7 +113,9 @@ func convForward[T float](b *Backend, a convArgs) {
 // convData computes dx = dy ⊛ w, the adjoint of the forward pass.
 func convData[T float](b *Backend, a convArgs) {
 	w, dy, dx, g := floats[T](a.w), floats[T](a.dy), floats[T](a.dx), a.g
-	switch {
+	switch wg := b.winograd(g); {
+	case wg != nil && isFloat32[T]():
+		wg.data(b, any(w).([]float32), any(dy).([]float32), any(dx).([]float32), g)
 	case isDepthwise(g):
 		depthwiseData(b, w, dy, dx, g)
 	default:
@@ -80,7 +126,9 @@ func convData[T float](b *Backend, a convArgs) {
 // convFilter accumulates the weight gradient dw.
 func convFilter[T float](b *Backend, a convArgs) {
 	x, dy, dw, g := floats[T](a.x), floats[T](a.dy), floats[T](a.dw), a.g
-	switch {
+	switch wg := b.winograd(g); {
+	case wg != nil && isFloat32[T]():
+		wg.filter(b, any(x).([]float32), any(dy).([]float32), any(dw).([]float32), g)
 	case isDepthwise(g):
 		depthwiseFilter(b, x, dy, dw, g)
 	default:

@@ -107,9 +107,10 @@ func Open(spec string, threads int, note func(string)) (engine.Backend, error) {
 	return nil, fmt.Errorf("--device %q: want auto, cpu, cuda or cuda:N", spec)
 }
 
-// ConvModes are the convolution paths --conv names: auto (cuDNN when it
-// loads and works, else im2col + cuBLAS SGEMM), cudnn and im2col. They
-// concern GPU backends; the CPU backend always computes im2col + GEMM.
+// ConvModes are the convolution paths --conv names: auto (on a GPU, cuDNN
+// when it loads and works, else im2col + cuBLAS SGEMM; on the CPU,
+// Winograd for the 3×3 stride-1 convolutions it is faster for, else im2col
+// + GEMM), cudnn (GPUs only) and im2col.
 var ConvModes = []string{"auto", "cudnn", "im2col"}
 
 // CheckConv reports an unknown --conv value.
