@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/qmulgpu/qmulgpu/engine"
-	"github.com/qmulgpu/qmulgpu/engine/cpu"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
