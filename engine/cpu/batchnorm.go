@@ -176,13 +176,21 @@ func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
 	if a.Act != 0 {
 		y = floats[T](a.Y)
 	}
+	bnGradApply(b, a.Act, x, dy, y, dx, k, u, v)
+}
+
+// bnGradApply writes dx = dy'·k + x·u + v per channel, where dy' is dy
+// zeroed where the fused activation act (output y) is flat.
+func bnGradApply[T float](b *Backend, act engine.Activation, x, dy, y, dx, k, u, v []T) {
+	c := len(k)
+	rows := len(x) / c
 	b.parallel(rows, max(1, minElems/c), func(_, lo, hi int) {
 		if dy32, ok := native32(dy[lo*c : hi*c]); ok {
 			var ys []T
 			if y != nil {
 				ys = y[lo*c : hi*c]
 			}
-			nativeBNGradApply(dy32, nativeOrNil(x[lo*c:hi*c]), nativeOrNil(ys), nativeOrNil(dx[lo*c:hi*c]), hi-lo, c, int(a.Act),
+			nativeBNGradApply(dy32, nativeOrNil(x[lo*c:hi*c]), nativeOrNil(ys), nativeOrNil(dx[lo*c:hi*c]), hi-lo, c, int(act),
 				nativeOrNil(k), nativeOrNil(u), nativeOrNil(v))
 			return
 		}
@@ -195,7 +203,7 @@ func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
 				continue
 			}
 			ys := y[r*c : (r+1)*c]
-			if a.Act == engine.ReLU {
+			if act == engine.ReLU {
 				for j := range os {
 					d := ds[j]
 					if ys[j] <= 0 {
@@ -207,7 +215,7 @@ func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
 			}
 			for j := range os {
 				d := ds[j]
-				if flat(a.Act, ys[j]) {
+				if flat(act, ys[j]) {
 					d = 0
 				}
 				os[j] = d*k[j] + xs[j]*u[j] + v[j]
