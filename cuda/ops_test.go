@@ -263,7 +263,7 @@ func gpuBackend(t *testing.T) *Backend {
 }
 
 // cpuReference is the CPU backend the GPU is measured against, with every
-// convolution im2col + GEMM: its Winograd path rounds about 30 times more
+// convolution im2col + GEMM: its Winograd path rounds more
 // (docs/performance.md), more than these comparisons allow.
 func cpuReference(t *testing.T) *cpu.Backend {
 	ref := cpu.New(0)

@@ -14,8 +14,9 @@ import (
 
 // SetConv implements engine.ConvPathChooser: "auto" lets Winograd take the
 // convolutions it is faster for, "im2col" computes every convolution as
-// im2col + GEMM, whose errors against float64 are about 30 times smaller
-// (docs/performance.md); "cudnn" is for GPUs.
+// im2col + GEMM, whose rounding is smaller (Winograd F(4×4, 3×3): up to
+// 1.4e-5 of the largest output on ResNet-18's layers, F(2×2, 3×3) 7.6e-7;
+// docs/performance.md); "cudnn" is for GPUs.
 func (b *Backend) SetConv(mode string) error {
 	switch mode {
 	case "auto":
