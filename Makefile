@@ -41,6 +41,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzParseMAT -fuzztime $(FUZZTIME) ./data/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/safetensors/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/torchimport/
+	$(GO) test -run '^$$' -fuzz FuzzParseSearch -fuzztime $(FUZZTIME) ./qmul/sweep/
 	$(GO) test -run '^$$' -fuzz FuzzParamsJSON -fuzztime $(FUZZTIME) ./qmul/
 	$(GO) test -run '^$$' -fuzz FuzzWorkers -fuzztime $(FUZZTIME) ./engine/device/
 
