@@ -18,6 +18,7 @@ func benchCommand() *cli.Command {
 		&cli.IntFlag{Name: "warmup-steps", Value: 2, Usage: "untimed steps first"},
 		&cli.StringFlag{Name: "input", Usage: "input HxWxC (default: 28x28x1 for smallcnn, 32x32x3 otherwise)"},
 		&cli.IntFlag{Name: "classes", Value: 10, Usage: "number of classes"},
+		&cli.BoolFlag{Name: "profile", Usage: "split the step into op families (conv forward, dX, dW, BatchNorm, ...; CPU backend)"},
 		&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 	)
 	flags = append(flags, deviceFlags()...)
@@ -40,7 +41,8 @@ func benchJob(c *cli.Context) (*train.BenchJob, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &train.BenchJob{Warmup: c.Int("warmup-steps"), Threads: c.Int("threads")}
+	j := &train.BenchJob{Threads: c.Int("threads")}
+	j.Warmup, j.Profile = c.Int("warmup-steps"), c.Bool("profile")
 	if j.Batch, err = positive(c, "batch"); err != nil {
 		return nil, err
 	}
@@ -65,8 +67,8 @@ func benchJob(c *cli.Context) (*train.BenchJob, error) {
 	return j, nil
 }
 
-// benchText is bench's line, and its device work per step where the
-// backend counts it.
+// benchText is bench's line, its device work per step where the backend
+// counts it, and with --profile the step split into op families.
 func benchText(r *train.BenchReport) string {
 	s := fmt.Sprintf("%s (%s) batch %d on %s: %.1f images/s (%.1f ms/step), peak RSS %.0f MiB",
 		r.Model, r.Quant, r.Batch, r.Device, r.ImagesPerSec, r.MsPerStep, r.PeakRSSMiB)
@@ -74,6 +76,19 @@ func benchText(r *train.BenchReport) string {
 		per := func(n int64) float64 { return float64(n) / float64(r.Steps) }
 		s += fmt.Sprintf("\nper step: %.0f kernel launches, %.0f cuBLAS/cuDNN calls, %.0f memsets and copies, %.0f allocations (%.1f MiB)",
 			per(w.Launches), per(w.LibraryCalls), per(w.MemoryOps), per(w.Allocs), per(w.AllocBytes)/(1<<20))
+	}
+	return s + profileText(r.Profile)
+}
+
+// profileText is bench --profile's rows as a table after a blank line, or
+// "" without rows.
+func profileText(rows []train.ProfileRow) string {
+	if len(rows) == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("\n\n%-24s %10s %7s %11s %7s %11s", "op family", "ms/step", "share", "CPU ms/step", "share", "calls/step")
+	for _, r := range rows {
+		s += fmt.Sprintf("\n%-24s %10.2f %6.1f%% %11.2f %6.1f%% %11.1f", r.Op, r.MsPerStep, 100*r.Share, r.CPUMsPerStep, 100*r.CPUShare, r.CallsPerStep)
 	}
 	return s
 }

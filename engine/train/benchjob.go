@@ -18,10 +18,10 @@ type BenchJob struct {
 	// Prepare, when set, is applied to the model before it is timed (the
 	// quantizers).
 	Prepare func(*models.Model) error
-	// Batch, Warmup and Steps are the minibatch size, the untimed steps
-	// and the timed ones.
-	Batch, Warmup, Steps int
-	Backend              engine.Backend
+	// BenchConfig is the minibatch size, the untimed and the timed steps,
+	// and whether ops are timed by family.
+	BenchConfig
+	Backend engine.Backend
 	// Threads is the --threads the backend was opened with, for the
 	// report.
 	Threads int
@@ -57,7 +57,7 @@ func (j *BenchJob) Run() (*BenchReport, error) {
 			return nil, err
 		}
 	}
-	r, err := Bench(j.Backend, m, j.Batch, j.Warmup, j.Steps)
+	r, err := Bench(j.Backend, m, j.BenchConfig)
 	if err != nil {
 		return nil, err
 	}

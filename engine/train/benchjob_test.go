@@ -18,7 +18,7 @@ func TestBenchJob(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prepared := false
-			j := &BenchJob{Model: tc.model, Quant: "float", Batch: 2, Warmup: 1, Steps: 1, Backend: cpu.New(1), Threads: 1,
+			j := &BenchJob{Model: tc.model, Quant: "float", BenchConfig: BenchConfig{Batch: 2, Warmup: 1, Steps: 1}, Backend: cpu.New(1), Threads: 1,
 				Prepare: func(*models.Model) error { prepared = true; return nil }}
 			r, err := j.Run()
 			if err != nil {
