@@ -75,6 +75,16 @@ func recipe(c *cli.Context, dataset, arch string) (train.Recipe, error) {
 	return r, r.Validate()
 }
 
+// dataAndModel reads the data set's and the model's flags.
+func dataAndModel(c *cli.Context) (train.DataSpec, models.Config, error) {
+	ds, err := dataSpec(c)
+	if err != nil {
+		return ds, models.Config{}, err
+	}
+	mc, err := modelConfig(c)
+	return ds, mc, err
+}
+
 func modelFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "model", Usage: "architecture: " + strings.Join(models.Names(), ", ")},
@@ -129,11 +139,7 @@ func trainJob(c *cli.Context) (*train.Job, error) {
 	if c.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", c.Args().First())
 	}
-	ds, err := dataSpec(c)
-	if err != nil {
-		return nil, err
-	}
-	mc, err := modelConfig(c)
+	ds, mc, err := dataAndModel(c)
 	if err != nil {
 		return nil, err
 	}
