@@ -45,39 +45,31 @@ func (a BatchNormArgs) fused() bool { return a.Act == ReLU || a.Act == ReLU6 }
 // count must divide.
 func CheckBatchNorm(a BatchNormArgs, backward bool) error {
 	op := "batch norm"
-	perChannel := []*Tensor{a.Gamma, a.Mean, a.InvStd}
-	full := []*Tensor{a.X}
-	required := []*Tensor{a.X, a.Gamma, a.Mean, a.InvStd}
 	if backward {
 		op = "batch norm backward"
-		perChannel = append(perChannel, a.DGamma, a.DBeta)
-		full = append(full, a.DY, a.DX)
-		required = append(required, a.DY)
-		if a.fused() {
-			full = append(full, a.Y)
-			required = append(required, a.Y)
-		}
-	} else {
-		perChannel = append(perChannel, a.Beta, a.RunMean, a.RunVar)
-		full = append(full, a.Y)
-		required = append(required, a.Y, a.Beta, a.RunMean, a.RunVar)
 	}
-	if err := checkRequired(op, a.X, required...); err != nil {
+	if err := checkRequired(op, a.X, a.X, a.Gamma, a.Mean, a.InvStd); err != nil {
 		return err
 	}
-	c := a.Gamma.Numel()
-	if c == 0 || a.X.Numel()%c != 0 {
+	c, n := a.Gamma.Numel(), a.X.Numel()
+	if c == 0 || n%c != 0 {
 		return fmt.Errorf("%s of %v with %d channels", op, a.X, c)
 	}
-	for _, t := range perChannel {
-		if err := checkNumel(op, "a per-channel operand", t, c); err != nil {
+	if !backward {
+		return firstError(
+			checkRequired(op, a.X, a.Y, a.Beta, a.RunMean, a.RunVar),
+			checkSizes(op, "a per-channel operand", c, a.Gamma, a.Mean, a.InvStd, a.Beta, a.RunMean, a.RunVar),
+			checkSizes(op, "an activation operand", n, a.Y))
+	}
+	var y *Tensor // read only with a fused activation
+	if a.fused() {
+		if err := checkRequired(op, a.X, a.Y); err != nil {
 			return err
 		}
+		y = a.Y
 	}
-	for _, t := range full {
-		if err := checkNumel(op, "an activation operand", t, a.X.Numel()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return firstError(
+		checkRequired(op, a.X, a.DY),
+		checkSizes(op, "a per-channel operand", c, a.Gamma, a.Mean, a.InvStd, a.DGamma, a.DBeta),
+		checkSizes(op, "an activation operand", n, a.DY, a.DX, y))
 }

@@ -17,6 +17,17 @@ func checkNumel(op, what string, t *Tensor, n int) error {
 	return nil
 }
 
+// checkSizes reports the first non-nil operand among ts whose element
+// count is not n.
+func checkSizes(op, what string, n int, ts ...*Tensor) error {
+	for _, t := range ts {
+		if err := checkNumel(op, what, t, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CheckLike reports t unless it has ref's type and element count: the
 // second operand of an elementwise op.
 func CheckLike(op, what string, t, ref *Tensor) error {

@@ -49,10 +49,12 @@ func CheckSoftmaxCrossEntropy(a LossArgs) error {
 // of other than N elements, or DLogits of other than Logits' size.
 func checkLossOutputs(op string, a LossArgs, perSample ...*Tensor) error {
 	n := a.Logits.Rows()
-	for _, t := range append(perSample, a.Weights) {
+	for _, t := range perSample {
 		if err := checkNumel(op, "a per-sample operand", t, n); err != nil {
 			return err
 		}
 	}
-	return checkNumel(op, "dlogits", a.DLogits, a.Logits.Numel())
+	return firstError(
+		checkNumel(op, "a per-sample operand", a.Weights, n),
+		checkNumel(op, "dlogits", a.DLogits, a.Logits.Numel()))
 }

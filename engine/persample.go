@@ -40,12 +40,13 @@ func CheckConvPerSample(x, dy, out *Tensor, g ConvGeom) error {
 // output per sample.
 func CheckBatchNormPerSample(a BatchNormArgs, n int, outGamma, outBeta *Tensor) error {
 	const op = "batch norm per-sample norm"
-	required := []*Tensor{a.X, a.DY, a.Mean, a.InvStd, outGamma, outBeta}
-	if a.fused() {
-		required = append(required, a.Y)
-	}
-	if err := checkRequired(op, a.X, required...); err != nil {
+	if err := checkRequired(op, a.X, a.X, a.DY, a.Mean, a.InvStd, outGamma, outBeta); err != nil {
 		return err
+	}
+	if a.fused() {
+		if err := checkRequired(op, a.X, a.Y); err != nil {
+			return err
+		}
 	}
 	c := a.Mean.Numel()
 	if n <= 0 || c == 0 || a.X.Numel()%(c*n) != 0 {
