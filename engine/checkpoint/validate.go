@@ -123,11 +123,16 @@ var domainRules = []domainRule{
 	{suffix: "_fn.s", what: "an LSQ step must not be zero", ok: func(v float64) bool { return v != 0 }, unlessZero: "_fn.initialized"},
 	{suffix: "_fn.alpha", what: "a PACT clip level must be positive", ok: func(v float64) bool { return v > 0 }},
 	{suffix: ".weight_scale", what: "an integer weight scale must not be zero", ok: func(v float64) bool { return v != 0 }},
+	{suffix: ".num_batches_tracked", what: "a count must not be negative", ok: nonNegative},
+	{suffix: "_fn.initialized", what: "a count must not be negative", ok: nonNegative},
+	{suffix: "_fn.observed", what: "a count must not be negative", ok: nonNegative},
 }
 
+func nonNegative(v float64) bool { return v >= 0 }
+
 // CheckValues checks that every float tensor holds finite values, and the
-// values of the tensors domainRules name lie in their domains. It reads the
-// data in place.
+// values of the tensors domainRules name (float tensors, and the I64
+// counters) lie in their domains. It reads the data in place.
 func CheckValues(f *safetensors.File) error {
 	for i := range f.Tensors {
 		t := &f.Tensors[i]
@@ -160,6 +165,12 @@ func checkTensor(t *safetensors.Tensor, rule *domainRule) error {
 	case "F64":
 		size = 8
 		at = func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:])) }
+	case "I64":
+		if rule == nil {
+			return nil
+		}
+		size = 8
+		at = func(i int) float64 { return float64(int64(binary.LittleEndian.Uint64(t.Data[8*i:]))) }
 	default:
 		return nil
 	}

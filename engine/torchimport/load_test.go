@@ -25,6 +25,16 @@ func lsqSmallCNN(t *testing.T, b engine.Backend, seed uint64) *models.Model {
 	if err := qat.Apply(b, m, qat.Config{Scheme: "lsq", WBits: 4, ABits: 4, Float: qat.DefaultFloat()}); err != nil {
 		t.Fatal(err)
 	}
+	// Steps as LSQ initialises them: not zero.
+	for _, p := range m.Params() {
+		if strings.HasSuffix(p.Name, "_fn.s") {
+			v := make([]float32, p.Value.Numel())
+			for i := range v {
+				v[i] = 0.01 * float32(int(seed)+i+1)
+			}
+			b.Upload(p.Value, v)
+		}
+	}
 	return m
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
+	"unicode/utf8"
 )
 
 // The pickle virtual machine below runs only the opcodes torch.save emits
@@ -12,7 +14,10 @@ import (
 // Every length read from the input is checked against the bytes left before
 // it is used, and nothing is allocated in proportion to a number the input
 // states: the stack, memo and containers grow only by one entry per opcode
-// read, so memory stays proportional to the input's size.
+// read, so memory stays proportional to the input's size, and the values
+// one pickle may build are capped (maxValues). Containers nest at most
+// maxDepth deep, and a list or dict cannot change once it is inside another
+// value, so no value is recursive and none nests deeper than the cap.
 
 // global is a resolved module-level name.
 type global struct{ module, name string }
@@ -63,17 +68,71 @@ func allowedGlobal(g global) int {
 	return 0
 }
 
-// pyTuple, pyList and pyDict are Python's containers. A dict keeps its
-// items in insertion order (later duplicates are resolved by the reader).
+// Limits on what one pickle may build.
+const (
+	// maxDepth bounds how deeply containers nest (a state_dict inside a
+	// checkpoint dict, a tensor's arguments: about 5).
+	maxDepth = 64
+	// maxValues bounds the values one pickle builds and the memo entries
+	// it sets, about 100 bytes each at most: a state_dict needs about 20
+	// a tensor.
+	maxValues = 1 << 22
+	// MaxDims bounds a tensor's dimensions (the models' have at most 4).
+	MaxDims = 16
+)
+
+// pyTuple, pyList and pyDict are Python's containers, with how deeply they
+// nest (1 for one holding no container). A dict keeps its items in
+// insertion order (later duplicates are resolved by the reader). A list or
+// dict is sealed once it is put inside another value; it cannot change
+// after that.
 type (
-	pyTuple []any
-	pyList  struct{ items []any }
-	pyDict  struct{ keys, values []any }
+	pyTuple struct {
+		items []any
+		depth int
+	}
+	pyList struct {
+		items  []any
+		depth  int
+		sealed bool
+	}
+	pyDict struct {
+		keys, values []any
+		depth        int
+		sealed       bool
+	}
 	// pyBigInt is an integer too wide for int64, as little-endian two's
 	// complement bytes.
 	pyBigInt []byte
-	mark     struct{}
 )
+
+// emptyTuple is shared by every empty tuple.
+var emptyTuple = &pyTuple{depth: 1}
+
+// nest seals the lists and dicts among items, which are about to be put
+// inside target (a new tuple: nil), and returns the depth target needs (at
+// least want).
+func nest(items []any, target any, want int) (int, error) {
+	for _, v := range items {
+		if target != nil && v == target {
+			return 0, errSealed
+		}
+		d := 0
+		switch x := v.(type) {
+		case *pyTuple:
+			d = x.depth
+		case *pyList:
+			x.sealed, d = true, x.depth
+		case *pyDict:
+			x.sealed, d = true, x.depth
+		}
+		want = max(want, d+1)
+	}
+	if want > maxDepth {
+		return 0, fmt.Errorf("containers nested more than %d deep", maxDepth)
+	}
+	return want, nil
+}
 
 // storageRef is a persistent reference to a storage: its element type, the
 // key that locates its bytes in the container, and its element count.
@@ -102,6 +161,8 @@ type unpickler struct {
 	marks   []int
 	memo    map[uint64]any
 	persist persistentLoader
+	// values counts the values built and memo entries set (maxValues).
+	values int
 }
 
 // unpickle runs the pickle starting at data[pos] and returns its value and
@@ -149,6 +210,14 @@ func (u *unpickler) line() (string, error) {
 }
 
 func (u *unpickler) push(v any) { u.stack = append(u.stack, v) }
+
+// count charges one built value or memo entry against maxValues.
+func (u *unpickler) count() error {
+	if u.values++; u.values > maxValues {
+		return fmt.Errorf("more than %d values (a state_dict needs about 20 a tensor)", maxValues)
+	}
+	return nil
+}
 
 func (u *unpickler) pop() (any, error) {
 	n := len(u.stack)
@@ -205,6 +274,9 @@ func (u *unpickler) run() (any, error) {
 			}
 			return u.stack[0], nil
 		}
+		if err := u.count(); err != nil {
+			return nil, err
+		}
 		if err := u.step(op[0]); err != nil {
 			return nil, err
 		}
@@ -251,13 +323,13 @@ func (u *unpickler) step(op byte) error {
 	case 'X', 0x8c, 0x8d, 'T', 'U', 'B', 'C', 0x8e:
 		return u.text(op)
 	case ')':
-		u.push(pyTuple{})
+		u.push(emptyTuple)
 	case 't', 0x85, 0x86, 0x87:
 		return u.tuple(op)
 	case ']':
-		u.push(&pyList{})
+		u.push(&pyList{depth: 1})
 	case '}':
-		u.push(&pyDict{})
+		u.push(&pyDict{depth: 1})
 	case 'a', 'e', 's', 'u':
 		return u.fill(op)
 	case 'q', 'r', 0x94, 'h', 'j':
@@ -280,7 +352,7 @@ func (u *unpickler) step(op byte) error {
 		module, ok1 := v[0].(string)
 		name, ok2 := v[1].(string)
 		if !ok1 || !ok2 {
-			return fmt.Errorf("STACK_GLOBAL of non-strings")
+			return fmt.Errorf("STACK_GLOBAL of %s and %s, not two strings", describe(v[0]), describe(v[1]))
 		}
 		return u.global(module, name)
 	case 'R', 0x81:
@@ -384,8 +456,19 @@ func (u *unpickler) tuple(op byte) error {
 	default:
 		items, err = u.popN(int(op-0x85) + 1)
 	}
-	u.push(pyTuple(items))
-	return err
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		u.push(emptyTuple)
+		return nil
+	}
+	depth, err := nest(items, nil, 1)
+	if err != nil {
+		return err
+	}
+	u.push(&pyTuple{items: items, depth: depth})
+	return nil
 }
 
 // fill runs APPEND, APPENDS, SETITEM and SETITEMS.
@@ -412,6 +495,12 @@ func (u *unpickler) fill(op byte) error {
 		if op != 'a' && op != 'e' {
 			return fmt.Errorf("SETITEM on a list")
 		}
+		if t.sealed {
+			return errSealed
+		}
+		if t.depth, err = nest(items, target, t.depth); err != nil {
+			return err
+		}
 		t.items = append(t.items, items...)
 	case *pyDict:
 		if op != 's' && op != 'u' {
@@ -420,15 +509,26 @@ func (u *unpickler) fill(op byte) error {
 		if len(items)%2 != 0 {
 			return fmt.Errorf("SETITEMS with an odd number of values")
 		}
+		if t.sealed {
+			return errSealed
+		}
+		if t.depth, err = nest(items, target, t.depth); err != nil {
+			return err
+		}
 		for i := 0; i < len(items); i += 2 {
 			t.keys = append(t.keys, items[i])
 			t.values = append(t.values, items[i+1])
 		}
 	default:
-		return fmt.Errorf("adding items to a %T", target)
+		return fmt.Errorf("adding items to %s", describe(target))
 	}
 	return nil
 }
+
+// errSealed refuses changing a list or dict already inside another value:
+// torch.save fills each before it puts it anywhere, and only a recursive
+// structure would need it.
+var errSealed = fmt.Errorf("a list or dict changed after it was put inside another value (a recursive structure, which a checkpoint never holds)")
 
 func (u *unpickler) memoOp(op byte) error {
 	var idx uint64
@@ -453,10 +553,16 @@ func (u *unpickler) memoOp(op byte) error {
 		return nil
 	}
 	v, err := u.top()
-	if err == nil {
-		u.memo[idx] = v
+	if err != nil {
+		return err
 	}
-	return err
+	if _, ok := u.memo[idx]; !ok {
+		if err := u.count(); err != nil {
+			return err
+		}
+	}
+	u.memo[idx] = v
+	return nil
 }
 
 func (u *unpickler) global(module, name string) error {
@@ -473,7 +579,7 @@ func (u *unpickler) global(module, name string) error {
 type RefusedGlobalError struct{ Global string }
 
 func (e *RefusedGlobalError) Error() string {
-	return fmt.Sprintf("refused: the pickle names %s, but a checkpoint may only hold tensors, numbers, strings, lists and (ordered) dicts", e.Global)
+	return fmt.Sprintf("refused: the pickle names %s, but a checkpoint may only hold tensors, numbers, strings, lists and (ordered) dicts", clip(e.Global, 80))
 }
 
 // reduce runs REDUCE and NEWOBJ: a call of an allowed global.
@@ -483,17 +589,18 @@ func (u *unpickler) reduce() error {
 		return err
 	}
 	g, ok := v[0].(global)
-	args, ok2 := v[1].(pyTuple)
+	tuple, ok2 := v[1].(*pyTuple)
 	if !ok || !ok2 {
-		return fmt.Errorf("call of a %T with %T arguments", v[0], v[1])
+		return fmt.Errorf("a call of %s with %s as arguments (want a global and a tuple)", describe(v[0]), describe(v[1]))
 	}
+	args := tuple.items
 	var out any
 	switch allowedGlobal(g) {
 	case globalOrderedDict:
 		if len(args) != 0 {
 			return fmt.Errorf("%s with arguments", g)
 		}
-		out = &pyDict{}
+		out = &pyDict{depth: 1}
 	case globalRebuildTensor:
 		out, err = rebuildTensor(args)
 	case globalRebuildParameter:
@@ -502,7 +609,7 @@ func (u *unpickler) reduce() error {
 		}
 		t, ok := args[0].(*tensorRef)
 		if !ok {
-			return fmt.Errorf("%s of a %T", g, args[0])
+			return fmt.Errorf("%s of %s, not a tensor", g, describe(args[0]))
 		}
 		out = t
 	default:
@@ -528,10 +635,10 @@ func (u *unpickler) build() error {
 		return err
 	}
 	if _, ok := target.(*pyDict); !ok {
-		return fmt.Errorf("BUILD on a %T", target)
+		return fmt.Errorf("BUILD on %s (only a dict takes state)", describe(target))
 	}
 	if _, ok := state.(*pyDict); !ok && state != nil {
-		return fmt.Errorf("BUILD with a %T state", state)
+		return fmt.Errorf("BUILD with %s as state (want a dict)", describe(state))
 	}
 	return nil
 }
@@ -539,25 +646,25 @@ func (u *unpickler) build() error {
 // rebuildTensor checks the arguments of torch._utils._rebuild_tensor_v2:
 // (storage, storage_offset, size, stride, requires_grad, backward_hooks[,
 // metadata]).
-func rebuildTensor(args pyTuple) (*tensorRef, error) {
+func rebuildTensor(args []any) (*tensorRef, error) {
 	if len(args) < 4 {
 		return nil, fmt.Errorf("_rebuild_tensor_v2 with %d arguments", len(args))
 	}
 	s, ok := args[0].(*storageRef)
 	if !ok {
-		return nil, fmt.Errorf("_rebuild_tensor_v2 of a %T", args[0])
+		return nil, fmt.Errorf("_rebuild_tensor_v2 of %s, not a storage", describe(args[0]))
 	}
 	off, ok := args[1].(int64)
 	if !ok || off < 0 {
-		return nil, fmt.Errorf("_rebuild_tensor_v2: bad storage offset %v", args[1])
+		return nil, fmt.Errorf("_rebuild_tensor_v2: the storage offset is %s, not a non-negative integer", describe(args[1]))
 	}
 	size, err := int64s(args[2])
 	if err != nil {
-		return nil, fmt.Errorf("_rebuild_tensor_v2 size: %w", err)
+		return nil, fmt.Errorf("_rebuild_tensor_v2: the size %w", err)
 	}
 	stride, err := int64s(args[3])
 	if err != nil {
-		return nil, fmt.Errorf("_rebuild_tensor_v2 stride: %w", err)
+		return nil, fmt.Errorf("_rebuild_tensor_v2: the stride %w", err)
 	}
 	if len(size) != len(stride) {
 		return nil, fmt.Errorf("_rebuild_tensor_v2: %d sizes, %d strides", len(size), len(stride))
@@ -565,17 +672,20 @@ func rebuildTensor(args pyTuple) (*tensorRef, error) {
 	return &tensorRef{storage: s, offset: off, size: size, stride: stride}, nil
 }
 
-// int64s reads a tuple of non-negative integers.
+// int64s reads a tuple of at most MaxDims non-negative integers.
 func int64s(v any) ([]int64, error) {
-	t, ok := v.(pyTuple)
+	t, ok := v.(*pyTuple)
 	if !ok {
-		return nil, fmt.Errorf("a %T, not a tuple", v)
+		return nil, fmt.Errorf("is %s, not a tuple", describe(v))
 	}
-	out := make([]int64, len(t))
-	for i, x := range t {
+	if len(t.items) > MaxDims {
+		return nil, fmt.Errorf("has %d dimensions, more than the %d read", len(t.items), MaxDims)
+	}
+	out := make([]int64, len(t.items))
+	for i, x := range t.items {
 		n, ok := x.(int64)
 		if !ok || n < 0 {
-			return nil, fmt.Errorf("element %d is %v", i, x)
+			return nil, fmt.Errorf("element %d is %s, not a non-negative integer", i, describe(x))
 		}
 		out[i] = n
 	}
@@ -585,39 +695,75 @@ func int64s(v any) ([]int64, error) {
 // parseStorageID reads torch's persistent id of a storage: ('storage',
 // storage_type, key, location, numel[, view_metadata]).
 func parseStorageID(pid any) (*storageRef, error) {
-	t, ok := pid.(pyTuple)
-	if !ok || len(t) < 5 || t[0] != "storage" {
-		return nil, fmt.Errorf("persistent id %v is not a storage", describe(pid))
+	tuple, ok := pid.(*pyTuple)
+	if !ok || len(tuple.items) < 5 || tuple.items[0] != "storage" {
+		return nil, fmt.Errorf("persistent id %s is not a storage", describe(pid))
 	}
+	t := tuple.items
 	g, ok := t[1].(global)
 	if !ok || allowedGlobal(g) != globalStorage {
-		return nil, fmt.Errorf("storage of type %v", describe(t[1]))
+		return nil, fmt.Errorf("a storage of type %s (want one of torch's typed storages)", describe(t[1]))
 	}
 	key, ok := t[2].(string)
-	numel, ok2 := t[4].(int64)
-	if !ok || !ok2 || numel < 0 {
-		return nil, fmt.Errorf("storage id %v", describe(pid))
+	if !ok {
+		return nil, fmt.Errorf("a storage keyed by %s, not a string", describe(t[2]))
+	}
+	numel, ok := t[4].(int64)
+	if !ok || numel < 0 {
+		return nil, fmt.Errorf("storage %s has %s elements, not a non-negative integer", describe(key), describe(t[4]))
 	}
 	if len(t) > 5 && t[5] != nil {
-		return nil, fmt.Errorf("storage %s is a view of another storage (not supported)", key)
+		return nil, fmt.Errorf("storage %s is a view of another storage (not supported)", describe(key))
 	}
 	return &storageRef{dtype: storageDTypes[g.name], key: key, numel: numel}, nil
 }
 
-// describe names a value briefly for error messages.
+// describe names a value briefly, in Python's words, for error messages.
+// It never looks inside a container, so it is short whatever the value.
 func describe(v any) string {
 	switch x := v.(type) {
-	case string:
-		if len(x) > 40 {
-			x = x[:40] + "..."
+	case nil:
+		return "None"
+	case bool:
+		if x {
+			return "True"
 		}
-		return fmt.Sprintf("%q", x)
-	case int64, float64, bool, nil:
-		return fmt.Sprint(x)
+		return "False"
+	case string:
+		return strconv.Quote(clip(x, 40))
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return "the float " + strconv.FormatFloat(x, 'g', -1, 64)
+	case pyBigInt:
+		return fmt.Sprintf("a %d-byte integer", len(x))
+	case []byte:
+		return fmt.Sprintf("%d bytes", len(x))
 	case global:
-		return x.String()
-	case pyTuple:
-		return fmt.Sprintf("a tuple of %d", len(x))
+		return clip(x.String(), 80)
+	case *pyTuple:
+		return fmt.Sprintf("a tuple of %d", len(x.items))
+	case *pyList:
+		return fmt.Sprintf("a list of %d", len(x.items))
+	case *pyDict:
+		return fmt.Sprintf("a dict of %d entries", len(x.keys))
+	case *storageRef:
+		return "a storage"
+	case *tensorRef:
+		return "a tensor"
 	}
-	return fmt.Sprintf("a %T", v)
+	return "an unknown value"
+}
+
+// clip shortens s to at most n bytes (and whole UTF-8 characters), marking
+// the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
