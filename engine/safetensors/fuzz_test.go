@@ -2,9 +2,24 @@ package safetensors
 
 import (
 	"bytes"
+	"strings"
 	"testing"
+
+	"github.com/qmulgpu/qmulgpu/internal/fuzzcheck"
 )
 
+// Parse allocates the tensor list and the shapes (a few words per header
+// byte at most: "[0,0,...]" costs 2 bytes a dimension and 8 to hold it)
+// and the JSON decoder's tokens; the data buffer is used in place.
+const (
+	allocPerByte = 64
+	allocBase    = 1 << 20
+)
+
+// FuzzParse parses any bytes: no panic, memory bounded by the input, and
+// either a one-line error or a file that survives a round trip (encoded
+// again, it parses to the same metadata and tensors, and its encoding is
+// a fixed point).
 func FuzzParse(f *testing.F) {
 	// Valid files.
 	f.Add(encodeBytes(f, &File{
@@ -28,10 +43,17 @@ func FuzzParse(f *testing.F) {
 	f.Add(rawFile(`{"a":{"dtype":"U8","shape":[4294967296,4294967296,0],"data_offsets":[0,0]}}`))
 	f.Add(rawFile(`{"__metadata__":{"k":1}}`))
 	f.Add(rawFile(`{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":0}}`, 1))
+	// Long names and values, which errors must not repeat whole.
+	long := strings.Repeat("\u00e9x", 200)
+	f.Add(rawFile(`{"`+long+`":{"dtype":"`+long+`","shape":[1],"data_offsets":[0,1]}}`, 1))
+	f.Add(rawFile(`{"`+long+`":`+u8(1, 0, 1)+`,"`+long+`":`+u8(1, 0, 1)+`}`, 1))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
-		file, err := Parse(b)
+		var file *File
+		var err error
+		fuzzcheck.Alloc(t, len(b), allocBase, allocPerByte, func() { file, err = Parse(b) })
 		if err != nil {
+			fuzzcheck.Message(t, err)
 			return
 		}
 		enc := encodeBytes(t, file)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // StateDictKeys are the entries of a checkpoint dict that may hold the
@@ -121,42 +123,24 @@ func newTensor(ref *tensorRef, data []byte) (*Tensor, error) {
 	elems, last := int64(1), ref.offset
 	for i, n := range ref.size {
 		if n > maxElements || (n > 0 && elems > maxElements/n) {
-			return nil, fmt.Errorf("shape %s is too large", shapeString(ref.size))
+			return nil, fmt.Errorf("shape %s is too large", clip.Shape(ref.size))
 		}
 		elems *= n
 		t.Shape[i] = int(n)
 		if n > 0 && ref.stride[i] > 0 {
 			if ref.stride[i] > maxElements/n {
-				return nil, fmt.Errorf("stride %s is too large", shapeString(ref.stride))
+				return nil, fmt.Errorf("stride %s is too large", clip.Shape(ref.stride))
 			}
 			if last += (n - 1) * ref.stride[i]; last > maxElements {
-				return nil, fmt.Errorf("view (offset %d, shape %s, stride %s) is too large", ref.offset, shapeString(ref.size), shapeString(ref.stride))
+				return nil, fmt.Errorf("view (offset %d, shape %s, stride %s) is too large", ref.offset, clip.Shape(ref.size), clip.Shape(ref.stride))
 			}
 		}
 	}
 	if elems > 0 && last >= numel {
 		return nil, fmt.Errorf("view (offset %d, shape %s, stride %s) reaches past its storage of %d elements",
-			ref.offset, shapeString(ref.size), shapeString(ref.stride), numel)
+			ref.offset, clip.Shape(ref.size), clip.Shape(ref.stride), numel)
 	}
 	return t, nil
-}
-
-// shapeString formats a shape or stride, at most 6 dimensions of it.
-func shapeString[T int | int64](dims []T) string {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, d := range dims {
-		if i == 6 {
-			fmt.Fprintf(&b, " … (%d dimensions)", len(dims))
-			break
-		}
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(strconv.FormatInt(int64(d), 10))
-	}
-	b.WriteByte(']')
-	return b.String()
 }
 
 // dtypeNames are the dtypes in torch's words.

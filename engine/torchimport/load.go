@@ -12,6 +12,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // Name conventions of the PyTorch code bases this reads.
@@ -142,10 +143,10 @@ func match(file map[string]*Tensor, slots []slot, arch string, r *Report) ([]pai
 		used[s.name] = true
 		switch {
 		case s.count && t.Numel() != 1:
-			mismatched = append(mismatched, fmt.Sprintf("%s: file %s, model a scalar", s.name, shapeString(t.Shape)))
+			mismatched = append(mismatched, fmt.Sprintf("%s: file %s, model a scalar", s.name, clip.Shape(t.Shape)))
 		case s.count:
 		case !slices.Equal(t.Shape, s.shape) && !(isStep(s.name) && t.Numel() == numel(s.shape)):
-			mismatched = append(mismatched, fmt.Sprintf("%s: file %s, model %s", s.name, shapeString(t.Shape), shapeString(s.shape)))
+			mismatched = append(mismatched, fmt.Sprintf("%s: file %s, model %s", s.name, clip.Shape(t.Shape), clip.Shape(s.shape)))
 		case !t.IsFloat():
 			wrongType = append(wrongType, fmt.Sprintf("%s: %s", s.name, dtypeName(t.DType)))
 		}
@@ -295,7 +296,7 @@ func strictError(arch string, missing, unexpected, mismatched, wrongType []strin
 		var shown []string
 		width := 0
 		for _, n := range p.names {
-			n = clip(n, 70)
+			n = clip.String(n, 70)
 			if len(shown) > 0 && width+len(n) > 70 {
 				break
 			}
@@ -309,7 +310,7 @@ func strictError(arch string, missing, unexpected, mismatched, wrongType []strin
 		parts = append(parts, fmt.Sprintf("%s (%d): %s%s", p.what, len(p.names), strings.Join(shown, ", "), more))
 	}
 	msg := fmt.Sprintf("the state_dict does not fit model %s: %s", arch, strings.Join(parts, "; "))
-	return errors.New(clip(msg, maxMessage))
+	return errors.New(clip.String(msg, maxMessage))
 }
 
 // maxMessage bounds the length of an error about the file's contents.

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf8"
+	"unicode"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // The pickle virtual machine below runs only the opcodes torch.save emits
@@ -579,7 +581,7 @@ func (u *unpickler) global(module, name string) error {
 type RefusedGlobalError struct{ Global string }
 
 func (e *RefusedGlobalError) Error() string {
-	return fmt.Sprintf("refused: the pickle names %s, but a checkpoint may only hold tensors, numbers, strings, lists and (ordered) dicts", clip(e.Global, 80))
+	return fmt.Sprintf("refused: the pickle names %s, but a checkpoint may only hold tensors, numbers, strings, lists and (ordered) dicts", displayName(e.Global))
 }
 
 // reduce runs REDUCE and NEWOBJ: a call of an allowed global.
@@ -730,7 +732,7 @@ func describe(v any) string {
 		}
 		return "False"
 	case string:
-		return strconv.Quote(clip(x, 40))
+		return clip.Quote(x)
 	case int64:
 		return strconv.FormatInt(x, 10)
 	case float64:
@@ -740,7 +742,7 @@ func describe(v any) string {
 	case []byte:
 		return fmt.Sprintf("%d bytes", len(x))
 	case global:
-		return clip(x.String(), 80)
+		return displayName(x.String())
 	case *pyTuple:
 		return fmt.Sprintf("a tuple of %d", len(x.items))
 	case *pyList:
@@ -755,15 +757,13 @@ func describe(v any) string {
 	return "an unknown value"
 }
 
-// clip shortens s to at most n bytes (and whole UTF-8 characters), marking
-// the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
+// displayName shows a dotted Python name as it is, and anything else
+// quoted; either way in at most about 80 characters.
+func displayName(s string) string {
+	for _, c := range s {
+		if c != '.' && c != '_' && !unicode.IsLetter(c) && !unicode.IsDigit(c) {
+			return clip.QuoteN(s, 80)
+		}
 	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return clip.String(s, 80)
 }

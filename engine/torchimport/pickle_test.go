@@ -184,30 +184,6 @@ func TestCompressedEntryRefused(t *testing.T) {
 	}
 }
 
-func FuzzParse(f *testing.F) {
-	keys := []string{"0", "1", "2"}
-	f.Add(torchZip(f, stateDict(""), testStorages))
-	f.Add(torchZip(f, stateDict("state_dict"), testStorages))
-	f.Add(torchLegacy(stateDict(""), keys, testStorages, testSizes))
-	f.Add(torchLegacy(stateDict("model"), keys, testStorages, testSizes))
-	f.Add(stateDict(""))
-	f.Add(newPickle().Global("os", "system").Stop())
-	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := Parse(b)
-		if err != nil {
-			return
-		}
-		for _, name := range c.Names {
-			tt := c.Tensors[name]
-			// Views lie inside their storage: every element can be read
-			// (bounded so that stride-0 views cannot blow up the test).
-			if tt.Numel() <= 1<<16 && tt.IsFloat() {
-				tt.Float32s()
-			}
-		}
-	})
-}
-
 // TestNesting: containers may nest up to maxDepth and hold None; a list or
 // dict cannot change once it is inside another value, so nothing is
 // recursive.

@@ -1,0 +1,50 @@
+// Package fuzzcheck holds the invariants that the fuzz targets of every
+// reader of outside input assert: memory bounded by the input, and errors
+// that are one line a user can read.
+package fuzzcheck
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// MaxMessage bounds the length of an error message about a file's
+// contents (the file's path, which the caller adds, not counted).
+const MaxMessage = 300
+
+// Alloc runs f and fails t if it allocated more than base + perByte*n
+// bytes in all, n being the input's size. The count covers every
+// allocation of the process while f runs, which in a fuzz worker is f's.
+func Alloc(t testing.TB, n int, base, perByte uint64, f func()) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	if got, limit := after.TotalAlloc-before.TotalAlloc, base+perByte*uint64(n); got > limit {
+		t.Fatalf("allocated %d bytes for %d input bytes (limit %d)", got, n, limit)
+	}
+}
+
+// goWords are signs of a message written for Go programmers, not users.
+var goWords = []string{"Go struct", "Go value", "interface {}", "%!", "[]uint8", "[]interface", "map[string]", "*json.", "json: ",
+	"yaml: ", "goroutine", "runtime error", "torchimport.", "safetensors.Tensor", "main.", "reflect"}
+
+// Message fails t unless err (when not nil) is one line of at most
+// MaxMessage bytes without Go's type names.
+func Message(t testing.TB, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	if msg == "" || strings.ContainsAny(msg, "\n\r") || len(msg) > MaxMessage {
+		t.Fatalf("error of %d bytes, want one line of at most %d: %.500q", len(msg), MaxMessage, msg)
+	}
+	for _, w := range goWords {
+		if strings.Contains(msg, w) {
+			t.Fatalf("error %q speaks Go (%q)", msg, w)
+		}
+	}
+}
