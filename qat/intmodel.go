@@ -12,6 +12,8 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
+	"github.com/qmulgpu/qmulgpu/internal/jsonerr"
 )
 
 // LoadInt builds a model that runs an integer export on the CPU: each
@@ -24,11 +26,11 @@ func LoadInt(f *safetensors.File, b *cpu.Backend) (*models.Model, error) {
 		return nil, err
 	}
 	if f.Metadata[checkpoint.KeyFormat] != checkpoint.FormatInt {
-		return nil, fmt.Errorf("not an integer export (format %q)", f.Metadata[checkpoint.KeyFormat])
+		return nil, fmt.Errorf("not an integer export (format %s)", clip.Quote(f.Metadata[checkpoint.KeyFormat]))
 	}
 	var layers []IntLayer
 	if err := json.Unmarshal([]byte(f.Metadata[metaLayers]), &layers); err != nil {
-		return nil, fmt.Errorf("bad %q metadata: %w", metaLayers, err)
+		return nil, fmt.Errorf("bad %q metadata: %s", metaLayers, jsonerr.Describe(err))
 	}
 	if err := checkInt(f, layers); err != nil {
 		return nil, err
@@ -49,18 +51,18 @@ func LoadInt(f *safetensors.File, b *cpu.Backend) (*models.Model, error) {
 	for _, il := range layers {
 		s, ok := sites[il.Name]
 		if !ok {
-			return nil, fmt.Errorf("integer layer %q is not part of model %s", il.Name, cfg.Arch)
+			return nil, fmt.Errorf("integer layer %s is not part of model %s", clip.Quote(il.Name), cfg.Arch)
 		}
 		layer, err := newIntLayer(b, il, s, byName, used)
 		if err != nil {
-			return nil, fmt.Errorf("integer layer %q: %w", il.Name, err)
+			return nil, fmt.Errorf("integer layer %s: %w", clip.Quote(il.Name), err)
 		}
 		var old nn.Layer = s.Linear
 		if s.Conv != nil {
 			old = s.Conv
 		}
 		if !nn.Replace(m.Net, old, layer) {
-			return nil, fmt.Errorf("integer layer %q: not found in the network", il.Name)
+			return nil, fmt.Errorf("integer layer %s: not found in the network", clip.Quote(il.Name))
 		}
 	}
 	for _, p := range m.Params() {
@@ -88,7 +90,7 @@ func LoadInt(f *safetensors.File, b *cpu.Backend) (*models.Model, error) {
 	}
 	for name := range byName {
 		if !used[name] {
-			return nil, fmt.Errorf("tensor %q is not part of the integer model", name)
+			return nil, fmt.Errorf("tensor %s is not part of the integer model", clip.Quote(name))
 		}
 	}
 	return m, nil
