@@ -26,6 +26,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 	"github.com/qmulgpu/qmulgpu/qat"
 	"github.com/qmulgpu/qmulgpu/qmul"
 )
@@ -193,13 +194,32 @@ func yamlKeys(t reflect.Type) map[string]reflect.Type {
 // checkKeys reports the first key of a mapping node (and of the mappings
 // inside it) that the struct type t does not read, at its line.
 func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
+	c := keyChecker{seen: map[keyVisit]bool{}}
+	return c.check(n, t, where)
+}
+
+// keyChecker checks each node once for each type it is read as: aliases
+// and merge keys can name one mapping many times over, and a few hundred
+// bytes of them would otherwise take exponential time.
+type keyChecker struct{ seen map[keyVisit]bool }
+
+type keyVisit struct {
+	n *yaml.Node
+	t reflect.Type
+}
+
+func (c keyChecker) check(n *yaml.Node, t reflect.Type, where string) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	if c.seen[keyVisit{n, t}] {
+		return nil
+	}
+	c.seen[keyVisit{n, t}] = true
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
 			for _, item := range n.Content {
-				if err := checkKeys(item, t.Elem(), where); err != nil {
+				if err := c.check(item, t.Elem(), where); err != nil {
 					return err
 				}
 			}
@@ -217,16 +237,16 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if k.Tag == "!!merge" { // "<<: *anchor" merges another mapping's keys
-			if err := checkMerged(n.Content[i+1], t, where); err != nil {
+			if err := c.checkMerged(n.Content[i+1], t, where); err != nil {
 				return err
 			}
 			continue
 		}
 		ft, ok := keys[k.Value]
 		if !ok {
-			return fmt.Errorf("line %d: unknown key %q in %s (known: %s)", k.Line, k.Value, where, strings.Join(slices.Sorted(maps.Keys(keys)), ", "))
+			return fmt.Errorf("line %d: unknown key %s in %s (known: %s)", k.Line, clip.Quote(k.Value), where, strings.Join(slices.Sorted(maps.Keys(keys)), ", "))
 		}
-		if err := checkKeys(n.Content[i+1], ft, where); err != nil {
+		if err := c.check(n.Content[i+1], ft, where); err != nil {
 			return err
 		}
 	}
@@ -235,16 +255,16 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
 
 // checkMerged checks the mappings a merge key ("<<") names: one alias or
 // a list of them.
-func checkMerged(v *yaml.Node, t reflect.Type, where string) error {
+func (c keyChecker) checkMerged(v *yaml.Node, t reflect.Type, where string) error {
 	if v.Kind == yaml.SequenceNode {
 		for _, item := range v.Content {
-			if err := checkKeys(item, t, where); err != nil {
+			if err := c.check(item, t, where); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return checkKeys(v, t, where)
+	return c.check(v, t, where)
 }
 
 // yamlTypes turns the Go types in the YAML decoder's messages into words.

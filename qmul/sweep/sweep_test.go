@@ -400,6 +400,29 @@ func TestParseMergeKeys(t *testing.T) {
 	}
 }
 
+// TestParseMergeBomb: a kilobyte of merge keys naming mappings that merge
+// others, ten times over for twelve levels, is refused for its aliasing.
+// Each mapping's keys are checked once: checking them once per mention
+// took 10^12 steps.
+func TestParseMergeBomb(t *testing.T) {
+	_, err := Parse(mergeBomb(12))
+	if err == nil || !strings.Contains(err.Error(), "excessive aliasing") {
+		t.Errorf("error %v, want the aliasing refused", err)
+	}
+}
+
+// mergeBomb is a sweep file whose method entry i merges entry i-1 ten
+// times, for the given number of levels.
+func mergeBomb(levels int) []byte {
+	var b strings.Builder
+	b.WriteString("datasets: [mnist]\nmodels: [smallcnn]\nforget: [\"random:10\"]\nmethods:\n  - &m0 {method: ft, name: m0}\n")
+	for i := 1; i < levels; i++ {
+		prev := strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*m%d, ", i-1), 10), ", ")
+		fmt.Fprintf(&b, "  - &m%d {<<: [%s], name: m%d}\n", i, prev, i)
+	}
+	return []byte(b.String())
+}
+
 func TestParseRefusesAtLoad(t *testing.T) {
 	const base = "datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: 1, lr: 0.1}\n"
 	cases := []struct {
