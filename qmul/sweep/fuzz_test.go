@@ -11,11 +11,11 @@ import (
 	"github.com/qmulgpu/qmulgpu/internal/fuzzcheck"
 )
 
-// FuzzParse reads any bytes as a sweep file: no panic, no runaway on
+// FuzzParseConfig reads any bytes as a sweep file: no panic, no runaway on
 // aliases and merge keys, memory bounded by the input, one-line errors
 // (several problems of one document joined), and a configuration that,
 // written again as YAML, parses to the same.
-func FuzzParse(f *testing.F) {
+func FuzzParseConfig(f *testing.F) {
 	for _, path := range []string{"testdata/tiny.yaml", "testdata/slurm.yaml", "../../docs/study/fmnist-class.yaml", "../../docs/study/search-mnist-random.yaml"} {
 		raw, err := os.ReadFile(path)
 		if err != nil {
