@@ -368,6 +368,7 @@ func FuzzDecodeImage(f *testing.F) {
 	var progressive bytes.Buffer
 	jpeg.Encode(&progressive, image.NewCMYK(image.Rect(0, 0, 9, 7)), nil)
 	f.Add(progressive.Bytes())
+	f.Add(pngClaiming(8000, 8000))
 	const size = 8
 	f.Fuzz(func(t *testing.T, b []byte) {
 		canvas := image.NewRGBA(image.Rect(0, 0, size, size))
