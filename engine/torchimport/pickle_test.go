@@ -206,6 +206,7 @@ func TestNesting(t *testing.T) {
 			return p.Op(bytes.Repeat([]byte{'s'}, maxDepth)...).Stop()
 		}()},
 		{"a list holding itself", "recursive", newPickle().Op(']', 0x94, 'h', 0, 'a').Stop()},
+		{"a list changed inside a list", "recursive", newPickle().Op(']', ']', 0x94, 'a', 'h', 0, 'N', 'a', '0').Stop()},
 		{"a dict changed inside a list", "recursive", newPickle().Op(']', '}', 0x94, 'a', 'h', 0, 'K', 1, 'K', 2, 's', '0').Stop()},
 		{"a dict filled, then put in a list", "", newPickle().Op(']', '}', 'K', 1, 'K', 2, 's', 'a').Stop()},
 	}
