@@ -40,10 +40,10 @@ func agrUnlearner(t *testing.T, record Recorder) (*unlearner, *data.Dataset) {
 	d := train.Upload(b, ds)
 	t.Cleanup(func() { d.Free(b) })
 	h := Defaults("qmul")
-	h.Batch, h.Schedule = 8, "sequential"
+	h.Batch, h.Params["schedule"] = 8, "sequential"
 	s := &Study{B: b, Model: m, Sets: Sets{Train: d, Forget: forget, Retain: retain}, Classes: ds.Classes,
 		Phases: map[string]float64{}, Record: record}
-	return &unlearner{Study: s, h: h, method: "qmul", opt: optim.NewSGD(b, m.Params(), h.Momentum, h.WeightDecay, false),
+	return &unlearner{Study: s, h: h, method: qmulMethod, opt: optim.NewSGD(b, m.Params(), h.Momentum, h.WeightDecay, false),
 		ctx: &nn.Ctx{B: b, Train: true}}, ds
 }
 
@@ -82,7 +82,7 @@ func TestSimilarLabels(t *testing.T) {
 	}
 	u.relabel(wrong)
 	before := snapshot(u)
-	got := u.similarLabels()
+	got := u.similarLabels(0)
 	if !sameSnapshot(before, snapshot(u)) {
 		t.Fatal("similarLabels changed the model (it must run in evaluation mode)")
 	}
@@ -124,7 +124,7 @@ func TestSimilarLabels(t *testing.T) {
 func TestEpochNorms(t *testing.T) {
 	var events []Event
 	u, _ := agrUnlearner(t, func(ev Event) { events = append(events, ev) })
-	u.relabel(u.similarLabels())
+	u.relabel(u.similarLabels(0))
 	before := snapshot(u)
 	gf, gr, err := u.epochNorms(0, false)
 	if err != nil {
@@ -182,5 +182,31 @@ func TestEpochNorms(t *testing.T) {
 	// the check above can tell them apart.
 	if trueF := direct("measure-forget", nil); math.Abs(trueF-wantF) < 1e-3*wantF {
 		t.Errorf("g_f with true labels %.6g ≈ with similar labels %.6g: the scenario cannot tell ŷ from y", trueF, wantF)
+	}
+}
+
+// TestReleasedLabel checks the released code's label of one sample on
+// hand-made logits, one defect per case (the third, dataset order, is the
+// twin's to check: TestTwins' released case).
+func TestReleasedLabel(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		z    []float32
+		y    int
+		want int32
+	}{
+		// p = (.033, .495, .025, .447): the described label is class 3, the
+		// closest probability; |z_j − p_y| is smallest for class 0.
+		{"a probability subtracted from logits", []float32{0.3, 3, 0, 2.9}, 1, 0},
+		// The minimum is class 2, at position 1 once class 0 is removed.
+		{"classes above y come out one lower", []float32{1, 4, 0.05, 3}, 0, 1},
+		// The minimum is class 1, at position 0: the true class itself.
+		{"the true class can come out", []float32{5, 0.2, 9, 0.6}, 0, 0},
+		// Below y, positions and classes agree.
+		{"classes below y are right", []float32{0, 5, 2, 1}, 3, 0},
+	} {
+		if got := releasedLabel(tc.z, tc.y); got != tc.want {
+			t.Errorf("%s: label %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }

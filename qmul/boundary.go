@@ -1,7 +1,6 @@
 package qmul
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/qmulgpu/qmulgpu/engine"
@@ -16,16 +15,9 @@ import (
 
 var bsMethod = Method{
 	Name:     "bs",
-	Summary:  "Boundary Shrink: fine-tune the forget set towards the labels of its FGSM neighbours (--bound)",
-	Params:   []string{"bound"},
-	Defaults: func(h *Hyper) { h.LR, h.Bound = 1e-5, 0.1 },
-	Check: func(h Hyper) error {
-		if !(h.Bound > 0 && h.Bound <= 1) {
-			return fmt.Errorf("--bound %g must be in (0, 1] (pixel units)", h.Bound)
-		}
-		return nil
-	},
-	Run: func(u *unlearner) error { return u.boundaryShrink() },
+	Summary:  "Boundary Shrink: fine-tune the forget set towards the labels of its FGSM neighbours",
+	Defaults: func(h *Hyper) { h.LR = 1e-5 },
+	Run:      func(u *unlearner) error { return u.boundaryShrink() },
 }
 
 // boundaryShrink runs BS's epochs.
@@ -75,6 +67,7 @@ func (u *unlearner) shrinkStep(x, dx *engine.Tensor) *engine.Tensor {
 	u.B.Download(x, xv)
 	u.B.Download(dx, gv)
 	mean, std := u.Train.Mean, u.Train.Std
+	bound := u.h.Float("bound")
 	for i, v := range xv {
 		m, s := 0.0, 1.0 // a data set without normalisation
 		if c := len(mean); c > 0 {
@@ -83,9 +76,9 @@ func (u *unlearner) shrinkStep(x, dx *engine.Tensor) *engine.Tensor {
 		p := float64(v)*s + m
 		switch {
 		case gv[i] > 0:
-			p += u.h.Bound
+			p += bound
 		case gv[i] < 0:
-			p -= u.h.Bound
+			p -= bound
 		}
 		p = math.Round(255*min(1, max(0, p))) / 255
 		xv[i] = float32((p - m) / s)

@@ -92,7 +92,7 @@ func TestDataFoundThroughQMULDataIsRecorded(t *testing.T) {
 	// Without $QMUL_DATA, unlearning finds the data where training did.
 	t.Setenv("QMUL_DATA", "")
 	u := &Job{Checkpoint: filepath.Join(j.Out, train.ModelFile), Method: "ft", Forget: "random:4",
-		Hyper: Hyper{Epochs: 1, LR: 0.01, Batch: 8, Momentum: 0.9, LRSchedule: "constant", Seed: 1},
+		Hyper: Hyper{Epochs: 1, LR: 0.01, Batch: 8, Momentum: 0.9, Seed: 1, Params: Params{"lr-schedule": "constant"}},
 		Out:   filepath.Join(out, "ft"), Backend: cpu.New(1), Command: "test"}
 	if _, err := u.Run(); err != nil {
 		t.Fatalf("unlearn without $QMUL_DATA: %v", err)

@@ -79,16 +79,16 @@ func Demo(cfg DemoConfig) ([]DemoRow, error) {
 		j := &Job{Checkpoint: ckpt, Method: method, Forget: cfg.Forget, Hyper: h, DataDir: cfg.DataDir,
 			Out: filepath.Join(cfg.Out, method), Force: true, Backend: b, Threads: cfg.Threads, Progress: cfg.Progress,
 			Command: "qmulgpu demo"}
-		if method != "retrain" {
-			j.Reference = filepath.Join(cfg.Out, "retrain", train.MetricsFile)
+		if !FromScratch(method) {
+			j.Reference = filepath.Join(cfg.Out, Reference(), train.MetricsFile)
 		}
 		return j.Run()
 	}
-	re, err := run("retrain", Hyper{})
+	re, err := run(Reference(), Hyper{})
 	if err != nil {
 		return nil, err
 	}
-	rows := []DemoRow{{"retrain", re.Metrics}}
+	rows := []DemoRow{{Reference(), re.Metrics}}
 	for _, m := range cfg.Methods {
 		h := Defaults(m)
 		h.Epochs = min(h.Epochs, cfg.UnlearnEpochs)

@@ -8,6 +8,7 @@ var gaMethod = Method{
 	Name:     "ga",
 	Summary:  "gradient ascent on the forget set",
 	Defaults: func(h *Hyper) { h.Epochs, h.LR = 5, 1e-4 },
+	Ascends:  true,
 	Run:      func(u *unlearner) error { return u.loop(u.gradientAscentEpoch) },
 }
 

@@ -103,7 +103,7 @@ type Job struct {
 	Method     string
 	Forget     string
 	Hyper      Hyper
-	// RetrainRecipe, for the retrain method, adjusts the original's recipe
+	// RetrainRecipe, for the method that trains from scratch, adjusts the original's recipe
 	// (nil: train exactly as the original was).
 	RetrainRecipe func(train.Recipe) train.Recipe
 	DataDir       string
@@ -239,10 +239,12 @@ func (j *Job) check() error {
 	if _, err := Lookup(j.Method); err != nil {
 		return err
 	}
-	if j.Method != "retrain" {
-		return j.Hyper.Validate(j.Method)
+	if FromScratch(j.Method) {
+		return nil
 	}
-	return nil
+	// The classes are not known yet: parameters that depend on them are
+	// checked again once the data are loaded.
+	return j.Hyper.Resolve(j.Method, 10).Validate(j.Method)
 }
 
 // load opens θ_o, loads the data and draws the forget set.
@@ -294,7 +296,7 @@ func (s *Setup) upload(b engine.Backend) (Sets, func()) {
 
 // unlearn runs the method on θ_o (or retrains) and times it.
 func (j *Job) unlearn(r *run) error {
-	if j.Method == "retrain" {
+	if FromScratch(j.Method) {
 		m, err := j.retrain(r)
 		r.model = m
 		return err

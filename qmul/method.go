@@ -2,6 +2,7 @@ package qmul
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -17,27 +18,32 @@ import (
 
 // Method is one entry of the table of unlearning methods: everything the
 // command line, the sweeps, the demo and Unlearn need to know about it.
-// Adding a method is one file defining its entry and one row in methods.
+// Adding a method is one file defining its entry and one row in methods;
+// its own hyper-parameters are rows of Parameters.
 type Method struct {
 	// Name is the --method value.
 	Name string
 	// Summary is one line for --help and the docs.
 	Summary string
-	// Params are the method-specific hyper-parameters it reads, named as
-	// their flags (see methodParams); a value set for any other is an
-	// error.
-	Params []string
-	// Defaults sets the method's reference values on the shared ones.
+	// Defaults sets the method's reference values of the shared
+	// hyper-parameters (docs/methods.md gives the sources).
 	Defaults func(*Hyper)
-	// Check reports unusable method-specific values (nil: nothing to
-	// check).
+	// Check reports unusable combinations of values (nil: nothing to
+	// check beyond each parameter's own row).
 	Check func(Hyper) error
-	// Run unlearns the study's model (nil for retrain, which trains from
+	// Run unlearns the study's model (nil for the method that trains from
 	// scratch: see Job).
 	Run func(u *unlearner) error
+	// FromScratch marks Retrain: it trains from scratch on D_r with the
+	// original's recipe, is every other method's reference, and is run
+	// by Job, not Unlearn.
+	FromScratch bool
 	// NoLR marks a method that does not train, so takes no learning rate:
 	// --lr (a sweep's lr) is refused and reports show none.
 	NoLR bool
+	// Ascends marks a method whose training loss rises by design (it
+	// ascends the loss on D_f alone): the collapse guard does not watch it.
+	Ascends bool
 }
 
 // methods is the table, in the order reports list them (Retrain first).
@@ -60,25 +66,7 @@ var methods = []Method{
 
 // retrainMethod is the gold standard: the original's recipe from scratch on
 // D_r (run by Job, not Unlearn).
-var retrainMethod = Method{Name: "retrain", Summary: "train from scratch on the retain set with the original's recipe"}
-
-// methodParams are the method-specific hyper-parameters: flag name, and
-// whether a Hyper sets it.
-var methodParams = []struct {
-	name string
-	set  func(Hyper) bool
-}{
-	{"alpha", func(h Hyper) bool { return h.Alpha != 0 }},
-	{"sparsity", func(h Hyper) bool { return h.Sparsity != 0 }},
-	{"bound", func(h Hyper) bool { return h.Bound != 0 }},
-	{"agr", func(h Hyper) bool { return h.AGR != "" }},
-	{"schedule", func(h Hyper) bool { return h.Schedule != "" }},
-	{"beta", func(h Hyper) bool { return h.Beta != 0 }},
-	{"gamma", func(h Hyper) bool { return h.Gamma != 0 }},
-	{"temperature", func(h Hyper) bool { return h.Temperature != 0 }},
-	{"max-steps", func(h Hyper) bool { return h.MaxSteps != 0 }},
-	{"lambda", func(h Hyper) bool { return h.Lambda != 0 }},
-}
+var retrainMethod = Method{Name: "retrain", Summary: "train from scratch on the retain set with the original's recipe", FromScratch: true}
 
 // Methods lists the method names, Retrain first.
 func Methods() []string {
@@ -89,11 +77,11 @@ func Methods() []string {
 	return out
 }
 
-// UnlearningMethods lists the methods Unlearn runs (all but retrain).
+// UnlearningMethods lists the methods Unlearn runs (all but Retrain).
 func UnlearningMethods() []string {
 	var out []string
 	for _, m := range methods {
-		if m.Run != nil {
+		if !m.FromScratch {
 			out = append(out, m.Name)
 		}
 	}
@@ -110,6 +98,23 @@ func Lookup(name string) (Method, error) {
 	return Method{}, fmt.Errorf("unknown method %q (known: %s)", name, strings.Join(Methods(), ", "))
 }
 
+// Reference is the name of the method every other one is compared with:
+// the one that trains from scratch (Retrain).
+func Reference() string {
+	for _, m := range methods {
+		if m.FromScratch {
+			return m.Name
+		}
+	}
+	panic("qmul: no method trains from scratch")
+}
+
+// FromScratch reports whether a method trains from scratch (is Retrain).
+func FromScratch(method string) bool {
+	m, err := Lookup(method)
+	return err == nil && m.FromScratch
+}
+
 // TakesLR reports whether a method trains with a learning rate (an
 // unknown method does, so that its own error is the one reported).
 func TakesLR(method string) bool {
@@ -117,74 +122,66 @@ func TakesLR(method string) bool {
 	return err != nil || !m.NoLR
 }
 
-// Uses reports whether a method reads a method-specific hyper-parameter.
-func Uses(method, param string) bool {
-	m, err := Lookup(method)
-	return err == nil && slices.Contains(m.Params, param)
-}
-
-// UsedBy lists the methods that read a method-specific hyper-parameter
-// (for help texts).
-func UsedBy(param string) string {
-	var out []string
-	for _, m := range methods {
-		if slices.Contains(m.Params, param) {
-			out = append(out, m.Name)
-		}
-	}
-	return strings.Join(out, ", ")
-}
-
-// Hyper are a method's hyper-parameters.
+// Hyper are a method's hyper-parameters: the shared ones, and in Params
+// the method's own (the rows of Parameters it reads).
 type Hyper struct {
 	Epochs      int     `json:"epochs"`
 	LR          float64 `json:"lr"`
 	Batch       int     `json:"batch"`
 	Momentum    float64 `json:"momentum"`
 	WeightDecay float64 `json:"weight_decay"`
-	// LRSchedule is the learning-rate schedule ("cosine", stepped per epoch).
-	LRSchedule string `json:"lr_schedule"`
-	Seed       uint64 `json:"seed"`
-	// Alpha is ℓ1-sparse's penalty at the first epoch, SCRUB's
-	// distillation weight in its min steps and SSD's selection weight.
-	Alpha float64 `json:"alpha,omitempty"`
-	// Sparsity is the fraction of weights SalUn's mask freezes.
-	Sparsity float64 `json:"sparsity,omitempty"`
-	// Bound is Boundary Shrink's FGSM step in pixel units (images in
-	// [0, 1]).
-	Bound float64 `json:"bound,omitempty"`
-	// AGR is the reweighting mode of qmul and rl-agr: "epoch", "step" or
-	// "sample".
-	AGR string `json:"agr,omitempty"`
-	// Schedule is the pass order of the methods that relabel D_f (rl,
-	// salun, qmul, sl, rl-agr): "sequential" or "joint"; empty means the
-	// data set's default (DefaultSchedule).
-	Schedule string `json:"schedule,omitempty"`
+	Seed        uint64  `json:"seed"`
 	// AllowCollapse turns off the collapse guard (train.CollapseGuard),
 	// which otherwise stops an unlearning run whose epoch loss rises above
-	// ln(classes) after having been below half of it. GA, whose loss rises
-	// by design, is never guarded.
+	// ln(classes) after having been below half of it. Methods that ascend
+	// the loss by design (Method.Ascends) are never guarded.
 	AllowCollapse bool `json:"allow_collapse,omitempty"`
-	// Beta is NegGrad+'s retain weight: β·CE on D_r − (1−β)·CE on D_f.
-	Beta float64 `json:"beta,omitempty"`
-	// Gamma is SCRUB's cross-entropy weight in its min steps.
-	Gamma float64 `json:"gamma,omitempty"`
-	// Temperature is SCRUB's distillation temperature T.
-	Temperature float64 `json:"temperature,omitempty"`
-	// MaxSteps is how many SCRUB epochs start with a max pass over D_f.
-	MaxSteps int `json:"max_steps,omitempty"`
-	// Lambda is SSD's dampening constant λ.
-	Lambda float64 `json:"lambda,omitempty"`
+	// Params are the method's own hyper-parameters, by flag name.
+	Params Params `json:"params,omitempty"`
+}
+
+// Float, Int, String, Bool and Ints read a method parameter.
+func (h Hyper) Float(name string) float64 { return h.Params.Float(name) }
+func (h Hyper) Int(name string) int       { return h.Params.Int(name) }
+func (h Hyper) String(name string) string { return h.Params.String(name) }
+func (h Hyper) Bool(name string) bool     { return h.Params.Bool(name) }
+func (h Hyper) Ints(name string) []int    { return h.Params.Ints(name) }
+
+// Set sets a method parameter (its value converted to the row's kind and
+// checked); whether the method reads it is Validate's question.
+func (h *Hyper) Set(name string, v any) error {
+	p, ok := LookupParam(name)
+	if !ok {
+		return fmt.Errorf("unknown method parameter --%s", name)
+	}
+	c, err := p.Coerce(v)
+	if err != nil {
+		return err
+	}
+	if h.Params == nil {
+		h.Params = Params{}
+	}
+	h.Params[p.Name] = c
+	return nil
 }
 
 // Defaults returns the reference code bases' hyper-parameters of a method
-// (method.md sections 3.3 and 4). The pass schedule is left empty: it
-// depends on the data set (DefaultSchedule). An unknown method gets the
-// shared values.
+// (docs/methods.md). Parameters whose default depends on the data set
+// (the pass schedule) are left out: Resolve fills them. An unknown method
+// gets the shared values.
 func Defaults(method string) Hyper {
-	h := Hyper{Epochs: 10, LR: 0.01, Batch: 256, Momentum: 0.9, WeightDecay: 5e-4, LRSchedule: "cosine", Seed: 1}
-	if m, err := Lookup(method); err == nil && m.Defaults != nil {
+	h := Hyper{Epochs: 10, LR: 0.01, Batch: 256, Momentum: 0.9, WeightDecay: 5e-4, Seed: 1, Params: Params{}}
+	m, err := Lookup(method)
+	if err != nil {
+		return h
+	}
+	if m.Defaults != nil {
 		m.Defaults(&h)
+	}
+	for _, p := range ParamsOf(method) {
+		if v := p.Defaults[method]; v != nil {
+			h.Params[p.Name], _ = p.Coerce(v) // copies lists
+		}
 	}
 	return h
 }
@@ -192,37 +189,74 @@ func Defaults(method string) Hyper {
 // DefaultSchedule is the reference code's choice: sequential passes for
 // ten-class sets (CIFAR-10, SVHN, and here MNIST and Fashion-MNIST), joint
 // minibatches for larger label spaces (CIFAR-100, Tiny-ImageNet).
-func DefaultSchedule(classes int) string {
+func DefaultSchedule(classes int) any {
 	if classes <= 10 {
 		return "sequential"
 	}
 	return "joint"
 }
 
-// Resolve fills what depends on the data set: the pass schedule of the
-// methods that take one.
+// Resolve fills what depends on the data set (the pass schedule of the
+// methods that take one) and any of the method's parameters left unset.
 func (h Hyper) Resolve(method string, classes int) Hyper {
-	if h.Schedule == "" && Uses(method, "schedule") {
-		h.Schedule = DefaultSchedule(classes)
+	h.Params = h.Params.Clone()
+	for _, p := range ParamsOf(method) {
+		if _, set := h.Params[p.Name]; set {
+			continue
+		}
+		v := p.Defaults[method]
+		if v == nil && p.ByClasses != nil {
+			v = p.ByClasses(classes)
+		}
+		if c, err := p.Coerce(v); err == nil {
+			h.Params[p.Name] = c
+		}
 	}
 	return h
 }
 
 // Validate reports unusable hyper-parameters for a method, including a
-// method-specific one set for a method that does not read it.
+// method parameter set for a method that does not read it.
 func (h Hyper) Validate(method string) error {
 	m, err := Lookup(method)
 	if err != nil {
 		return err
 	}
+	if err := h.validateShared(method); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(h.Params)) {
+		p, ok := LookupParam(name)
+		if !ok {
+			return fmt.Errorf("%s: unknown method parameter --%s", method, name)
+		}
+		if !Uses(method, name) {
+			return fmt.Errorf("--%s is not a parameter of %s (it is used by %s)", name, method, strings.Join(p.UsedBy(), ", "))
+		}
+		if _, err := p.Coerce(h.Params[name]); err != nil {
+			return fmt.Errorf("%s: %w", method, err)
+		}
+	}
+	if m.Check != nil {
+		if err := m.Check(h); err != nil {
+			return fmt.Errorf("%s: %w", method, err)
+		}
+	}
+	if m.NoLR {
+		return nil
+	}
+	return h.schedule().Validate()
+}
+
+// validateShared checks the shared hyper-parameters.
+func (h Hyper) validateShared(method string) error {
 	if h.Epochs < 1 || h.Batch < 1 {
 		return fmt.Errorf("%s: epochs %d and batch %d must be at least 1", method, h.Epochs, h.Batch)
 	}
 	for _, v := range []struct {
 		name string
 		v    float64
-	}{{"lr", h.LR}, {"momentum", h.Momentum}, {"wd", h.WeightDecay}, {"alpha", h.Alpha}, {"bound", h.Bound}, {"sparsity", h.Sparsity},
-		{"beta", h.Beta}, {"gamma", h.Gamma}, {"temperature", h.Temperature}, {"lambda", h.Lambda}} {
+	}{{"lr", h.LR}, {"momentum", h.Momentum}, {"wd", h.WeightDecay}} {
 		if math.IsNaN(v.v) || math.IsInf(v.v, 0) || v.v < 0 {
 			return fmt.Errorf("%s: --%s %g must be a finite number ≥ 0", method, v.name, v.v)
 		}
@@ -233,20 +267,13 @@ func (h Hyper) Validate(method string) error {
 	if h.Momentum >= 1 {
 		return fmt.Errorf("%s: --momentum %g must be below 1", method, h.Momentum)
 	}
-	for _, p := range methodParams {
-		if p.set(h) && !slices.Contains(m.Params, p.name) {
-			return fmt.Errorf("--%s is not a parameter of %s (it is used by %s)", p.name, method, UsedBy(p.name))
-		}
-	}
-	if h.Schedule != "" && h.Schedule != "sequential" && h.Schedule != "joint" {
-		return fmt.Errorf("%s: --schedule %q: want sequential or joint", method, h.Schedule)
-	}
-	if m.Check != nil {
-		if err := m.Check(h); err != nil {
-			return fmt.Errorf("%s: %w", method, err)
-		}
-	}
-	return (optim.Schedule{Kind: h.LRSchedule, Base: h.LR, Epochs: h.Epochs}).Validate()
+	return nil
+}
+
+// schedule is the learning-rate schedule the parameters describe.
+func (h Hyper) schedule() optim.Schedule {
+	return optim.Schedule{Kind: h.String("lr-schedule"), Base: h.LR, Epochs: h.Epochs,
+		Milestones: h.Ints("lr-milestones"), Gamma: 0.1}
 }
 
 // Study is what an unlearning method works on.
@@ -288,15 +315,64 @@ func Unlearn(s *Study, method string, h Hyper) error {
 		return err
 	}
 	m, _ := Lookup(method)
-	if m.Run == nil {
-		return fmt.Errorf("method %q has no unlearning loop (retrain trains from scratch)", method)
+	if m.FromScratch {
+		return fmt.Errorf("method %q has no unlearning loop (it trains from scratch)", method)
 	}
 	if s.Phases == nil {
 		s.Phases = map[string]float64{}
 	}
-	u := &unlearner{Study: s, h: h, method: method,
+	u := &unlearner{Study: s, h: h, method: m,
 		opt:   optim.NewSGD(s.B, s.Model.Params(), h.Momentum, h.WeightDecay, false),
-		sched: optim.Schedule{Kind: h.LRSchedule, Base: h.LR, Epochs: h.Epochs},
+		sched: h.schedule(),
 		ctx:   &nn.Ctx{B: s.B, Train: true}}
+	if h.Bool("augment") {
+		u.aug = s.Aug
+	}
 	return m.Run(u)
+}
+
+// MethodsHelp lists every method with its summary and the defaults of
+// the hyper-parameters it reads, shared and its own, as flags (for
+// `unlearn --help`).
+func MethodsHelp() string {
+	var sb strings.Builder
+	sb.WriteString("Methods and their defaults (the reference code's; docs/methods.md cites the sources):\n")
+	for _, m := range methods {
+		fmt.Fprintf(&sb, "\n   %-9s %s\n", m.Name, m.Summary)
+		if m.FromScratch {
+			sb.WriteString("             the original's recipe (--epochs, --lr and --batch override it)\n")
+			continue
+		}
+		h := Defaults(m.Name)
+		flags := []string{fmt.Sprintf("--epochs %d", h.Epochs)}
+		if !m.NoLR {
+			flags = append(flags, "--lr "+FormatValue(h.LR))
+		}
+		flags = append(flags, fmt.Sprintf("--batch %d", h.Batch))
+		if !m.NoLR {
+			flags = append(flags, "--momentum "+FormatValue(h.Momentum), "--wd "+FormatValue(h.WeightDecay))
+		}
+		for _, p := range ParamsOf(m.Name) {
+			flags = append(flags, "--"+p.Name+" "+p.DefaultText(m.Name))
+		}
+		sb.WriteString(wrapFlags(flags, 13, 79))
+	}
+	return sb.String()
+}
+
+// wrapFlags joins flags into lines of at most width characters, each
+// indented by indent spaces.
+func wrapFlags(flags []string, indent, width int) string {
+	var sb strings.Builder
+	line := strings.Repeat(" ", indent)
+	for i, f := range flags {
+		if i > 0 && len(line)+1+len(f) > width {
+			sb.WriteString(line + "\n")
+			line = strings.Repeat(" ", indent)
+		} else if i > 0 {
+			line += " "
+		}
+		line += f
+	}
+	return sb.String() + line + "\n"
 }

@@ -37,7 +37,7 @@ func (u *unlearner) oeuEpoch(e int, lr float64) (train.StepResult, error) {
 	}()
 	next := 0
 	return u.pass("retain", r, u.Retain, nil, lr, func(bt *train.Batch, lr float64) (train.StepResult, error) {
-		fb := u.Train.Load(u.B, fplans[next%len(fplans)], u.Aug, nil)
+		fb := u.Train.Load(u.B, fplans[next%len(fplans)], u.aug, nil)
 		next++
 		logits := u.Model.Net.Forward(u.ctx, fb.X)
 		dl := u.B.Alloc(engine.Float32, logits.Shape...)

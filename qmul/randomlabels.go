@@ -17,8 +17,7 @@ import (
 
 var rlMethod = Method{
 	Name:    "rl",
-	Summary: "random labels on the forget set, true labels on the retain set (--schedule)",
-	Params:  []string{"schedule"},
+	Summary: "random labels on the forget set, true labels on the retain set",
 	Run:     func(u *unlearner) error { return u.loop(u.randomLabelEpoch) },
 }
 
@@ -29,7 +28,7 @@ func (u *unlearner) labelRNG(e int) *rand.Rand { return train.EpochRNG(u.h.Seed^
 func (u *unlearner) randomLabelEpoch(e int, lr float64) (train.StepResult, error) {
 	r, lab := u.rng(e), u.labelRNG(e)
 	step := u.sgdStep(1)
-	if u.h.Schedule == "joint" {
+	if u.h.String("schedule") == "joint" {
 		u.relabel(u.randomLabels("forget", lab, len(u.Forget)))
 		return u.pass("joint", r, append(slices.Clone(u.Forget), u.Retain...), u.labels, lr, step)
 	}

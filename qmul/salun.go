@@ -12,21 +12,14 @@ import (
 )
 
 // SalUn (method.md section 4): a saliency mask from the gradient of −CE on
-// D_f at θ_o keeps the top (1 − sparsity) of the weights trainable, over
-// all tensors jointly (every weight tied with the threshold kept); then RL
-// with the rest frozen at θ_o.
+// D_f at θ_o keeps the most salient weights trainable — exactly
+// ⌊--mask-ratio·N⌋ of the N weights of all tensors jointly, ranked as the
+// reference's argsort ranks them — then RL with the rest frozen at θ_o.
 
 var salunMethod = Method{
 	Name:     "salun",
-	Summary:  "RL on the weights most salient to the forget set (--sparsity, --schedule)",
-	Params:   []string{"sparsity", "schedule"},
-	Defaults: func(h *Hyper) { h.LR, h.Sparsity = 0.013, 0.5 },
-	Check: func(h Hyper) error {
-		if !(h.Sparsity > 0 && h.Sparsity < 1) {
-			return fmt.Errorf("--sparsity %g must be in (0, 1)", h.Sparsity)
-		}
-		return nil
-	},
+	Summary:  "RL on the weights most salient to the forget set",
+	Defaults: func(h *Hyper) { h.LR = 0.013 },
 	Run: func(u *unlearner) error {
 		if err := u.timed("saliency", u.saliencyMask); err != nil {
 			return err
@@ -35,14 +28,15 @@ var salunMethod = Method{
 	},
 }
 
-// saliencyMask is SalUn's mask: the gradient of −CE on D_f at θ_o (in
-// evaluation mode, summed over minibatches in D_f's order); weights whose
-// gradient magnitude is in the top (1 − Sparsity) over all tensors jointly
-// train, the rest stay frozen at θ_o.
+// saliencyMask is SalUn's mask: the gradient of −CE on D_f at θ_o, in
+// evaluation mode, summed over the minibatches of a shuffled pass over D_f
+// (augmented when the method's passes are), as the reference's forget
+// loader gives them; its order comes from a random stream of its own,
+// recorded as "saliency".
 func (u *unlearner) saliencyMask() error {
 	c := &nn.Ctx{B: u.B, Train: false}
-	plans := train.Plans(u.Forget, u.h.Batch, nil, u.Aug)
-	it := u.Train.Iterate(u.B, plans, u.Aug, nil)
+	plans := u.plansOf("saliency", u.Forget, u.h.Batch, train.EpochRNG(u.h.Seed^0x73616c, 0), u.aug)
+	it := u.Train.Iterate(u.B, plans, u.aug, nil)
 	ps := u.opt.Params()
 	nn.ZeroGrad(u.B, ps)
 	for {
@@ -54,7 +48,7 @@ func (u *unlearner) saliencyMask() error {
 		bt.Free(u.B)
 	}
 	it.Close()
-	masks, err := topMasks(u.B, ps, 1-u.h.Sparsity)
+	masks, err := topMasks(u.B, ps, u.h.Float("mask-ratio"))
 	if err != nil {
 		return err
 	}
@@ -65,43 +59,39 @@ func (u *unlearner) saliencyMask() error {
 	return nil
 }
 
-// topMasks returns 0/1 masks keeping every element whose gradient
-// magnitude reaches the k-th largest over all parameters jointly, k =
-// round(keep·total), as SalUn's 1(|g| ≥ threshold): ties at the threshold
-// are all kept, which makes the mask independent of the order of the
-// parameters (it matters when many gradients are exactly zero).
+// topMasks returns 0/1 masks keeping exactly k = ⌊keep·N⌋ of the N
+// elements of all parameters jointly: those of largest gradient magnitude,
+// ties broken by position (parameters in order, then elements), as a
+// stable argsort of −|g| ranks them — the reference's rank < k rule.
 func topMasks(b engine.Backend, ps []*nn.Param, keep float64) ([]*engine.Tensor, error) {
 	var all []float32
-	var vals [][]float32
 	for _, p := range ps {
 		v := make([]float32, p.Grad.Numel())
 		b.Download(p.Grad, v)
 		for i, g := range v {
-			if g != g {
+			if g != g || math.IsInf(float64(g), 0) {
 				return nil, fmt.Errorf("saliency: gradient of %s is not finite", p.Name)
 			}
 			v[i] = float32(math.Abs(float64(g)))
 		}
 		all = append(all, v...)
-		vals = append(vals, v)
 	}
-	k := int(math.Round(keep * float64(len(all))))
-	threshold := float32(math.Inf(1))
-	if k > 0 {
-		sorted := slices.Clone(all)
-		slices.SortFunc(sorted, func(a, b float32) int { return cmp.Compare(b, a) })
-		threshold = sorted[k-1]
+	order := make([]int, len(all))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(all[j], all[i]) })
+	flags := make([]float32, len(all))
+	for _, i := range order[:int(keep*float64(len(all)))] {
+		flags[i] = 1
 	}
 	masks := make([]*engine.Tensor, len(ps))
+	at := 0
 	for i, p := range ps {
-		flags := make([]float32, len(vals[i]))
-		for j, m := range vals[i] {
-			if m >= threshold {
-				flags[j] = 1
-			}
-		}
+		n := p.Value.Numel()
 		masks[i] = b.Alloc(engine.Float32, p.Value.Shape...)
-		b.Upload(masks[i], flags)
+		b.Upload(masks[i], flags[at:at+n])
+		at += n
 	}
 	return masks, nil
 }

@@ -3,11 +3,13 @@ package qmul
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,81 +27,164 @@ import (
 
 // The PyTorch twins (testdata/twin_unlearn.py) are reference
 // implementations of every method written from method.md and the methods'
-// papers. A twin test runs one epoch of a method here and in PyTorch on the
-// same tiny scenario — initial weights, data, forget and retain sets, and
-// the run's random choices (minibatch orders, label draws), which our run
-// records and the twin replays — and compares the two parameter updates.
+// papers. A twin test runs a method here and in PyTorch on the same tiny
+// scenario — initial weights, data, forget and retain sets, and the run's
+// random choices (minibatch orders, augmentation, label draws), which our
+// run records and the twin replays — and compares the two parameter
+// updates. The twin takes the method's configuration from the sourced
+// table of docs/methods.md, not from our defaults: both sides apply only
+// the case's overrides (a smaller scale, and what the case is about), so a
+// default of ours that differs from the table changes our update and not
+// the twin's. Masks and selections the twin computes itself.
 
 // twinTolerance bounds ‖Δθ_ours − Δθ_twin‖ / ‖Δθ_twin‖ over all
 // parameters and BatchNorm statistics. Float models differ only by float32
-// summation order (1e-6 to 2e-5 seen). LSQ models can in addition round a
+// summation order (3e-7 to 2e-5 seen). LSQ models can in addition round a
 // value that lies within float32 noise of a grid point's midpoint the other
-// way, which moves one activation by a whole step (up to 1e-2 seen, after
-// RL's large updates). The deliberate errors the twins exist to catch (a
-// wrong sign, a missing weight, labels from the wrong source) change the
-// update by 10% or more.
+// way, which moves one activation by a whole step and spreads over every
+// tensor of the update (most LSQ cases agree to 1e-6; the ones with such a
+// flip differ by 5e-4 to 3.4e-2, no single tensor by 10%). The deliberate
+// errors the twins exist to catch (a wrong sign, a missing weight, labels
+// from the wrong source, a wrong default) change the update by 10% or
+// more, and the float cases catch them at 1e-4.
 func twinTolerance(quant, method string) float64 {
-	tol := map[string]float64{"none": 1e-4, "lsq": 2e-2}[quant]
+	tol := map[string]float64{"none": 1e-4, "lsq": 5e-2}[quant]
 	if method == "salun" {
-		// A weight whose saliency ties the mask's threshold to float32
-		// noise is kept by one side and frozen by the other (3e-3 to 5e-3
-		// seen on float models, 4e-2 on LSQ ones).
+		// A weight whose saliency ties another's to float32 noise can be
+		// ranked on either side of the k-th place (3e-3 to 5e-3 seen on
+		// float models, 4e-2 on LSQ ones).
 		tol = map[string]float64{"none": 2e-2, "lsq": 8e-2}[quant]
 	}
 	return tol
 }
 
-// twinCase is one method configuration to compare.
+// twinCase is one method configuration to compare: the method and what
+// the case sets on both sides, beyond the shared scale (twinScale).
 type twinCase struct {
-	method, agr, schedule string
+	method string
+	set    map[string]any
 }
 
 func (c twinCase) String() string {
 	s := c.method
-	if c.agr != "" {
-		s += "-" + c.agr
-	}
-	if c.schedule != "" {
-		s += "-" + c.schedule
+	for _, k := range slices.Sorted(maps.Keys(c.set)) {
+		s += fmt.Sprintf("-%s=%v", k, FormatValue(c.set[k]))
 	}
 	return s
 }
 
-// twinCases covers every method, each reweighting mode and schedule.
+// twinScale is what every case sets on both sides: minibatches of 8 (D_f's
+// last one partial), a learning rate large enough to move every method
+// visibly, two epochs (so that the rate schedule and what changes from one
+// epoch to the next show).
+var twinScale = map[string]any{"batch": 8, "lr": 0.02, "epochs": 2}
+
+func set(kv ...any) map[string]any {
+	m := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
+}
+
+// twinCases covers every method with its table configuration, each
+// reweighting mode and schedule, and the settings whose effect the
+// defaults hide.
 var twinCases = []twinCase{
-	{method: "ft"}, {method: "ga"}, {method: "l1"}, {method: "bs"}, {method: "oeu"},
-	{method: "rl", schedule: "sequential"}, {method: "rl", schedule: "joint"},
-	{method: "salun", schedule: "sequential"}, {method: "salun", schedule: "joint"},
-	{method: "sl", schedule: "sequential"}, {method: "sl", schedule: "joint"},
-	{method: "qmul", agr: "epoch", schedule: "sequential"}, {method: "qmul", agr: "epoch", schedule: "joint"},
-	{method: "qmul", agr: "step", schedule: "sequential"},
-	{method: "qmul", agr: "sample", schedule: "sequential"}, {method: "qmul", agr: "sample", schedule: "joint"},
-	{method: "rl-agr", agr: "epoch", schedule: "sequential"}, {method: "rl-agr", agr: "epoch", schedule: "joint"},
-	{method: "rl-agr", agr: "step", schedule: "sequential"},
-	{method: "scrub"}, {method: "ssd"}, {method: "neggrad+"},
+	{"ft", nil}, {"ga", nil}, {"oeu", nil},
+	// The penalty of the table's weight is below float32 noise here; a
+	// larger one shows its decay over the two epochs.
+	{"l1", set("l1-weight", 0.005)},
+	// D_f alone, in ten steps, so that a label taken from the model being
+	// unlearned instead of the frozen θ_o shows.
+	{"bs", set("batch", 2)},
+	{"rl", set("schedule", "sequential")}, {"rl", set("schedule", "joint")},
+	{"salun", set("schedule", "sequential")}, {"salun", set("schedule", "joint")},
+	{"sl", set("schedule", "sequential")}, {"sl", set("schedule", "joint")},
+	{"qmul", set("agr", "epoch", "schedule", "sequential")}, {"qmul", set("agr", "epoch", "schedule", "joint")},
+	{"qmul", set("agr", "step", "schedule", "sequential")},
+	{"qmul", set("agr", "sample", "schedule", "sequential")}, {"qmul", set("agr", "sample", "schedule", "joint")},
+	{"qmul", set("schedule", "sequential", "similar-labels", "released")},
+	{"rl-agr", set("agr", "epoch", "schedule", "sequential")}, {"rl-agr", set("agr", "epoch", "schedule", "joint")},
+	{"rl-agr", set("agr", "step", "schedule", "sequential")},
+	// Three epochs: the max passes stop after the table's two.
+	{"scrub", set("epochs", 3)},
+	// The table's distillation weight hides the min steps' KL term.
+	{"scrub", set("epochs", 3, "kd-weight", 0.5)},
+	{"ssd", nil}, {"ssd", set("dampen-quantizers", true)},
+	{"neggrad+", nil},
+	// The table's retain weight hides the forget term's sign.
+	{"neggrad+", set("retain-weight", 0.7)},
+}
+
+// overrides are a case's settings on top of the scale. LSQ cases run one
+// epoch: over several epochs at this rate, a value that one side rounds the
+// other way (their float32 sums differ in order) sends the two
+// trajectories apart (up to 0.13 of the update seen after three SCRUB
+// epochs), while the float cases, which check what happens over several
+// epochs, agree to 2e-5.
+func (c twinCase) overrides(quant string) map[string]any {
+	out := maps.Clone(twinScale)
+	maps.Copy(out, c.set)
+	if quant == "lsq" {
+		out["epochs"] = 1
+	}
+	return out
+}
+
+// twinHyper is our configuration of a case: our defaults with its
+// overrides. The collapse guard is off: the scenario's 40 images at a
+// large rate may push a loss past chance, which is not what it tests.
+func twinHyper(t *testing.T, c twinCase, quant string) Hyper {
+	h := Defaults(c.method)
+	h.AllowCollapse = true
+	for k, v := range c.overrides(quant) {
+		var err error
+		switch k {
+		case "epochs":
+			h.Epochs = v.(int)
+		case "batch":
+			h.Batch = v.(int)
+		case "lr":
+			h.LR = v.(float64)
+		default:
+			err = h.Set(k, v)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
 }
 
 // twinScenario is what the twin reads (scenario.json).
 type twinScenario struct {
-	Method   string    `json:"method"`
-	Hyper    Hyper     `json:"hyper"`
-	Quant    string    `json:"quant"`
-	N        int       `json:"n"`
-	H        int       `json:"h"`
-	W        int       `json:"w"`
-	C        int       `json:"c"`
-	Classes  int       `json:"classes"`
-	Mean     []float32 `json:"mean"`
-	Std      []float32 `json:"std"`
-	Labels   []int32   `json:"labels"`
-	Forget   []int     `json:"forget"`
-	Retain   []int     `json:"retain"`
-	Events   []Event   `json:"events"`
-	Initial  string    `json:"initial"`
-	Ours     string    `json:"ours"`
-	Images   string    `json:"images"`
-	Compared string    `json:"compared"`
+	Method    string         `json:"method"`
+	Overrides map[string]any `json:"overrides"`
+	Quant     string         `json:"quant"`
+	N         int            `json:"n"`
+	H         int            `json:"h"`
+	W         int            `json:"w"`
+	C         int            `json:"c"`
+	Classes   int            `json:"classes"`
+	Mean      []float32      `json:"mean"`
+	Std       []float32      `json:"std"`
+	Labels    []int32        `json:"labels"`
+	Forget    []int          `json:"forget"`
+	Retain    []int          `json:"retain"`
+	// Pad and Flip are the data set's augmentation.
+	Pad      int     `json:"pad"`
+	Flip     bool    `json:"flip"`
+	Events   []Event `json:"events"`
+	Initial  string  `json:"initial"`
+	Ours     string  `json:"ours"`
+	Images   string  `json:"images"`
+	Compared string  `json:"compared"`
 }
+
+// twinAug is the scenario's augmentation: padded crops and flips, as
+// CIFAR's.
+var twinAug = data.Augmentation{Pad: 2, Flip: true}
 
 // twinData is a small random data set with CIFAR-10's normalisation (three
 // channels with different statistics, so that Boundary Shrink's pixel-space
@@ -149,32 +234,6 @@ func twinOriginal(t *testing.T, b engine.Backend, ds *data.Dataset, q qat.Config
 	}
 }
 
-// twinHyper is the case's hyper-parameters: one epoch of minibatches of 8
-// (D_f's last one partial), a learning rate large enough to move every
-// method visibly.
-func twinHyper(c twinCase) Hyper {
-	h := Defaults(c.method)
-	h.Epochs, h.Batch, h.LR = 1, 8, 0.02
-	if c.agr != "" {
-		h.AGR = c.agr
-	}
-	h.Schedule = c.schedule
-	if c.method == "bs" {
-		// D_f alone, in five steps, so that a label taken from the model
-		// being unlearned instead of the frozen θ_o shows.
-		h.Batch = 2
-	}
-	switch c.method {
-	case "l1":
-		h.Alpha = 0.005 // large enough that the penalty's part of the update shows
-	case "scrub":
-		h.Alpha = 0.5 // the distillation term of the min steps must show
-	case "neggrad+":
-		h.Beta = 0.7 // the forget term must show
-	}
-	return h
-}
-
 // runOurs unlearns with our implementation, recording the run's random
 // choices, and writes the scenario for the twin.
 func runOurs(t *testing.T, b engine.Backend, ds *data.Dataset, quant, initial, dir string, c twinCase) *twinScenario {
@@ -200,13 +259,14 @@ func runOurs(t *testing.T, b engine.Backend, ds *data.Dataset, quant, initial, d
 	}
 	d := train.Upload(b, ds)
 	defer d.Free(b)
-	sc := &twinScenario{Method: c.method, Hyper: twinHyper(c), Quant: quant, N: ds.N, H: ds.H, W: ds.W, C: ds.C,
+	sc := &twinScenario{Method: c.method, Overrides: c.overrides(quant), Quant: quant, N: ds.N, H: ds.H, W: ds.W, C: ds.C,
 		Classes: ds.Classes, Mean: d.Mean, Std: d.Std, Labels: ds.Labels, Forget: forget, Retain: retain,
+		Pad: twinAug.Pad, Flip: twinAug.Flip,
 		Initial: initial, Ours: filepath.Join(dir, "ours.safetensors"), Images: filepath.Join(dir, "..", "images.u8"),
 		Compared: filepath.Join(dir, "compared.json")}
 	s := &Study{B: b, Model: m, Original: open, Sets: Sets{Train: d, Forget: forget, Retain: retain},
-		Classes: ds.Classes, Record: func(ev Event) { sc.Events = append(sc.Events, ev) }}
-	if err := Unlearn(s, c.method, sc.Hyper); err != nil {
+		Classes: ds.Classes, Aug: twinAug, Record: func(ev Event) { sc.Events = append(sc.Events, ev) }}
+	if err := Unlearn(s, c.method, twinHyper(t, c, quant)); err != nil {
 		t.Fatalf("%s: %v", c, err)
 	}
 	if err := checkpoint.Save(sc.Ours, b, m, checkpoint.Contents{}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/qmulgpu/qmulgpu/data"
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
@@ -18,10 +19,13 @@ import (
 type unlearner struct {
 	*Study
 	h      Hyper
-	method string
-	opt    *optim.SGD
-	sched  optim.Schedule
-	ctx    *nn.Ctx
+	method Method
+	// aug is the augmentation of the training passes: the study's, or
+	// none when the method's augment parameter is off.
+	aug   data.Augmentation
+	opt   *optim.SGD
+	sched optim.Schedule
+	ctx   *nn.Ctx
 	// labels are the training labels with D_f relabelled (Int32 [N]).
 	labels *engine.Tensor
 	// norm holds the smoothed gradient norms of the forget (0) and retain
@@ -47,6 +51,11 @@ type Event struct {
 	Role string `json:"role"`
 	// Batches are the data set indices of each minibatch, in order.
 	Batches [][]int32 `json:"batches,omitempty"`
+	// Crops and Flips are each minibatch's augmentation (train.Plan's),
+	// when the pass is augmented; Pad is the crops' zero padding.
+	Crops [][]int32 `json:"crops,omitempty"`
+	Flips [][]int32 `json:"flips,omitempty"`
+	Pad   int       `json:"pad,omitempty"`
 	// Labels are the drawn labels: for all of D_f in its order, or for one
 	// minibatch in its order.
 	Labels []int32 `json:"labels,omitempty"`
@@ -62,13 +71,28 @@ func (u *unlearner) record(ev Event) {
 	}
 }
 
-// plans draws the minibatches of a pass and records their order.
+// plans draws the minibatches of a pass of the shared batch size.
 func (u *unlearner) plans(role string, idx []int, r *rand.Rand) []train.Plan {
-	ps := train.Plans(idx, u.h.Batch, r, u.Aug)
+	return u.plansOf(role, idx, u.h.Batch, r, u.aug)
+}
+
+// plansOf draws minibatches of batch samples, shuffled and augmented by r
+// (in order and plain when r is nil), and records them under role.
+func (u *unlearner) plansOf(role string, idx []int, batch int, r *rand.Rand, aug data.Augmentation) []train.Plan {
+	ps := train.Plans(idx, batch, r, aug)
 	if u.Record != nil {
 		ev := Event{Kind: "batches", Role: role}
 		for _, p := range ps {
 			ev.Batches = append(ev.Batches, slices.Clone(p.Index))
+			if p.Crop != nil {
+				ev.Crops = append(ev.Crops, slices.Clone(p.Crop))
+			}
+			if p.Flip != nil {
+				ev.Flips = append(ev.Flips, slices.Clone(p.Flip))
+			}
+		}
+		if len(ev.Crops) > 0 {
+			ev.Pad = aug.Pad
 		}
 		u.Record(ev)
 	}
@@ -106,10 +130,10 @@ func (u *unlearner) loop(epoch epochFunc) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("%s epoch %d: %w", u.method, e+1, err)
+			return fmt.Errorf("%s epoch %d: %w", u.method.Name, e+1, err)
 		}
 		if err := u.B.Err(); err != nil {
-			return fmt.Errorf("%s epoch %d: %w", u.method, e+1, err)
+			return fmt.Errorf("%s epoch %d: %w", u.method.Name, e+1, err)
 		}
 		secs := time.Since(began).Seconds()
 		stats := train.EpochStats{Epoch: e + 1, Epochs: u.h.Epochs, LR: lr,
@@ -123,7 +147,7 @@ func (u *unlearner) loop(epoch epochFunc) error {
 		}
 		if guard != nil {
 			if err := guard.Epoch(e+1, lr, u.guardedLoss(stats.TrainLoss)); err != nil {
-				return fmt.Errorf("%s: %w", u.method, err)
+				return fmt.Errorf("%s: %w", u.method.Name, err)
 			}
 		}
 	}
@@ -145,9 +169,9 @@ func (u *unlearner) guardedLoss(epochLoss float64) float64 {
 }
 
 // collapseGuard returns the guard of the method's epoch losses, or nil
-// where it is turned off or the loss rises by design (GA's).
+// where it is turned off or the loss rises by design (Method.Ascends).
 func (u *unlearner) collapseGuard() *train.CollapseGuard {
-	if u.h.AllowCollapse || u.method == "ga" {
+	if u.h.AllowCollapse || u.method.Ascends {
 		return nil
 	}
 	return train.NewCollapseGuard(u.Classes)
@@ -169,7 +193,7 @@ func (u *unlearner) pass(role string, r *rand.Rand, idx []int, labels *engine.Te
 
 // run runs step over the minibatches of plans.
 func (u *unlearner) run(plans []train.Plan, labels *engine.Tensor, lr float64, step stepFunc) (train.StepResult, error) {
-	it := u.Train.Iterate(u.B, plans, u.Aug, labels)
+	it := u.Train.Iterate(u.B, plans, u.aug, labels)
 	defer it.Close()
 	var total train.StepResult
 	for n := 1; ; n++ {

@@ -79,7 +79,7 @@ func TestBadInputIsOneLineAndNonZero(t *testing.T) {
 		{[]string{"unlearn", "--checkpoint", corrupt, "--method", "ft", "--agr", "step", "--forget", "random:10", "--out", out}, "--agr is not a parameter of ft"},
 		{[]string{"unlearn", "--checkpoint", corrupt, "--method", "qmul", "--bound", "0.1", "--forget", "random:10", "--out", out}, "--bound is not a parameter of qmul"},
 		{[]string{"unlearn", "--checkpoint", corrupt, "--method", "ssd", "--lr", "0.1", "--forget", "random:10", "--out", out}, "--lr is not a parameter of ssd (it does not train)"},
-		{[]string{"unlearn", "--checkpoint", corrupt, "--method", "rl", "--schedule", "weekly", "--forget", "random:10", "--out", out}, "--schedule \"weekly\""},
+		{[]string{"unlearn", "--checkpoint", corrupt, "--method", "rl", "--schedule", "weekly", "--forget", "random:10", "--out", out}, "--schedule weekly: want sequential or joint"},
 		{[]string{"sweep", "--config", filepath.Join(dir, "none.yaml"), "--out", out}, "none.yaml"},
 		{[]string{"bench", "--model", "smallcnn", "--batch", "0"}, "batch 0"},
 		{[]string{"train", "--device", "tpu", "--dataset", "fashion-mnist", "--model", "smallcnn", "--out", out}, "--device"},

@@ -23,6 +23,8 @@ func TestOutOfRangeFlagsAndSweepFiles(t *testing.T) {
 	with := func(base []string, more ...string) []string { return append(append([]string{}, base...), more...) }
 	sweepFile := filepath.Join(dir, "sweep.yaml")
 	os.WriteFile(sweepFile, []byte("datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: 1, lr: 0.1}\nforget: [random:10]\nmethods:\n  - method: ft\n    lr: 0.01\n    subsett: 5\n"), 0o644)
+	paramFile := filepath.Join(dir, "param.yaml")
+	os.WriteFile(paramFile, []byte("datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: 1, lr: 0.1}\nforget: [random:10]\nmethods:\n  - {method: scrub, max_steps: two}\n"), 0o644)
 	classFile := filepath.Join(dir, "class.yaml")
 	os.WriteFile(classFile, []byte("datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: 1, lr: 0.1}\nforget: [\"class:42\"]\nmethods: [{method: ft}]\n"), 0o644)
 	cases := []struct {
@@ -40,9 +42,14 @@ func TestOutOfRangeFlagsAndSweepFiles(t *testing.T) {
 		{with(unlearn, "--momentum", "1"), "--momentum 1 must be below 1", false},
 		{with(unlearn, "--lr", "NaN"), "--lr NaN", false},
 		{with(unlearn, "--wd", "NaN"), "--wd NaN", false},
-		{with(unlearn, "--alpha", "NaN"), "--alpha NaN", false},
+		{with(unlearn, "--mask-ratio", "NaN"), "--mask-ratio NaN: want a finite number", false},
+		{with(unlearn, "--mask-ratio", "1.5"), "--mask-ratio 1.5 must be in (0, 1]", false},
 		{with(unlearn, "--bound", "NaN"), "--bound NaN", false},
-		{with(unlearn, "--sparsity", "NaN"), "--sparsity NaN", false},
+		{with(unlearn, "--l1-weight", "-1"), "--l1-weight -1 must not be negative", false},
+		{with(unlearn, "--lr-schedule", "weekly"), "--lr-schedule weekly: want constant or cosine or multistep", false},
+		{with(unlearn, "--lr-milestones", "9,3"), "--lr-milestones 9,3 must be increasing epochs ≥ 1", false},
+		{with(unlearn, "--kd-weight", "0.5"), "--kd-weight is not a parameter of salun (it is used by scrub)", false},
+		{[]string{"sweep", "--config", paramFile, "--out", out}, `line 6: max_steps: --max-steps two: want a whole number`, false},
 		{[]string{"sweep", "--config", sweepFile, "--out", out}, `line 8: unknown key "subsett" in a method entry`, false},
 		{[]string{"sweep", "--config", classFile, "--out", out}, "class:42: fashion-mnist has classes 0 to 9", false},
 	}

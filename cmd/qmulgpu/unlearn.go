@@ -10,6 +10,9 @@ import (
 	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
+// methodsDefault is the default text of the shared hyper-parameters.
+const methodsDefault = "the method's, listed above"
+
 func unlearnCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "checkpoint", Usage: "the original (quantized) model"},
@@ -18,22 +21,12 @@ func unlearnCommand() *cli.Command {
 		&cli.StringFlag{Name: "data", Usage: "directory holding the data set (default: where the checkpoint's run found it)"},
 		&cli.IntFlag{Name: "subset", Usage: "replace the training subset the checkpoint was trained on (0: the whole split)"},
 		&cli.IntFlag{Name: "test-subset", Usage: "replace the test subset the checkpoint was evaluated on (0: the whole test set)"},
-		&cli.IntFlag{Name: "epochs", Usage: "epochs (default: the method's reference value)"},
-		&cli.Float64Flag{Name: "lr", Usage: "learning rate (default: the method's reference value)"},
-		&cli.IntFlag{Name: "batch", Usage: "minibatch size (default 256)"},
-		&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
-		&cli.Float64Flag{Name: "wd", Value: 5e-4, Usage: "weight decay"},
+		&cli.IntFlag{Name: "epochs", Usage: "epochs", DefaultText: methodsDefault},
+		&cli.Float64Flag{Name: "lr", Usage: "learning rate", DefaultText: methodsDefault},
+		&cli.IntFlag{Name: "batch", Usage: "minibatch size", DefaultText: methodsDefault},
+		&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum", DefaultText: methodsDefault},
+		&cli.Float64Flag{Name: "wd", Usage: "weight decay", DefaultText: methodsDefault},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed (shuffling, augmentation, random labels)"},
-		&cli.Float64Flag{Name: "alpha", Usage: qmul.UsedBy("alpha") + ": l1's sparsity penalty at the first epoch (default 5e-5), scrub's distillation weight (0.001), ssd's selection weight (10)"},
-		&cli.Float64Flag{Name: "sparsity", Usage: qmul.UsedBy("sparsity") + ": fraction of weights frozen by the saliency mask (default 0.5)"},
-		&cli.Float64Flag{Name: "bound", Usage: qmul.UsedBy("bound") + ": FGSM step in pixel units, images in [0, 1] (default 0.1)"},
-		&cli.StringFlag{Name: "agr", Usage: qmul.UsedBy("agr") + ": gradient reweighting epoch (the paper's), step or sample"},
-		&cli.StringFlag{Name: "schedule", Usage: qmul.UsedBy("schedule") + ": sequential or joint (default: sequential for ≤ 10 classes, else joint)"},
-		&cli.Float64Flag{Name: "beta", Usage: qmul.UsedBy("beta") + ": weight of the retain loss; the forget loss gets 1−β (default 0.99)"},
-		&cli.Float64Flag{Name: "gamma", Usage: qmul.UsedBy("gamma") + ": cross-entropy weight of the min steps (default 0.99)"},
-		&cli.Float64Flag{Name: "temperature", Usage: qmul.UsedBy("temperature") + ": distillation temperature (default 4)"},
-		&cli.IntFlag{Name: "max-steps", Usage: qmul.UsedBy("max-steps") + ": epochs that start with a max pass over the forget set (default 3)"},
-		&cli.Float64Flag{Name: "lambda", Usage: qmul.UsedBy("lambda") + ": dampening constant (default 1)"},
 		&cli.StringFlag{Name: "reference", Usage: "Retrain's metrics.json: adds the average gap to it"},
 		&cli.StringFlag{Name: "scores", Usage: "also write per-sample scores to this CSV file"},
 		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json); staged beside it and moved into place when complete"},
@@ -42,12 +35,14 @@ func unlearnCommand() *cli.Command {
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 	}
+	flags = append(flags, paramFlags()...)
 	flags = append(flags, quantFlags()...)
 	flags = append(flags, deviceFlags()...)
 	return &cli.Command{
-		Name:  "unlearn",
-		Usage: "make a model forget a forget set (Q-MUL, the baselines, Retrain) and evaluate it",
-		Flags: flags,
+		Name:        "unlearn",
+		Usage:       "make a model forget a forget set (Q-MUL, the baselines, Retrain) and evaluate it",
+		Description: qmul.MethodsHelp(),
+		Flags:       flags,
 		Action: func(c *cli.Context) error {
 			j, err := unlearnJob(c)
 			if err != nil {
@@ -101,18 +96,12 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 	set("epochs", func() { h.Epochs = c.Int("epochs") })
 	set("lr", func() { h.LR = c.Float64("lr") })
 	set("batch", func() { h.Batch = c.Int("batch") })
-	h.Momentum, h.WeightDecay, h.Seed = c.Float64("momentum"), c.Float64("wd"), c.Uint64("seed")
-	set("alpha", func() { h.Alpha = c.Float64("alpha") })
-	set("sparsity", func() { h.Sparsity = c.Float64("sparsity") })
-	set("bound", func() { h.Bound = c.Float64("bound") })
-	set("agr", func() { h.AGR = c.String("agr") })
-	set("schedule", func() { h.Schedule = c.String("schedule") })
-	h.AllowCollapse = c.Bool("allow-collapse")
-	set("beta", func() { h.Beta = c.Float64("beta") })
-	set("gamma", func() { h.Gamma = c.Float64("gamma") })
-	set("temperature", func() { h.Temperature = c.Float64("temperature") })
-	set("max-steps", func() { h.MaxSteps = c.Int("max-steps") })
-	set("lambda", func() { h.Lambda = c.Float64("lambda") })
+	set("momentum", func() { h.Momentum = c.Float64("momentum") })
+	set("wd", func() { h.WeightDecay = c.Float64("wd") })
+	h.Seed, h.AllowCollapse = c.Uint64("seed"), c.Bool("allow-collapse")
+	if err := setParams(c, &h); err != nil {
+		return nil, err
+	}
 	b, err := openBackend(c)
 	if err != nil {
 		return nil, err
@@ -120,7 +109,7 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 	j := &qmul.Job{Checkpoint: c.String("checkpoint"), Method: method, Forget: c.String("forget"), Hyper: h,
 		DataDir: c.String("data"), Quant: q, Subset: intFlag(c, "subset"), TestSubset: intFlag(c, "test-subset"), Reference: c.String("reference"), Scores: c.String("scores"),
 		Out: c.String("out"), Force: c.Bool("force"), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet")), Command: commandLine()}
-	if method == "retrain" {
+	if qmul.FromScratch(method) {
 		j.RetrainRecipe = func(r train.Recipe) train.Recipe {
 			if c.IsSet("epochs") {
 				r.Epochs = c.Int("epochs")
@@ -145,4 +134,46 @@ func intFlag(c *cli.Context, name string) *int {
 	}
 	v := c.Int(name)
 	return &v
+}
+
+// paramFlags are the flags of the method parameters, one per row of
+// qmul.Parameters, typed by the row's kind.
+func paramFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, p := range qmul.Parameters {
+		usage, defaults := p.HelpText(), p.DefaultsText()
+		switch p.Kind {
+		case qmul.Float:
+			out = append(out, &cli.Float64Flag{Name: p.Name, Usage: usage, DefaultText: defaults})
+		case qmul.Int:
+			out = append(out, &cli.IntFlag{Name: p.Name, Usage: usage, DefaultText: defaults})
+		case qmul.Bool:
+			out = append(out, &cli.BoolFlag{Name: p.Name, Usage: usage + "; --" + p.Name + "=false turns it off", DefaultText: defaults})
+		default:
+			out = append(out, &cli.StringFlag{Name: p.Name, Usage: usage, DefaultText: defaults})
+		}
+	}
+	return out
+}
+
+// setParams sets on h the method parameters given on the command line.
+func setParams(c *cli.Context, h *qmul.Hyper) error {
+	for _, p := range qmul.Parameters {
+		if !c.IsSet(p.Name) {
+			continue
+		}
+		var v any = c.String(p.Name)
+		switch p.Kind {
+		case qmul.Float:
+			v = c.Float64(p.Name)
+		case qmul.Int:
+			v = c.Int(p.Name)
+		case qmul.Bool:
+			v = c.Bool(p.Name)
+		}
+		if err := h.Set(p.Name, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -64,7 +64,7 @@ func (o *SGD) ScaledStep(b engine.Backend, lr, scale float64) {
 
 // Schedule gives the learning rate of each epoch.
 type Schedule struct {
-	// Kind is "cosine", "step" or "constant".
+	// Kind is "cosine", "step", "multistep" or "constant".
 	Kind string `json:"kind"`
 	// Base is the peak learning rate.
 	Base float64 `json:"base"`
@@ -73,13 +73,16 @@ type Schedule struct {
 	// StepSize and Gamma drive "step": Base·Gamma^⌊e/StepSize⌋.
 	StepSize int     `json:"step_size,omitempty"`
 	Gamma    float64 `json:"gamma,omitempty"`
+	// Milestones and Gamma drive "multistep", as PyTorch's MultiStepLR
+	// stepped once per epoch: Base·Gamma^(the milestones ≤ e).
+	Milestones []int `json:"milestones,omitempty"`
 	// Warmup epochs ramp linearly from Base/Warmup to Base; the main
 	// schedule then runs over the remaining epochs.
 	Warmup int `json:"warmup,omitempty"`
 }
 
 // ScheduleKinds lists the schedule names.
-func ScheduleKinds() []string { return []string{"constant", "cosine", "step"} }
+func ScheduleKinds() []string { return []string{"constant", "cosine", "step", "multistep"} }
 
 // Validate reports a schedule that cannot run.
 func (s Schedule) Validate() error {
@@ -96,6 +99,15 @@ func (s Schedule) Validate() error {
 	case "step":
 		if s.StepSize < 1 || !(s.Gamma > 0 && s.Gamma <= 1) {
 			return fmt.Errorf("step schedule: step size %d and gamma %g must be ≥ 1 and in (0,1]", s.StepSize, s.Gamma)
+		}
+	case "multistep":
+		if !(s.Gamma > 0 && s.Gamma <= 1) {
+			return fmt.Errorf("multistep schedule: gamma %g must be in (0,1]", s.Gamma)
+		}
+		for i, m := range s.Milestones {
+			if m < 1 || i > 0 && m <= s.Milestones[i-1] {
+				return fmt.Errorf("multistep schedule: milestones %v must be increasing epochs ≥ 1", s.Milestones)
+			}
 		}
 	default:
 		return fmt.Errorf("unknown schedule %q (known: %s)", s.Kind, strings.Join(ScheduleKinds(), ", "))
@@ -117,6 +129,14 @@ func (s Schedule) At(e int) float64 {
 		return s.Base * (1 + math.Cos(math.Pi*float64(e)/float64(n))) / 2
 	case "step":
 		return s.Base * math.Pow(s.Gamma, float64(e/s.StepSize))
+	case "multistep":
+		passed := 0
+		for _, m := range s.Milestones {
+			if m <= e {
+				passed++
+			}
+		}
+		return s.Base * math.Pow(s.Gamma, float64(passed))
 	}
 	return s.Base
 }

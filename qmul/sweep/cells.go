@@ -26,7 +26,7 @@ func (o Original) Key() string { return key(o) }
 
 // Cell is one unlearning run of the grid: a method with its
 // hyper-parameters on an original model and a forget set. Retrain cells
-// have the method "retrain" and no hyper-parameters.
+// have the method qmul.Reference() and no hyper-parameters.
 type Cell struct {
 	Original Original   `json:"original"`
 	Forget   string     `json:"forget"`
@@ -43,7 +43,7 @@ func (c Cell) Key() string { return key(c) }
 func (c Cell) RetrainKey() string { return c.retrain().Key() }
 
 func (c Cell) retrain() Cell {
-	return Cell{Original: c.Original, Forget: c.Forget, Method: "retrain", Name: "retrain", Seed: c.Seed}
+	return Cell{Original: c.Original, Forget: c.Forget, Method: qmul.Reference(), Name: qmul.Reference(), Seed: c.Seed}
 }
 
 // Group is what the report aggregates over seeds: everything but the seed.
@@ -62,7 +62,7 @@ func (c Cell) Group() Group {
 // String describes the cell in one line.
 func (c Cell) String() string {
 	s := fmt.Sprintf("%s %s %s %s %s seed %d", c.Name, c.Forget, c.Original.Data.Dataset, c.Original.Model.Arch, c.Original.Quant, c.Seed)
-	if c.Method != "retrain" {
+	if !qmul.FromScratch(c.Method) {
 		s += fmt.Sprintf(" lr %g", c.Hyper.LR)
 	}
 	return s
@@ -124,7 +124,7 @@ func (c *Config) Expand() []Cell {
 func Shard(cells []Cell, i, n int) []Cell {
 	var work []Cell
 	for _, c := range cells {
-		if c.Method != "retrain" {
+		if !qmul.FromScratch(c.Method) {
 			work = append(work, c)
 		}
 	}

@@ -74,26 +74,19 @@ type RecipeConfig struct {
 	AllowCollapse bool `yaml:"allow_collapse"`
 }
 
-// MethodConfig are hyper-parameters shared by methods (zero: the method's
-// reference default).
+// MethodConfig are hyper-parameters of the methods (zero or absent: the
+// method's reference default): the shared ones, and in Params the method
+// parameters, one key per row of qmul.Parameters (its Key()).
 type MethodConfig struct {
-	Epochs   int      `yaml:"epochs"`
-	Batch    int      `yaml:"batch"`
-	LR       LRList   `yaml:"lr"`
-	Alpha    float64  `yaml:"alpha"`
-	Sparsity float64  `yaml:"sparsity"`
-	Bound    float64  `yaml:"bound"`
-	AGR      string   `yaml:"agr"`
-	Schedule string   `yaml:"schedule"`
-	Momentum *float64 `yaml:"momentum"`
+	Epochs      int      `yaml:"epochs"`
+	Batch       int      `yaml:"batch"`
+	LR          LRList   `yaml:"lr"`
+	Momentum    *float64 `yaml:"momentum"`
+	WeightDecay *float64 `yaml:"weight_decay"`
 	// AllowCollapse turns off the collapse guard (as --allow-collapse).
 	AllowCollapse bool `yaml:"allow_collapse"`
-	// SCRUB, SSD and NegGrad+ knobs (see qmul.Hyper).
-	Beta        float64 `yaml:"beta"`
-	Gamma       float64 `yaml:"gamma"`
-	Temperature float64 `yaml:"temperature"`
-	MaxSteps    int     `yaml:"max_steps"`
-	Lambda      float64 `yaml:"lambda"`
+	// Params are read from the file by readParams, not by the decoder.
+	Params qmul.Params `yaml:"-"`
 }
 
 // MethodEntry is one method of the grid; Name tells variants of a method
@@ -159,6 +152,9 @@ func Parse(raw []byte) (*Config, error) {
 	if err := doc.Decode(&c); err != nil {
 		return nil, yamlError(err)
 	}
+	if err := readParams(doc, &c); err != nil {
+		return nil, err
+	}
 	lines := lineIndex(doc, "")
 	if err := c.validate(lines); err != nil {
 		return nil, err
@@ -188,7 +184,91 @@ func yamlKeys(t reflect.Type) map[string]reflect.Type {
 			keys[name] = f.Type
 		}
 	}
+	if t == reflect.TypeFor[MethodConfig]() {
+		for _, p := range qmul.Parameters {
+			keys[p.Key()] = reflect.TypeFor[any]()
+		}
+	}
 	return keys
+}
+
+// readParams fills the method parameters of the unlearn settings and of
+// each method entry from the file's mappings: they are the rows of
+// qmul.Parameters rather than struct fields, so the decoder leaves them.
+func readParams(doc *yaml.Node, c *Config) error {
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		k, v := doc.Content[i].Value, doc.Content[i+1]
+		var err error
+		switch {
+		case k == "unlearn":
+			c.Unlearn.Params, err = paramsOf(v)
+		case k == "methods" && v.Kind == yaml.SequenceNode:
+			for j, item := range v.Content {
+				if j < len(c.Methods) && err == nil {
+					c.Methods[j].Params, err = paramsOf(item)
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// paramsOf reads the method parameters of one mapping (merged mappings
+// first, so that its own keys override theirs).
+func paramsOf(n *yaml.Node) (qmul.Params, error) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	out := qmul.Params{}
+	if n.Kind != yaml.MappingNode {
+		return out, nil
+	}
+	for _, pass := range []bool{true, false} {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if merge := k.Tag == "!!merge"; merge != pass {
+				continue
+			} else if merge {
+				if err := mergeParams(out, v); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			p, ok := qmul.LookupParam(k.Value)
+			if !ok || p.Key() != k.Value {
+				continue
+			}
+			var raw any
+			if err := v.Decode(&raw); err != nil {
+				return nil, fmt.Errorf("line %d: %s: %v", k.Line, k.Value, yamlError(err))
+			}
+			val, err := p.Coerce(raw)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %s: %v", k.Line, k.Value, err)
+			}
+			out[p.Name] = val
+		}
+	}
+	return out, nil
+}
+
+// mergeParams adds the parameters of the mappings a merge key names.
+func mergeParams(out qmul.Params, v *yaml.Node) error {
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		items = v.Content
+	}
+	for _, item := range items {
+		ps, err := paramsOf(item)
+		if err != nil {
+			return err
+		}
+		maps.Copy(out, ps)
+	}
+	return nil
 }
 
 // checkKeys reports the first key of a mapping node (and of the mappings
@@ -547,8 +627,8 @@ func (c *Config) validateMethods(lines map[string]int) error {
 		switch {
 		case e.Method == "":
 			return lineError(lines, path, "a method entry needs a method: (%s)", strings.Join(qmul.Methods(), ", "))
-		case e.Method == "retrain":
-			return lineError(lines, path+".method", "retrain is run for every forget set and seed anyway; do not list it")
+		case qmul.FromScratch(e.Method):
+			return lineError(lines, path+".method", "%s is run for every forget set and seed anyway; do not list it", e.Method)
 		case !slices.Contains(qmul.Methods(), e.Method):
 			return lineError(lines, path+".method", "unknown method %q (known: %s)", e.Method, strings.Join(qmul.Methods()[1:], ", "))
 		}
@@ -633,14 +713,13 @@ func (c *Config) lrs(e MethodEntry) []float64 {
 }
 
 // hyper combines the method's reference defaults, the shared settings
-// (method-specific ones only for the methods that read them) and the
-// entry's own (all of them, so that validation rejects one the method does
-// not read).
+// (method parameters only for the methods that read them) and the entry's
+// own (all of them, so that validation rejects one the method does not
+// read).
 func (c *Config) hyper(e MethodEntry, lr float64, seed uint64, classes int) qmul.Hyper {
 	h := qmul.Defaults(e.Method)
 	for i, m := range []MethodConfig{c.Unlearn, e.MethodConfig} {
 		own := i == 1
-		uses := func(p string) bool { return own || qmul.Uses(e.Method, p) }
 		if m.Epochs > 0 {
 			h.Epochs = m.Epochs
 		}
@@ -650,36 +729,14 @@ func (c *Config) hyper(e MethodEntry, lr float64, seed uint64, classes int) qmul
 		if m.Momentum != nil {
 			h.Momentum = *m.Momentum
 		}
-		if m.Alpha > 0 && uses("alpha") {
-			h.Alpha = m.Alpha
-		}
-		if m.Sparsity > 0 && uses("sparsity") {
-			h.Sparsity = m.Sparsity
-		}
-		if m.Bound > 0 && uses("bound") {
-			h.Bound = m.Bound
-		}
-		if m.AGR != "" && uses("agr") {
-			h.AGR = m.AGR
-		}
-		if m.Schedule != "" && uses("schedule") {
-			h.Schedule = m.Schedule
+		if m.WeightDecay != nil {
+			h.WeightDecay = *m.WeightDecay
 		}
 		h.AllowCollapse = h.AllowCollapse || m.AllowCollapse
-		if m.Beta > 0 && uses("beta") {
-			h.Beta = m.Beta
-		}
-		if m.Gamma > 0 && uses("gamma") {
-			h.Gamma = m.Gamma
-		}
-		if m.Temperature > 0 && uses("temperature") {
-			h.Temperature = m.Temperature
-		}
-		if m.MaxSteps > 0 && uses("max-steps") {
-			h.MaxSteps = m.MaxSteps
-		}
-		if m.Lambda > 0 && uses("lambda") {
-			h.Lambda = m.Lambda
+		for name, v := range m.Params {
+			if own || qmul.Uses(e.Method, name) {
+				h.Params[name] = v
+			}
 		}
 	}
 	h = h.Resolve(e.Method, classes)

@@ -13,6 +13,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/qmulgpu/qmulgpu/engine/atomicfile"
+	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
 // writePlots draws, per table, the Avg. Gap and RTE of each method (bars
@@ -26,7 +27,7 @@ func writePlots(dir string, tables []Table) (map[string][]string, error) {
 		var names []string
 		var gaps, gapErr, rtes, rteErr []float64
 		for _, r := range t.Rows {
-			if r.Method == "retrain" {
+			if qmul.FromScratch(r.Method) {
 				continue
 			}
 			names = append(names, r.Name)
@@ -107,7 +108,7 @@ func faTA(title string, t Table) (*plot.Plot, error) {
 	var ref plotter.XYs
 	for _, r := range t.Rows {
 		xy := plotter.XY{X: r.TA.Mean, Y: r.FA.Mean}
-		if r.Method == "retrain" {
+		if qmul.FromScratch(r.Method) {
 			ref = append(ref, xy)
 		}
 		pts = append(pts, xy)

@@ -88,7 +88,7 @@ func readCell(cd, key string) (Record, bool, error) {
 		return Record{}, false, fmt.Errorf("%s describes the cell %s (directory renamed or %s edited)", cellFile, c.Key(), cellFile)
 	}
 	if _, err := os.Stat(filepath.Join(cd, train.MetricsFile)); err != nil {
-		if col, ok := readCollapse(cd); ok && c.Method != "retrain" {
+		if col, ok := readCollapse(cd); ok && !qmul.FromScratch(c.Method) {
 			return Record{Key: key, Group: c.Group(), Name: c.Name, Method: c.Method, LR: c.Hyper.LR, Seed: c.Seed, Collapsed: col.Error}, true, nil
 		}
 		return Record{}, false, nil
@@ -98,7 +98,7 @@ func readCell(cd, key string) (Record, bool, error) {
 		return Record{}, false, err
 	}
 	r := Record{Key: key, Group: c.Group(), Name: c.Name, Method: c.Method, Seed: c.Seed, Metrics: *m}
-	if c.Method == "retrain" {
+	if qmul.FromScratch(c.Method) {
 		g := 0.0
 		r.AvgGap = &g
 	} else {
@@ -391,7 +391,7 @@ func writeCSV(w io.Writer, recs []Record, tables []Table) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	for _, r := range recs {
 		lr, search := "", ""
-		if qmul.TakesLR(r.Method) && r.Method != "retrain" {
+		if qmul.TakesLR(r.Method) && !qmul.FromScratch(r.Method) {
 			lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
 			search = rows[r.Group][r.Name].lrSearch(r.LR)
 		}
@@ -435,7 +435,7 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 		best := bestPerColumn(t)
 		for i, r := range t.Rows {
 			lr := "–"
-			if qmul.TakesLR(r.Method) && r.Method != "retrain" {
+			if qmul.TakesLR(r.Method) && !qmul.FromScratch(r.Method) {
 				lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
 			}
 			if r.Edge != "" {
@@ -445,7 +445,7 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 			fmt.Fprintf(&b, "| %s | %s", r.Name, lr)
 			for c, s := range cells {
 				v := s.String()
-				if r.Method == "retrain" && c == 4 {
+				if qmul.FromScratch(r.Method) && c == 4 {
 					v = "–"
 				} else if best[c] == i {
 					v = "**" + v + "**"
@@ -531,7 +531,7 @@ func bestPerColumn(t Table) [6]int {
 	best := [6]int{-1, -1, -1, -1, -1, -1}
 	var ref *Row
 	for i := range t.Rows {
-		if t.Rows[i].Method == "retrain" {
+		if qmul.FromScratch(t.Rows[i].Method) {
 			ref = &t.Rows[i]
 		}
 	}
@@ -551,7 +551,7 @@ func bestPerColumn(t Table) [6]int {
 	for c := range best {
 		bv := math.Inf(1)
 		for i, r := range t.Rows {
-			if r.Method == "retrain" {
+			if qmul.FromScratch(r.Method) {
 				continue
 			}
 			if v := score(r, c); v < bv {

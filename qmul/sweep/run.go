@@ -483,7 +483,7 @@ func (r *Runner) unlearn(b engine.Backend, ckpt string, c Cell, reference string
 	if r.Progress != nil {
 		j.Progress = r.Progress()
 	}
-	if c.Method == "retrain" {
+	if qmul.FromScratch(c.Method) {
 		j.Hyper.AllowCollapse = c.Original.AllowCollapse // Retrain is trained with the original's recipe
 		r.logf("sweep: retraining without %s (%s %s %s seed %d)", c.Forget, c.Original.Data.Dataset, c.Original.Model.Arch, c.Original.Quant, c.Seed)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/data"
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/cpu"
+	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
 const testConfig = `
@@ -42,7 +44,9 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\nbogus: 1\n", "line 5"},
 		{"datasets: [imagenet]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\n", "line 1"},
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget:\n  - random:10\n  - nonsense\nmethods: [{method: ft}]\noriginal: {epochs: 1, lr: 0.1}\n", "line 5"},
-		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: qmul\n    agr: weekly\n", "line 7"},
+		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: qmul\n    agr: weekly\n", "line 8: agr: --agr weekly: want epoch or step or sample"},
+		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nunlearn: {lr_milestones: [3, 1]}\nmethods:\n  - method: ft\n", "line 5: lr_milestones: --lr-milestones 3,1 must be increasing"},
+		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: scrub\n    kd_weight: [1]\n", "line 7: kd_weight: --kd-weight [1]: want a number"},
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: sl\n    agr: epoch\n", "--agr is not a parameter of sl"},
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nquant: {scheme: lsq, bits: [9]}\nforget: [random:10]\nmethods: [{method: ft}]\n", "line 3"},
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n    lr: -1\n", "line 7"},
@@ -97,7 +101,7 @@ func TestExpandAndShard(t *testing.T) {
 			t.Fatalf("duplicate cell key %s", cell)
 		}
 		keys[cell.Key()] = true
-		if cell.Method == "retrain" {
+		if qmul.FromScratch(cell.Method) {
 			retrains++
 		}
 	}
@@ -423,6 +427,46 @@ func mergeBomb(levels int) []byte {
 	return []byte(b.String())
 }
 
+// TestMethodParamsInSweepFiles: a method parameter under unlearn reaches
+// the methods that read it, an entry's own overrides it, merged mappings
+// carry them, and each lands in the cell's key.
+func TestMethodParamsInSweepFiles(t *testing.T) {
+	const base = "datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: 1, lr: 0.1}\nforget: [random:10]\n"
+	c, err := Parse([]byte(base + "unlearn: &u {lr_schedule: constant, kd_weight: 0.5, augment: true}\nmethods:\n" +
+		"  - method: ft\n  - method: scrub\n  - method: scrub\n    name: scrub-own\n    kd_weight: 0.25\n    lr_milestones: [1, 2]\n" +
+		"  - method: qmul\n    name: qmul-released\n    <<: {similar_labels: released}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]qmul.Params{}
+	keys := map[string]string{}
+	for _, cell := range c.Expand() {
+		got[cell.Name], keys[cell.Name] = cell.Hyper.Params, cell.Key()
+	}
+	for _, tc := range []struct {
+		name, param string
+		want        any
+	}{
+		{"ft", "lr-schedule", "constant"},
+		{"ft", "kd-weight", nil},
+		{"ft", "augment", true},
+		{"scrub", "kd-weight", 0.5},
+		{"scrub", "augment", true},
+		{"scrub", "max-steps", 2},
+		{"scrub-own", "kd-weight", 0.25},
+		{"scrub-own", "lr-milestones", []int{1, 2}},
+		{"qmul-released", "similar-labels", "released"},
+		{"qmul-released", "lr-schedule", "constant"},
+	} {
+		if v := got[tc.name][tc.param]; !reflect.DeepEqual(v, tc.want) {
+			t.Errorf("%s: %s = %v, want %v", tc.name, tc.param, v, tc.want)
+		}
+	}
+	if keys["scrub"] == keys["scrub-own"] {
+		t.Error("two scrub cells differing in kd_weight share a key")
+	}
+}
+
 func TestParseRefusesAtLoad(t *testing.T) {
 	const base = "datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: 1, lr: 0.1}\n"
 	cases := []struct {
@@ -465,6 +509,29 @@ func TestParseRefusesAtLoad(t *testing.T) {
 			if strings.Contains(err.Error(), goTerm) {
 				t.Errorf("%s: error %q speaks of Go types", tc.name, err)
 			}
+		}
+	}
+}
+
+// TestStudyFilesParse: the study's sweep files (docs/study) read and
+// validate, and each has its Q-MUL-as-released row.
+func TestStudyFilesParse(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "docs", "study", "*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no sweep files in docs/study")
+	}
+	for _, f := range files {
+		c, err := Load(f)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		released := false
+		for _, e := range c.Methods {
+			released = released || e.Method == "qmul" && e.Params["similar-labels"] == "released"
+		}
+		if !released {
+			t.Errorf("%s: no qmul row with similar_labels: released", f)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package qmul
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/qmulgpu/qmulgpu/data"
@@ -16,39 +17,32 @@ import (
 // gradient reweighting), then train. The ablations change one thing each:
 // sl keeps both weights at 1; rl-agr draws random labels as RL does (per
 // forget minibatch in the sequential schedule, once per epoch in the joint
-// one).
+// one). With --similar-labels released, qmul and sl relabel as the
+// released code does (releasedSimilarLabels).
 
 var qmulMethod = Method{
-	Name:     "qmul",
-	Summary:  "Q-MUL: similar labels with adaptive gradient reweighting (--agr, --schedule)",
-	Params:   []string{"agr", "schedule"},
-	Defaults: func(h *Hyper) { h.AGR = "epoch" },
-	Check:    checkAGR,
-	Run:      func(u *unlearner) error { return u.loop(u.agrEpoch(false)) },
+	Name:    "qmul",
+	Summary: "Q-MUL: similar labels with adaptive gradient reweighting",
+	Check:   checkAGR,
+	Run:     func(u *unlearner) error { return u.loop(u.agrEpoch(false)) },
 }
 
 var slMethod = Method{
 	Name:    "sl",
-	Summary: "ablation: similar labels without reweighting (--schedule)",
-	Params:  []string{"schedule"},
+	Summary: "ablation: similar labels without reweighting",
 	Run:     func(u *unlearner) error { return u.loop(u.agrEpoch(false)) },
 }
 
 var rlAGRMethod = Method{
-	Name:     "rl-agr",
-	Summary:  "ablation: random labels with adaptive gradient reweighting (--agr, --schedule)",
-	Params:   []string{"agr", "schedule"},
-	Defaults: func(h *Hyper) { h.AGR = "epoch" },
-	Check:    checkAGR,
-	Run:      func(u *unlearner) error { return u.loop(u.agrEpoch(true)) },
+	Name:    "rl-agr",
+	Summary: "ablation: random labels with adaptive gradient reweighting",
+	Check:   checkAGR,
+	Run:     func(u *unlearner) error { return u.loop(u.agrEpoch(true)) },
 }
 
-// checkAGR checks the reweighting mode and its schedule.
+// checkAGR checks that the reweighting mode suits the schedule.
 func checkAGR(h Hyper) error {
-	if !slices.Contains([]string{"epoch", "step", "sample"}, h.AGR) {
-		return fmt.Errorf("--agr %q: want epoch, step or sample", h.AGR)
-	}
-	if h.AGR == "step" && h.Schedule == "joint" {
+	if h.String("agr") == "step" && h.String("schedule") == "joint" {
 		return fmt.Errorf("--agr step measures each group's minibatch gradient and needs --schedule sequential; with joint minibatches use --agr sample or epoch")
 	}
 	return nil
@@ -62,12 +56,35 @@ const (
 	retainGroup = 1
 )
 
-// similarLabels computes ŷ(x) = argmin_{j≠y} |p_j − p_y| for every forget
-// sample with the current model in evaluation mode, in D_f's order.
-func (u *unlearner) similarLabels() []int32 {
-	c := &nn.Ctx{B: u.B, Train: false}
+// similarLabels computes epoch e's labels of D_f, in D_f's order: as
+// described (describedSimilarLabels) or as released
+// (releasedSimilarLabels), as --similar-labels says.
+func (u *unlearner) similarLabels(e int) []int32 {
+	if u.h.String("similar-labels") == "released" {
+		return u.releasedSimilarLabels(e)
+	}
+	return u.describedSimilarLabels()
+}
+
+// describedSimilarLabels computes ŷ(x) = argmin_{j≠y} |p_j − p_y| for every
+// forget sample with the current model in evaluation mode, in D_f's order.
+func (u *unlearner) describedSimilarLabels() []int32 {
 	plans := train.Plans(u.Forget, u.h.Batch, nil, data.Augmentation{})
-	it := u.Train.Iterate(u.B, plans, data.Augmentation{}, nil)
+	return u.labelPass(&nn.Ctx{B: u.B, Train: false}, plans, data.Augmentation{}, func(logits *engine.Tensor, bt *train.Batch) []int32 {
+		sim := u.B.Alloc(engine.Int32, len(bt.Index))
+		u.B.SimilarLabels(logits, bt.Y, sim)
+		v := make([]int32, len(bt.Index))
+		u.B.Download(sim, v)
+		u.B.Free(sim)
+		return v
+	})
+}
+
+// labelPass runs the model, in c's mode, over the minibatches of plans and
+// returns the labels label gives each minibatch from its logits, in the
+// pass's order.
+func (u *unlearner) labelPass(c *nn.Ctx, plans []train.Plan, aug data.Augmentation, label func(logits *engine.Tensor, bt *train.Batch) []int32) []int32 {
+	it := u.Train.Iterate(u.B, plans, aug, nil)
 	defer it.Close()
 	out := make([]int32, 0, len(u.Forget))
 	for {
@@ -75,17 +92,63 @@ func (u *unlearner) similarLabels() []int32 {
 		if !ok {
 			break
 		}
-		logits := u.Model.Net.Forward(c, bt.X)
-		sim := u.B.Alloc(engine.Int32, len(bt.Index))
-		u.B.SimilarLabels(logits, bt.Y, sim)
-		v := make([]int32, len(bt.Index))
-		u.B.Download(sim, v)
-		out = append(out, v...)
-		u.B.Free(sim)
+		out = append(out, label(u.Model.Net.Forward(c, bt.X), bt)...)
 		u.Model.Net.Release(c)
 		bt.Free(u.B)
 	}
 	return out
+}
+
+// releasedSimilarLabels reproduces the released code's relabelling,
+// defects included (docs/methods.md, "Q-MUL as released"). It runs the
+// model in training mode (batch statistics; running statistics and
+// observers updated, as a PyTorch forward in training mode does) over a
+// shuffled pass over D_f, augmented as the training passes are, its order
+// drawn from a stream of its own and recorded as "similar-released". For
+// each sample, with logits z and p_y the softmax probability of its true
+// class y, it
+//
+//   - subtracts p_y from the logits, |z_j − p_y|, instead of from the
+//     probabilities;
+//   - removes class y from that vector and takes the position of its
+//     minimum in the shorter vector as the label, without mapping it back
+//     (classes above y come out one lower, and y itself can come out);
+//
+// and the labels, listed in the shuffled order, are assigned to D_f in its
+// own order.
+func (u *unlearner) releasedSimilarLabels(e int) []int32 {
+	plans := u.plansOf("similar-released", u.Forget, u.h.Batch, train.EpochRNG(u.h.Seed^0x72656c, e), u.aug)
+	return u.labelPass(&nn.Ctx{B: u.B, Train: true}, plans, u.aug, func(logits *engine.Tensor, bt *train.Batch) []int32 {
+		z := make([]float32, logits.Numel())
+		u.B.Download(logits, z)
+		y := make([]int32, len(bt.Index))
+		u.B.Download(bt.Y, y)
+		k := u.Classes
+		v := make([]int32, len(y))
+		for i := range y {
+			v[i] = releasedLabel(z[i*k:(i+1)*k], int(y[i]))
+		}
+		return v
+	})
+}
+
+// releasedLabel is the released code's label for one sample: the position,
+// in the logits with the true class y removed, of the smallest
+// |z_j − p_y|.
+func releasedLabel(z []float32, y int) int32 {
+	py := math.Exp(logSoftmax(z)[y])
+	best, bestGap := 0, math.Inf(1)
+	pos := 0
+	for j, v := range z {
+		if j == y {
+			continue
+		}
+		if gap := math.Abs(float64(v) - py); gap < bestGap {
+			best, bestGap = pos, gap
+		}
+		pos++
+	}
+	return int32(best)
 }
 
 // agrWeights are w_f = g_r/(g_f+g_r) and w_r = g_f/(g_f+g_r), which make
@@ -109,7 +172,7 @@ func (u *unlearner) epochNorms(e int, draw bool) (gf, gr float64, err error) {
 	ps := u.opt.Params()
 	measure := func(role string, idx []int, labels *engine.Tensor, salt int, draw bool) (float64, error) {
 		r := train.EpochRNG(u.h.Seed^0x616772, e*2+salt)
-		it := u.Train.Iterate(u.B, u.plans(role, idx, r), u.Aug, labels)
+		it := u.Train.Iterate(u.B, u.plans(role, idx, r), u.aug, labels)
 		defer it.Close()
 		var sum float64
 		n := 0
@@ -161,13 +224,13 @@ func (u *unlearner) agrEpoch(random bool) epochFunc {
 		}
 		// Random labels are drawn per forget minibatch in the sequential
 		// schedule, as RL draws them.
-		perBatch := random && u.h.Schedule == "sequential"
+		perBatch := random && u.h.String("schedule") == "sequential"
 		if !perBatch {
 			err := u.timed("relabel", func() error {
 				if random {
 					u.relabel(u.randomLabels("forget", lab, len(u.Forget)))
 				} else {
-					sim := u.similarLabels()
+					sim := u.similarLabels(e)
 					u.record(Event{Kind: "labels", Role: "similar", Labels: sim})
 					u.relabel(sim)
 				}
@@ -178,7 +241,7 @@ func (u *unlearner) agrEpoch(random bool) epochFunc {
 			}
 		}
 		wf, wr := 1.0, 1.0
-		switch u.h.AGR {
+		switch u.h.String("agr") {
 		case "epoch":
 			var gf, gr float64
 			err := u.timed("agr", func() (err error) {
@@ -200,7 +263,7 @@ func (u *unlearner) agrEpoch(random bool) epochFunc {
 			u.note = EpochTrace{WeightForget: 1, WeightRetain: 1}
 		}
 		defer u.traceNorms()
-		if u.h.Schedule == "joint" {
+		if u.h.String("schedule") == "joint" {
 			both := append(slices.Clone(u.Forget), u.Retain...)
 			return u.pass("joint", r, both, u.labels, lr, u.jointStep(wf, wr))
 		}
@@ -220,7 +283,7 @@ func (u *unlearner) agrEpoch(random bool) epochFunc {
 // traceNorms records the smoothed norms and the weights they give at the
 // end of an epoch of --agr step or sample.
 func (u *unlearner) traceNorms() {
-	if u.h.AGR == "step" || u.h.AGR == "sample" {
+	if u.h.String("agr") == "step" || u.h.String("agr") == "sample" {
 		wf, wr := agrWeights(u.norm[forgetGroup], u.norm[retainGroup])
 		u.note = EpochTrace{NormForget: u.norm[forgetGroup], NormRetain: u.norm[retainGroup], WeightForget: wf, WeightRetain: wr}
 	}
@@ -238,7 +301,7 @@ func (u *unlearner) seedNorms(draw bool) error {
 		}
 		r := train.EpochRNG(u.h.Seed^0x73656564, g)
 		plans := u.plans(role, set, r)
-		bt := u.Train.Load(u.B, plans[0], u.Aug, labels)
+		bt := u.Train.Load(u.B, plans[0], u.aug, labels)
 		if draw && g == forgetGroup {
 			u.B.Upload(bt.Y, u.randomLabels("batch", r, len(bt.Index)))
 		}
@@ -254,12 +317,12 @@ func (u *unlearner) seedNorms(draw bool) error {
 // or the mean per-sample gradient norm (sample).
 func (u *unlearner) measure(c *nn.Ctx, bt *train.Batch) float64 {
 	n := len(bt.Index)
-	if u.h.AGR == "sample" {
+	if u.h.String("agr") == "sample" {
 		c.PerSample = u.B.Zeros(engine.Float32, n)
 		defer func() { u.B.Free(c.PerSample); c.PerSample = nil }()
 	}
 	train.Step(c, u.Model, bt, nil, 1/float64(n))
-	if u.h.AGR == "step" {
+	if u.h.String("agr") == "step" {
 		return u.gradNorm()
 	}
 	v := make([]float32, n)
@@ -284,7 +347,7 @@ func (u *unlearner) track(g int, v float64) {
 func (u *unlearner) groupStep(g int, w float64) stepFunc {
 	return func(bt *train.Batch, lr float64) (train.StepResult, error) {
 		n := len(bt.Index)
-		if u.h.AGR != "step" && u.h.AGR != "sample" {
+		if u.h.String("agr") != "step" && u.h.String("agr") != "sample" {
 			r := train.Step(u.ctx, u.Model, bt, nil, w/float64(n))
 			u.opt.Step(u.B, lr)
 			nn.ZeroGrad(u.B, u.opt.Params())
@@ -292,12 +355,12 @@ func (u *unlearner) groupStep(g int, w float64) stepFunc {
 		}
 		var r train.StepResult
 		c := *u.ctx
-		if u.h.AGR == "sample" {
+		if u.h.String("agr") == "sample" {
 			c.PerSample = u.B.Zeros(engine.Float32, n)
 		}
 		r = train.Step(&c, u.Model, bt, nil, 1/float64(n))
 		v := 0.0
-		if u.h.AGR == "step" {
+		if u.h.String("agr") == "step" {
 			v = u.gradNorm()
 		} else {
 			ps := make([]float32, n)
@@ -326,7 +389,7 @@ func (u *unlearner) groupStep(g int, w float64) stepFunc {
 func (u *unlearner) jointStep(wf, wr float64) stepFunc {
 	return func(bt *train.Batch, lr float64) (train.StepResult, error) {
 		n := len(bt.Index)
-		sample := u.h.AGR == "sample"
+		sample := u.h.String("agr") == "sample"
 		if sample {
 			wf, wr = agrWeights(u.norm[forgetGroup], u.norm[retainGroup])
 		}
