@@ -40,6 +40,7 @@ all="
 ./qmul FuzzParseForget
 ./qmul FuzzParseIndices
 ./qmul FuzzParseMetrics
+./qmul FuzzParamsJSON
 ./qmul/sweep FuzzParseConfig
 "
 

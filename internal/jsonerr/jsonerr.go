@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
@@ -43,6 +44,33 @@ func Describe(err error) string {
 	}
 	return clip.String(msg, 120)
 }
+
+// Value describes a value decoded from JSON (or YAML) briefly, as a user
+// wrote it: short printable text, numbers, booleans and short lists as
+// they are, long or unprintable text quoted and cut, anything else by its
+// kind.
+func Value(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		if len(x) <= shortValue && strings.IndexFunc(x, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+			return x
+		}
+		return clip.Quote(x)
+	case []any:
+		if s := fmt.Sprint(x); len(s) <= shortValue && !strings.Contains(s, "map[") {
+			return s
+		}
+		return fmt.Sprintf("a list of %d", len(x))
+	case map[string]any:
+		return fmt.Sprintf("an object of %d entries", len(x))
+	}
+	return clip.String(fmt.Sprint(v), shortValue)
+}
+
+// shortValue is the longest value Value shows as it is.
+const shortValue = 40
 
 // valueWords names the kind of JSON value json reports ("string",
 // "number 1.5", "object", ...).

@@ -35,3 +35,19 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+func TestValue(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{nil, "null"}, {true, "true"}, {2.5, "2.5"}, {3, "3"}, {"high", "high"}, {"a\nb", `"a\nb"`},
+		{[]any{1.0, 2.0}, "[1 2]"}, {make([]any, 30), "a list of 30"}, {[]any{map[string]any{}}, "a list of 1"},
+		{map[string]any{"a": 1.0}, "an object of 1 entries"},
+		{strings.Repeat("x", 500), `"` + strings.Repeat("x", 45) + `"…`},
+	} {
+		if got := Value(c.v); got != c.want {
+			t.Errorf("Value(%.20v) = %s, want %s", c.v, got, c.want)
+		}
+	}
+}
