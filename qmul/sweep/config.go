@@ -324,13 +324,56 @@ func (c keyChecker) check(n *yaml.Node, t reflect.Type, where string) error {
 		}
 		ft, ok := keys[k.Value]
 		if !ok {
-			return fmt.Errorf("line %d: unknown key %s in %s (known: %s)", k.Line, clip.Quote(k.Value), where, strings.Join(slices.Sorted(maps.Keys(keys)), ", "))
+			return fmt.Errorf("line %d: unknown key %s in %s (%s)", k.Line, clip.Quote(k.Value), where, knownKeys(k.Value, keys))
 		}
 		if err := c.check(n.Content[i+1], ft, where); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// knownKeys lists the keys a part of the file takes, or, when they are
+// too many for one line, the nearest to the unknown one.
+func knownKeys(unknown string, keys map[string]reflect.Type) string {
+	names := slices.Sorted(maps.Keys(keys))
+	if list := strings.Join(names, ", "); len(list) <= 160 {
+		return "known: " + list
+	}
+	best, dist := "", len(unknown)/3+2
+	for _, n := range names {
+		if d := editDistance(unknown, n); d < dist {
+			best, dist = n, d
+		}
+	}
+	if best == "" {
+		return "docs/sweeps.md lists the keys"
+	}
+	return fmt.Sprintf("did you mean %q?", best)
+}
+
+// editDistance is the Levenshtein distance between two short strings.
+func editDistance(a, b string) int {
+	if len(a) > 100 {
+		return len(a)
+	}
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // checkMerged checks the mappings a merge key ("<<") names: one alias or

@@ -1,14 +1,17 @@
 package sweep
 
 import (
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/qmulgpu/qmulgpu/internal/fuzzcheck"
+	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
 // FuzzParseConfig reads any bytes as a sweep file: no panic, no runaway on
@@ -48,7 +51,8 @@ func FuzzParseConfig(f *testing.F) {
 
 // marshalGiven writes a configuration as YAML without the keys that mean
 // "not given" (nulls, empty learning-rate lists), which Parse reads
-// differently from absent ones.
+// differently from absent ones, and with the method parameters, which the
+// encoder leaves out.
 func marshalGiven(t *testing.T, c *Config) []byte {
 	var doc yaml.Node
 	if err := doc.Encode(c); err != nil {
@@ -72,9 +76,39 @@ func marshalGiven(t *testing.T, c *Config) []byte {
 		}
 	}
 	prune(&doc)
+	addParams(t, &doc, c)
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
 		t.Fatalf("marshal: %v", err)
 	}
 	return out
+}
+
+// addParams adds the method parameters of the unlearn settings and of each
+// method entry to their mappings in doc.
+func addParams(t *testing.T, doc *yaml.Node, c *Config) {
+	add := func(m *yaml.Node, ps qmul.Params) {
+		for _, name := range slices.Sorted(maps.Keys(ps)) {
+			var v yaml.Node
+			if err := v.Encode(ps[name]); err != nil {
+				t.Fatalf("marshal %s: %v", name, err)
+			}
+			p, _ := qmul.LookupParam(name)
+			m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: p.Key()}, &v)
+		}
+	}
+	top := doc
+	if top.Kind == yaml.DocumentNode {
+		top = top.Content[0]
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		switch k, v := top.Content[i].Value, top.Content[i+1]; k {
+		case "unlearn":
+			add(v, c.Unlearn.Params)
+		case "methods":
+			for j, item := range v.Content {
+				add(item, c.Methods[j].Params)
+			}
+		}
+	}
 }

@@ -490,7 +490,7 @@ func TestParseRefusesAtLoad(t *testing.T) {
 		{"subset below classes", base + "subset: 5\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4", "fewer than the 10 classes"}},
 		{"negative width", base + "width: -1\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4", "width"}},
 		{"unknown key", base + "forget: [random:10]\nsubsett: 5\nmethods: [{method: ft}]\n", []string{"line 5", `unknown key "subsett" in the sweep file (known: `, "subset"}},
-		{"unknown key in a method entry", base + "forget: [random:10]\nmethods:\n  - method: ft\n    lr: 0.01\n    epochs: 2\n    epohcs: 3\n", []string{"line 9", `unknown key "epohcs" in a method entry`}},
+		{"unknown key in a method entry", base + "forget: [random:10]\nmethods:\n  - method: ft\n    lr: 0.01\n    epochs: 2\n    epohcs: 3\n", []string{"line 9", `unknown key "epohcs" in a method entry (did you mean "epochs"?)`}},
 		{"unknown key in original", "datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal:\n  epochs: 1\n  learning_rate: 0.1\n", []string{"line 5", `"learning_rate" in original`}},
 		{"wrong type", base + "forget: [random:10]\nmethods:\n  - method: ft\n    epochs: many\n", []string{"line 7", "into an integer"}},
 	}
