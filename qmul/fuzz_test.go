@@ -8,8 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/qmulgpu/qmulgpu/engine/train"
 	"github.com/qmulgpu/qmulgpu/internal/fuzzcheck"
+	"github.com/qmulgpu/qmulgpu/qat"
 )
 
 // Memory the small readers may use: JSON decoding keeps a few copies of
@@ -103,6 +106,52 @@ func FuzzParseMetrics(f *testing.F) {
 		again, err := ParseMetrics(b)
 		if err != nil || !reflect.DeepEqual(again, m) {
 			t.Fatalf("written again as %s: %v, %+v, want %+v", b, err, again, m)
+		}
+	})
+}
+
+// FuzzReadOrigin reads any checkpoint metadata for how the model was
+// trained (the job, or the data set and split of an imported model, and
+// the quantizers): no panic, memory bounded by the input, one-line errors,
+// and an origin that, written again as metadata, reads back the same.
+func FuzzReadOrigin(f *testing.F) {
+	job := `{"data":{"dataset":"fashion-mnist","dir":"/usr/share/datasets/fashion-mnist","val_frac":0.1,"split_seed":1,"size":0},` +
+		`"model":{"arch":"smallcnn","classes":10,"h":28,"w":28,"c":1},"recipe":{"epochs":15,"batch":128}}`
+	quant := `{"scheme":"lsq","wbits":4,"abits":4,"float":["stem","downsample","classifier"]}`
+	f.Add(job, "", "", "", quant)
+	f.Add("", "svhn", "0.1", "7", "")
+	f.Add(`{"data":{"dataset":""}}`, "cifar10", "x", "-1", `{"scheme":"lsq","wbits":9}`)
+	f.Add(`{"data":[1]}`, "", "", "", `{"scheme":"`+strings.Repeat("q", 300)+`"}`)
+	f.Fuzz(func(t *testing.T, job, dataset, valFrac, splitSeed, quant string) {
+		meta := map[string]string{}
+		for k, v := range map[string]string{"job": job, "dataset": dataset, "val_frac": valFrac, "split_seed": splitSeed, qat.MetaKey: quant} {
+			if !utf8.ValidString(v) {
+				return // a checkpoint's metadata is UTF-8 (safetensors refuses other headers)
+			}
+			if v != "" {
+				meta[k] = v
+			}
+		}
+		n := len(job) + len(dataset) + len(valFrac) + len(splitSeed) + len(quant)
+		var o Origin
+		var err error
+		fuzzcheck.Alloc(t, n, allocBase, allocPerByte, func() { o, err = ReadOrigin(meta, "") })
+		if err != nil {
+			fuzzcheck.Message(t, err)
+			return
+		}
+		raw, err := json.Marshal(train.Job{Data: o.Data, Model: o.Model, Recipe: o.Recipe})
+		if err != nil {
+			return // values JSON cannot hold (a NaN fraction from val_frac)
+		}
+		again, err := ReadOrigin(map[string]string{"job": string(raw), qat.MetaKey: o.Quant.Meta()}, "")
+		// The quantizers compare as written: no float layers is one
+		// configuration, listed empty or left out.
+		if err == nil && again.Quant.Meta() == o.Quant.Meta() {
+			again.Quant = o.Quant
+		}
+		if err != nil || !reflect.DeepEqual(again, o) {
+			t.Fatalf("written again: %v\n%+v\n%+v", err, again, o)
 		}
 	})
 }

@@ -41,6 +41,7 @@ all="
 ./qmul FuzzParseIndices
 ./qmul FuzzParseMetrics
 ./qmul FuzzParamsJSON
+./qmul FuzzReadOrigin
 ./qmul/sweep FuzzParseConfig
 "
 
