@@ -75,9 +75,9 @@ const (
 	// maxDepth bounds how deeply containers nest (a state_dict inside a
 	// checkpoint dict, a tensor's arguments: about 5).
 	maxDepth = 64
-	// maxValues bounds the values one pickle builds and the memo entries
-	// it sets, about 100 bytes each at most: a state_dict needs about 20
-	// a tensor.
+	// maxValues bounds the opcodes one pickle runs and the memo entries it
+	// sets (each builds at most one value of about 100 bytes): a
+	// state_dict needs about 20 a tensor.
 	maxValues = 1 << 22
 	// MaxDims bounds a tensor's dimensions (the models' have at most 4).
 	MaxDims = 16
@@ -163,7 +163,7 @@ type unpickler struct {
 	marks   []int
 	memo    map[uint64]any
 	persist persistentLoader
-	// values counts the values built and memo entries set (maxValues).
+	// values counts the opcodes run and memo entries set (maxValues).
 	values int
 }
 
@@ -213,7 +213,7 @@ func (u *unpickler) line() (string, error) {
 
 func (u *unpickler) push(v any) { u.stack = append(u.stack, v) }
 
-// count charges one built value or memo entry against maxValues.
+// count charges an opcode or a memo entry against maxValues.
 func (u *unpickler) count() error {
 	if u.values++; u.values > maxValues {
 		return fmt.Errorf("more than %d values (a state_dict needs about 20 a tensor)", maxValues)
