@@ -12,7 +12,7 @@ BIN     := bin/qmulgpu
 # the command line to override.
 unexport OPENBLAS_CORETYPE
 
-.PHONY: all deps build demo test test-short fuzz-smoke bench-cpu kernels build-cuda test-cuda emu test-emu gpu-bundle test-slurm clean
+.PHONY: all deps build demo test test-short fuzz-smoke bench-cpu kernels build-cuda test-cuda emu test-emu gpu-bundle test-gpu-check test-slurm clean
 
 all: build
 
@@ -67,7 +67,8 @@ test-cuda: build-cuda
 		--epochs 1 --lr 0.05 --batch 100 --val-frac 0 --out build/cuda-fallback --force --quiet
 
 # The emulated CUDA device (cuda/emu, see docs/gpu.md): kernels/*.cu as host
-# C++ (g++, no nvcc) behind fake libcuda.so.1, libcublas.so.12 and
+# C++ (g++, no nvcc) behind fake libcuda.so.1, libcublas.so.12 and .13
+# (with their cuBLASLt), libcudnn.so.9 (with two sub-libraries) and
 # libnvidia-ml.so.1, in two builds: plain, and checked (AddressSanitizer and
 # the race checker).
 emu:
@@ -82,13 +83,32 @@ test-emu: build-cuda emu
 	$(GO) test -c -tags cuda -o build/emu/cuda.test ./cuda
 	scripts/test-emu.sh
 
-# Prebuilt binaries for scripts/gpu-check.sh on a GPU machine without Go:
-# the cuda build with the pure-Go BLAS (nothing to install there but the
-# NVIDIA driver) and the cuda package's test binary.
+# The GPU check's bundle, for a GPU machine without Go (docs/gpu.md): the
+# cuda build with the pure-Go BLAS (nothing to install there but the
+# NVIDIA driver, cuBLAS and PyTorch) and the cuda package's test binary,
+# both stripped, with scripts/gpu-check.sh, the PyTorch reference scripts
+# and the kernel sources it compiles; gpu-bundle.tar.gz packs it.
+GPU_BUNDLE_MAX_MB := 40
 gpu-bundle: deps kernels
-	mkdir -p gpu-bundle
-	$(GO) build -tags "cuda purego" -ldflags "$(LDFLAGS)" -o gpu-bundle/qmulgpu ./cmd/qmulgpu
-	$(GO) test -c -tags "cuda purego" -o gpu-bundle/cuda.test ./cuda/
+	rm -rf gpu-bundle gpu-bundle.tar.gz
+	mkdir -p gpu-bundle/bench gpu-bundle/kernels
+	$(GO) build -tags "cuda purego" -ldflags "-s -w $(LDFLAGS)" -o gpu-bundle/qmulgpu ./cmd/qmulgpu
+	$(GO) test -c -tags "cuda purego" -ldflags "-s -w" -o gpu-bundle/cuda.test ./cuda/
+	cp scripts/gpu-check.sh CMakeLists.txt gpu-bundle/
+	cp bench/torch_bench.py bench/torch_models.py bench/torch_unlearn_epoch.py gpu-bundle/bench/
+	cp kernels/*.cu kernels/*.cuh gpu-bundle/kernels/
+	echo "$(VERSION)" > gpu-bundle/VERSION
+	tar -czf gpu-bundle.tar.gz gpu-bundle
+	@size=$$(du -m -s gpu-bundle | cut -f1); echo "gpu-bundle: $$size MB unpacked, $$(du -k gpu-bundle.tar.gz | cut -f1) KB packed"; \
+		[ $$size -le $(GPU_BUNDLE_MAX_MB) ] || { echo "gpu-bundle: $$size MB, over $(GPU_BUNDLE_MAX_MB) MB" >&2; exit 1; }
+
+# scripts/gpu-check.sh end to end on the emulated device before it meets a
+# GPU: a --tiny run in which every step must pass, then a rerun with
+# --budget 60 that must end on time with its skipped steps listed
+# (scripts/test-gpu-check.sh).
+test-gpu-check: emu gpu-bundle
+	@scripts/install-deps.sh torch
+	scripts/test-gpu-check.sh
 
 # A real one-node Slurm cluster (started and stopped by the script, as
 # root) runs a small sweep as a 4-task job array, one task cancelled and
@@ -97,5 +117,14 @@ test-slurm: build
 	@scripts/install-deps.sh slurm
 	QMUL_BIN=$(CURDIR)/$(BIN) scripts/test-slurm.sh
 
+# The images of docker/, built on stand-in bases made from Debian packages
+# and run as a user would: devices, a tiny train, unlearn and eval, as an
+# unprivileged user with data and output folders mounted; sizes against
+# budgets (scripts/test-images.sh, docker/README.md). As root.
+.PHONY: test-images
+test-images:
+	@scripts/install-deps.sh images
+	scripts/test-images.sh
+
 clean:
-	rm -rf bin build out gpu-bundle cuda/kernels.fatbin
+	rm -rf bin build out gpu-bundle gpu-bundle.tar.gz cuda/kernels.fatbin

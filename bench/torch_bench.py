@@ -2,6 +2,13 @@
 models, quantizers and step as `qmulgpu bench`, and prints JSON.
 
     python3 bench/torch_bench.py --model resnet18 --batch 64 --threads 2 [--quant lsq]
+
+On a GPU the baseline is set up to be fair (torch_models.setup): cuDNN
+picks its algorithms by measuring (cudnn.benchmark, as qmulgpu measures
+cuDNN's candidates per shape), TF32 is allowed in matrix products and
+convolutions as qmulgpu allows it by default (--tf32 0 turns both off; run
+qmulgpu with QMUL_TF32=0 then), and nothing waits for the GPU inside the
+timed steps. The JSON states those settings.
 """
 import argparse
 import json
@@ -29,12 +36,15 @@ def main():
     p.add_argument("--abits", type=int, default=4)
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--input", help="HxWxC (default: 28x28x1 for smallcnn, 32x32x3 otherwise)")
+    p.add_argument("--tf32", type=int, default=1, choices=[0, 1], help="TF32 in GPU products and convolutions")
     a = p.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    h, w, c = (28, 28, 1) if a.model == "smallcnn" else (32, 32, 3)
+    h, w, c = torch_models.input_shape(a.model, a.input)
     quant = (a.wbits, a.abits) if a.quant == "lsq" else None
     dev = torch.device(a.device)
+    settings = torch_models.setup(dev, bool(a.tf32))
     net = torch_models.build(a.model, c, 10, h, w, a.width, quant).to(dev).train()
     torch.manual_seed(1)
     x = torch.randn(a.batch, c, h, w, device=dev)
@@ -56,12 +66,12 @@ def main():
     if dev.type == "cuda":
         torch.cuda.synchronize()
     secs = time.perf_counter() - t
-    print(json.dumps({
+    print(json.dumps(dict({
         "framework": "pytorch " + torch.__version__, "model": a.model, "batch": a.batch, "quant": a.quant,
-        "threads": torch.get_num_threads(), "steps": a.steps, "seconds": secs,
+        "input_hwc": [h, w, c], "threads": torch.get_num_threads(), "steps": a.steps, "seconds": secs,
         "images_per_sec": a.batch * a.steps / secs, "ms_per_step": 1000 * secs / a.steps,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
+    }, **settings)))
 
 
 if __name__ == "__main__":

@@ -36,17 +36,27 @@ class LSQ(nn.Module):
             self.qn, self.qp = 0, 2 ** bits - 1
         self.s = nn.Parameter(torch.zeros(channels))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.int64))
+        # A host-side copy of "initialized is set": testing the buffer
+        # itself would wait for the GPU in every forward pass. Loading a
+        # state dict clears it, so the next forward reads the buffer once.
+        self._ready = False
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._ready = False
 
     def forward(self, x):
         per_channel = self.s.numel() > 1
-        if self.initialized == 0:
-            with torch.no_grad():
-                if per_channel:
-                    m = x.detach().abs().reshape(x.shape[0], -1).mean(1)
-                else:
-                    m = x.detach().abs().mean().reshape(1)
-                self.s.copy_((2 * m / math.sqrt(self.qp)).clamp_min(1e-6))
-                self.initialized.fill_(1)
+        if not self._ready:
+            if int(self.initialized) == 0:
+                with torch.no_grad():
+                    if per_channel:
+                        m = x.detach().abs().reshape(x.shape[0], -1).mean(1)
+                    else:
+                        m = x.detach().abs().mean().reshape(1)
+                    self.s.copy_((2 * m / math.sqrt(self.qp)).clamp_min(1e-6))
+                    self.initialized.fill_(1)
+            self._ready = True
         g = 1.0 / math.sqrt(x.numel() / self.s.numel() * self.qp)
         s = _grad_scale(self.s, g)
         if per_channel:
@@ -187,6 +197,29 @@ class MobileNetV2(nn.Module):
     def forward(self, x):
         x = F.adaptive_avg_pool2d(self.features(x), 1)
         return self.classifier(torch.flatten(x, 1))
+
+
+def input_shape(arch, spec=None):
+    """The (h, w, c) of an "HxWxC" spec, or qmulgpu bench's default for arch."""
+    if spec:
+        h, w, c = (int(v) for v in spec.split("x"))
+        return h, w, c
+    return (28, 28, 1) if arch == "smallcnn" else (32, 32, 3)
+
+
+def setup(device, tf32):
+    """Sets PyTorch up for a fair GPU baseline and returns the settings, to
+    be stated with the results: cuDNN chooses its algorithms by measuring
+    them (qmulgpu measures cuDNN's candidates per shape too), and TF32 is
+    allowed in matrix products and convolutions exactly when tf32 is true
+    (qmulgpu's default is on; QMUL_TF32=0 turns it off)."""
+    if device.type != "cuda":
+        return {"conv": "PyTorch on the CPU", "tf32": False, "cudnn_benchmark": False}
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    conv = "cuDNN %s" % torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else "no cuDNN"
+    return {"conv": conv, "tf32": tf32, "cudnn_benchmark": True}
 
 
 def build(arch, cin, classes, h, w, width=1.0, quant=None):

@@ -2,6 +2,9 @@
 reweighting, or RL — on the same model, quantizer and data sizes as
 `qmulgpu unlearn --epochs 1`, for side-by-side comparisons. Data are random
 images held on the device (the timing does not depend on their content).
+The GPU settings are those of torch_bench.py (torch_models.setup: cuDNN
+benchmark mode, TF32 as --tf32 says), and the only host syncs inside the
+epoch are the reweighting's two norm averages.
 
     python3 bench/torch_unlearn_epoch.py --model resnet18 --quant lsq --device cuda \\
         --forget 4500 --retain 45000 --batch 256 --method qmul
@@ -43,14 +46,14 @@ def grad_norm_mean(net, params, x, y, idx_batches):
     moms = {m: m.momentum for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)}
     for m in moms:
         m.momentum = 0.0
-    total = 0.0
+    total = torch.zeros((), device=x.device)
     for idx in idx_batches:
         loss = F.cross_entropy(net(x[idx]), y[idx])
         grads = torch.autograd.grad(loss, params)
-        total += sum(g.norm() for g in grads).item()
+        total += sum(g.norm() for g in grads)
     for m, v in moms.items():
         m.momentum = v
-    return total / len(idx_batches)
+    return total.item() / len(idx_batches)
 
 
 def main():
@@ -63,11 +66,14 @@ def main():
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--input", help="HxWxC (default: 28x28x1 for smallcnn, 32x32x3 otherwise)")
+    p.add_argument("--tf32", type=int, default=1, choices=[0, 1], help="TF32 in GPU products and convolutions")
     a = p.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
-    h, w, c = (28, 28, 1) if a.model == "smallcnn" else (32, 32, 3)
+    settings = torch_models.setup(dev, bool(a.tf32))
+    h, w, c = torch_models.input_shape(a.model, a.input)
     quant = (4, 4) if a.quant == "lsq" else None
     net = torch_models.build(a.model, c, 10, h, w, 1.0, quant).to(dev).train()
     gen = torch.Generator().manual_seed(1)
@@ -105,9 +111,10 @@ def main():
             opt.step()
     sync()
     secs = time.perf_counter() - t
-    print(json.dumps({"framework": "pytorch " + torch.__version__, "method": a.method, "model": a.model,
-                      "quant": a.quant, "forget": a.forget, "retain": a.retain, "batch": a.batch,
-                      "device": str(dev), "threads": torch.get_num_threads(), "epoch_seconds": secs}))
+    print(json.dumps(dict({"framework": "pytorch " + torch.__version__, "method": a.method, "model": a.model,
+                           "quant": a.quant, "input_hwc": [h, w, c], "forget": a.forget, "retain": a.retain,
+                           "batch": a.batch, "device": str(dev), "threads": torch.get_num_threads(),
+                           "epoch_seconds": secs}, **settings)))
 
 
 if __name__ == "__main__":

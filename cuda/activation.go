@@ -35,16 +35,16 @@ func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
 	}
 	switch act {
 	case engine.ReLU:
-		b.launchN("Activate", "qm_relu_f32", n, b.f32(x), b.f32(y), int64(n))
+		b.launchN("Activate", n, qmReluF32(b.f32(x), b.f32(y), int64(n)))
 	case engine.ReLU6:
-		b.launchN("Activate", "qm_relu6_f32", n, b.f32(x), b.f32(y), int64(n))
+		b.launchN("Activate", n, qmRelu6F32(b.f32(x), b.f32(y), int64(n)))
 	case engine.PReLU:
 		rows := n / na
 		if rows == 0 {
 			return
 		}
 		lanes := b.lanes(rows, na)
-		b.launchLanes("Activate", "qm_prelu_f32", na, lanes, b.f32(x), b.f32(alpha), b.f32(y), int64(rows), narrow(na), int32(lanes))
+		b.launchLanes("Activate", na, lanes, qmPreluF32(b.f32(x), b.f32(alpha), b.f32(y), int64(rows), narrow(na), int32(lanes)))
 	default:
 		panic(fmt.Sprintf("cuda: unknown activation %d", act))
 	}
@@ -71,9 +71,9 @@ func (b *Backend) ActivateBackward(act engine.Activation, x, alpha, dy, dx, dalp
 	}
 	switch act {
 	case engine.ReLU:
-		b.launchN("ActivateBackward", "qm_relu_backward_f32", n, b.f32(x), b.f32(dy), b.f32(dx), int64(n))
+		b.launchN("ActivateBackward", n, qmReluBackwardF32(b.f32(x), b.f32(dy), b.f32(dx), int64(n)))
 	case engine.ReLU6:
-		b.launchN("ActivateBackward", "qm_relu6_backward_f32", n, b.f32(x), b.f32(dy), b.f32(dx), int64(n))
+		b.launchN("ActivateBackward", n, qmRelu6BackwardF32(b.f32(x), b.f32(dy), b.f32(dx), int64(n)))
 	case engine.PReLU:
 		b.preluBackward(x, alpha, dy, dx, dalpha, n/na, na)
 	default:
@@ -94,9 +94,10 @@ func (b *Backend) preluBackward(x, alpha, dy, dx, dalpha *engine.Tensor, rows, n
 		}
 		defer b.release(partial)
 	}
-	b.launchLanes("ActivateBackward", "qm_prelu_backward_f32", na, lanes, b.f32(x), b.f32(alpha), b.f32(dy), b.f32(dx),
-		int64(rows), narrow(na), int32(lanes), partial.ptr)
+	sums := dptr[float64](partial.ptr)
+	b.launchLanes("ActivateBackward", na, lanes, qmPreluBackwardF32(b.f32(x), b.f32(alpha), b.f32(dy), b.f32(dx),
+		int64(rows), narrow(na), int32(lanes), sums))
 	if dalpha != nil {
-		b.launchBlocks("ActivateBackward", "qm_prelu_dalpha_final", na, partial.ptr, narrow(na), int32(lanes), b.f32(dalpha))
+		b.launchBlocks("ActivateBackward", na, qmPreluDalphaFinal(sums, narrow(na), int32(lanes), b.f32(dalpha)))
 	}
 }

@@ -10,12 +10,13 @@ import (
 	"unsafe"
 
 	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/device"
 )
 
 // executor is the device work of a Backend: memory, copies, kernel
 // launches and GEMMs, all on one stream. gpu (stream.go) is the real one;
-// the tests substitute a fake that checks every launch against the kernel
-// signatures in kernels/*.cu.
+// the tests substitute a fake that checks every launch's shape and
+// pointer arguments (fake_test.go).
 type executor interface {
 	blockSource
 	// upload and download copy between host and device memory and return
@@ -44,12 +45,12 @@ type gemmArgs struct {
 	transA, transB            bool
 	m, n, k                   int
 	alpha                     float32
-	a                         devPtr
+	a                         dptr[float32]
 	lda                       int
-	b                         devPtr
+	b                         dptr[float32]
 	ldb                       int
 	beta                      float32
-	c                         devPtr
+	c                         dptr[float32]
 	ldc                       int
 	batch                     int
 	strideA, strideB, strideC int
@@ -119,15 +120,14 @@ var (
 )
 
 // Open starts a backend on CUDA device index (numbered as nvidia-smi
-// numbers them). TF32 tensor-op math is on unless the environment sets
-// QMUL_TF32=0; SetTF32 switches it later. Convolutions take the path
-// QMUL_CONV names (auto when unset; see SetConv).
-func Open(index int) (*Backend, error) {
-	opts, err := optionsFromEnv()
-	if err != nil {
+// numbers them) with the GPU settings of opts: TF32 math (SetTF32
+// switches it later), the convolution path (SetConv), cuDNN's algorithm
+// search, exact-size allocations and where one-line notices go.
+func Open(index int, opts device.Options) (*Backend, error) {
+	if err := opts.Check(); err != nil {
 		return nil, fmt.Errorf("cuda:%d: %w", index, err)
 	}
-	g, info, err := openGPU(index, opts.tf32)
+	g, info, err := openGPU(index, opts.TF32)
 	if err != nil {
 		return nil, fmt.Errorf("cuda:%d: %w", index, err)
 	}
@@ -138,42 +138,14 @@ func Open(index int) (*Backend, error) {
 	return b, nil
 }
 
-// options are a backend's settings from the environment (QMUL_TF32,
-// QMUL_CONV, QMUL_CUDNN_FIND).
-type options struct {
-	tf32 bool   // TF32 tensor-op math in GEMMs and convolutions
-	conv string // convolution path: ConvAuto, ConvCudnn or ConvIm2col
-	find bool   // measure cuDNN's algorithms once per shape
-	// exactAlloc makes device blocks exactly the size asked for
-	// (QMUL_CUDA_EXACT_ALLOC; see exactAllocFromEnv).
-	exactAlloc bool
-}
-
-// defaultOptions are the settings of an empty environment.
-var defaultOptions = options{tf32: true, conv: ConvAuto, find: true}
-
-// optionsFromEnv reads the settings from the environment.
-func optionsFromEnv() (options, error) {
-	var o options
-	var err error
-	if o.tf32, err = tf32FromEnv(); err != nil {
-		return o, err
-	}
-	if o.exactAlloc, err = exactAllocFromEnv(); err != nil {
-		return o, err
-	}
-	o.conv, o.find, err = convFromEnv()
-	return o, err
-}
-
 // newBackend makes a backend that runs on x.
-func newBackend(x executor, index int, info deviceInfo, opts options) (*Backend, error) {
+func newBackend(x executor, index int, info deviceInfo, opts device.Options) (*Backend, error) {
 	b := &Backend{
 		name: fmt.Sprintf("cuda:%d", index),
 		describe: fmt.Sprintf("%s (cuda:%d, compute %d.%d, %.1f GiB)", info.name, index, info.major, info.minor,
 			float64(info.totalMem)/(1<<30)),
 		x:         x,
-		mem:       newAllocator(x, opts.exactAlloc),
+		mem:       newAllocator(x, opts.ExactAlloc),
 		maxBlocks: max(1, info.sms) * blocksPerSM,
 		threads:   max(1, info.sms) * residentThreads,
 	}
@@ -185,9 +157,9 @@ func newBackend(x executor, index int, info deviceInfo, opts options) (*Backend,
 	if err := x.memset32(s.ptr, 0, 1); err != nil {
 		return nil, err
 	}
-	b.tf32 = opts.tf32
-	b.conv = convState{find: opts.find, now: time.Now}
-	if err := b.SetConv(opts.conv); err != nil {
+	b.tf32 = opts.TF32
+	b.conv = convState{find: opts.CudnnFind, now: time.Now, note: opts.Note}
+	if err := b.SetConv(opts.Conv); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -203,7 +175,11 @@ func (b *Backend) Describe() string {
 	if b.conv.dnn == nil {
 		return b.describe + ", convolutions on im2col + SGEMM"
 	}
-	return b.describe + ", convolutions on " + b.conv.dnn.name()
+	s := b.describe + ", convolutions on " + b.conv.dnn.name()
+	if n := b.conv.rejected; n > 0 {
+		s += fmt.Sprintf(" (%d shapes it rejects on im2col + SGEMM or our depthwise kernels)", n)
+	}
+	return s
 }
 
 // ConcurrentSafe implements engine.Concurrent: ops must not be called from
@@ -264,50 +240,54 @@ func (b *Backend) addr(t *engine.Tensor, dt engine.DType) devPtr {
 }
 
 // f32 is addr for a Float32 tensor, and 0 (NULL) for a nil one.
-func (b *Backend) f32(t *engine.Tensor) devPtr {
+func (b *Backend) f32(t *engine.Tensor) dptr[float32] {
 	if t == nil {
 		return 0
 	}
-	return b.addr(t, engine.Float32)
+	return dptr[float32](b.addr(t, engine.Float32))
 }
 
 // i32 is addr for an Int32 tensor, and 0 (NULL) for a nil one.
-func (b *Backend) i32(t *engine.Tensor) devPtr {
+func (b *Backend) i32(t *engine.Tensor) dptr[int32] {
 	if t == nil {
 		return 0
 	}
-	return b.addr(t, engine.Int32)
+	return dptr[int32](b.addr(t, engine.Int32))
 }
 
-// launch queues kernel unless an error is pending.
-func (b *Backend) launch(op, kernel string, grid, block dim3, args ...any) {
+// statusWord is the Int32 word where kernels report invalid input.
+func (b *Backend) statusWord() dptr[int32] { return dptr[int32](b.status.ptr) }
+
+// launch queues a kernel call (built by its generated launcher, see
+// kernelCall) for op unless an error is pending.
+func (b *Backend) launch(op string, grid, block dim3, c kernelCall) {
 	if b.err != nil {
 		return
 	}
 	b.work.add(op, engine.OpWork{Launches: 1})
-	b.fail(op, b.x.launch(kernel, grid, block, args))
+	b.fail(op, b.x.launch(c.kernel, grid, block, c.args))
 }
 
 // launchN launches a grid-stride kernel over n elements (nothing when n is
 // 0).
-func (b *Backend) launchN(op, kernel string, n int, args ...any) {
+func (b *Backend) launchN(op string, n int, c kernelCall) {
 	if n <= 0 {
 		return
 	}
 	blocks := min((n+blockSize-1)/blockSize, b.maxBlocks)
-	b.launch(op, kernel, dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1}, args...)
+	b.launch(op, dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1}, c)
 }
 
 // launchBlocks launches blocks blocks of blockSize threads: one block per
 // item of a final reduction, or enough blocks for a lane launch.
-func (b *Backend) launchBlocks(op, kernel string, blocks int, args ...any) {
+func (b *Backend) launchBlocks(op string, blocks int, c kernelCall) {
 	if blocks <= 0 {
 		return
 	}
 	if blocks > math.MaxInt32 {
 		panic(fmt.Sprintf("cuda: %s: %d blocks", op, blocks))
 	}
-	b.launch(op, kernel, dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1}, args...)
+	b.launch(op, dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1}, c)
 }
 
 // lanes is how many lanes a column reduction or per-column launch over a
@@ -318,14 +298,14 @@ func (b *Backend) lanes(rows, cols int) int {
 }
 
 // launchLanes is a lane launch of cols·lanes threads.
-func (b *Backend) launchLanes(op, kernel string, cols, lanes int, args ...any) {
-	b.launchBlocks(op, kernel, (cols*lanes+blockSize-1)/blockSize, args...)
+func (b *Backend) launchLanes(op string, cols, lanes int, c kernelCall) {
+	b.launchBlocks(op, (cols*lanes+blockSize-1)/blockSize, c)
 }
 
 // launchTiles launches a 2-D kernel whose x threads cover nx contiguous
 // items (columns or channels) in tiles of tileX, and whose y threads loop,
 // grid-stride, over ny pixels.
-func (b *Backend) launchTiles(op, kernel string, nx, ny int, args ...any) {
+func (b *Backend) launchTiles(op string, nx, ny int, c kernelCall) {
 	if nx <= 0 || ny <= 0 {
 		return
 	}
@@ -334,7 +314,7 @@ func (b *Backend) launchTiles(op, kernel string, nx, ny int, args ...any) {
 	if gx > math.MaxInt32 {
 		panic(fmt.Sprintf("cuda: %s: %d blocks", op, gx))
 	}
-	b.launch(op, kernel, dim3{uint32(gx), uint32(gy), 1}, dim3{tileX, tileY, 1}, args...)
+	b.launch(op, dim3{uint32(gx), uint32(gy), 1}, dim3{tileX, tileY, 1}, c)
 }
 
 // gemm queues a row-major GEMM (see gemmArgs) unless an error is pending.
@@ -350,9 +330,6 @@ func (b *Backend) gemm(op string, g gemmArgs) {
 	b.work.add(op, engine.OpWork{LibraryCalls: 1})
 	b.fail(op, b.x.gemm(g))
 }
-
-// offset advances a Float32 address by n elements.
-func offset(p devPtr, n int) devPtr { return p + devPtr(4*n) }
 
 // checkFloat panics unless every non-nil tensor is Float32.
 func checkFloat(op string, ts ...*engine.Tensor) {

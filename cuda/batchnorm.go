@@ -72,7 +72,7 @@ const (
 
 // fusedOutput is the forward output Y the backward kernels read for a
 // fused activation, and 0 (NULL) without one.
-func (b *Backend) fusedOutput(a engine.BatchNormArgs) devPtr {
+func (b *Backend) fusedOutput(a engine.BatchNormArgs) dptr[float32] {
 	if fusedAct(a.Act) == 0 {
 		return 0
 	}
@@ -94,26 +94,27 @@ func (b *Backend) BatchNorm(a engine.BatchNormArgs) {
 		return
 	}
 	defer b.release(affine)
-	scale, shift := affine.ptr, offset(affine.ptr, c)
+	scale := dptr[float32](affine.ptr)
+	shift := scale.add(c)
 	if a.Train {
 		partial, lanes, ok := b.columnSums("BatchNorm", a.X, a.X, rows, c)
 		if !ok {
 			return
 		}
 		defer b.release(partial)
-		b.launchBlocks("BatchNorm", "qm_bn_train_stats", c, partial.ptr, narrow(c), int32(lanes), int64(rows),
+		b.launchBlocks("BatchNorm", c, qmBnTrainStats(dptr[float64](partial.ptr), narrow(c), int32(lanes), int64(rows),
 			b.f32(a.Gamma), b.f32(a.Beta), b.f32(a.Mean), b.f32(a.InvStd), b.f32(a.RunMean), b.f32(a.RunVar),
-			a.Momentum, a.Eps, scale, shift)
+			a.Momentum, a.Eps, scale, shift))
 	} else {
-		b.launchN("BatchNorm", "qm_bn_eval_stats", c, narrow(c), b.f32(a.Gamma), b.f32(a.Beta),
-			b.f32(a.RunMean), b.f32(a.RunVar), a.Eps, b.f32(a.Mean), b.f32(a.InvStd), scale, shift)
+		b.launchN("BatchNorm", c, qmBnEvalStats(narrow(c), b.f32(a.Gamma), b.f32(a.Beta),
+			b.f32(a.RunMean), b.f32(a.RunVar), a.Eps, b.f32(a.Mean), b.f32(a.InvStd), scale, shift))
 	}
 	if rows == 0 {
 		return
 	}
 	lanes := b.lanes(rows, c)
-	b.launchLanes("BatchNorm", "qm_bn_apply_f32", c, lanes, b.f32(a.X), b.f32(a.Y), int64(rows), narrow(c), int32(lanes),
-		scale, shift, fusedAct(a.Act))
+	b.launchLanes("BatchNorm", c, lanes, qmBnApplyF32(b.f32(a.X), b.f32(a.Y), int64(rows), narrow(c), int32(lanes),
+		scale, shift, fusedAct(a.Act)))
 }
 
 // BatchNormBackward implements engine.Backend: the sums Σdy and Σdy·x per
@@ -131,25 +132,27 @@ func (b *Backend) BatchNormBackward(a engine.BatchNormArgs) {
 		return
 	}
 	defer b.release(coeffs)
-	k, u, v := coeffs.ptr, offset(coeffs.ptr, c), offset(coeffs.ptr, 2*c)
+	k := dptr[float32](coeffs.ptr)
+	u, v := k.add(c), k.add(2*c)
 	lanes := b.lanes(rows, c)
 	partial, ok := b.scratch("BatchNormBackward", 8*2*c*lanes)
 	if !ok {
 		return
 	}
 	defer b.release(partial)
+	sums := dptr[float64](partial.ptr)
 	act, y := fusedAct(a.Act), b.fusedOutput(a)
-	b.launchLanes("BatchNormBackward", "qm_bn_backward_partial", c, lanes, b.f32(a.X), b.f32(a.DY), y, act,
-		int64(rows), narrow(c), int32(lanes), partial.ptr)
+	b.launchLanes("BatchNormBackward", c, lanes, qmBnBackwardPartial(b.f32(a.X), b.f32(a.DY), y, act,
+		int64(rows), narrow(c), int32(lanes), sums))
 	train := int32(0)
 	if a.Train {
 		train = 1
 	}
-	b.launchBlocks("BatchNormBackward", "qm_bn_backward_coeffs", c, partial.ptr, narrow(c), int32(lanes), int64(rows),
-		b.f32(a.Gamma), b.f32(a.Mean), b.f32(a.InvStd), b.f32(a.DGamma), b.f32(a.DBeta), train, k, u, v)
+	b.launchBlocks("BatchNormBackward", c, qmBnBackwardCoeffs(sums, narrow(c), int32(lanes), int64(rows),
+		b.f32(a.Gamma), b.f32(a.Mean), b.f32(a.InvStd), b.f32(a.DGamma), b.f32(a.DBeta), train, k, u, v))
 	if a.DX == nil || rows == 0 {
 		return
 	}
-	b.launchLanes("BatchNormBackward", "qm_bn_backward_apply_f32", c, lanes, b.f32(a.X), b.f32(a.DY), y, act,
-		b.f32(a.DX), int64(rows), narrow(c), int32(lanes), k, u, v)
+	b.launchLanes("BatchNormBackward", c, lanes, qmBnBackwardApplyF32(b.f32(a.X), b.f32(a.DY), y, act,
+		b.f32(a.DX), int64(rows), narrow(c), int32(lanes), k, u, v))
 }

@@ -60,7 +60,7 @@ func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
 		return
 	}
 	xp, wp, yp := b.f32(x), b.f32(w), b.f32(y)
-	if b.dnnForward(xp, wp, yp, g) {
+	if b.dnnForward(devPtr(xp), devPtr(wp), devPtr(yp), g) {
 		return
 	}
 	oh, ow := g.OutH(), g.OutW()
@@ -78,18 +78,19 @@ func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
 	cg, kg := g.C/g.Groups, g.K/g.Groups
 	rsc := g.R * g.S * cg
 	chunk := colRows(pixels, rsc, 1)
-	col, ok := b.scratch("Conv2d", 4*chunk*rsc)
+	colBuf, ok := b.scratch("Conv2d", 4*chunk*rsc)
 	if !ok {
 		return
 	}
-	defer b.release(col)
+	defer b.release(colBuf)
+	col := dptr[float32](colBuf.ptr)
 	for p0 := 0; p0 < pixels; p0 += chunk {
 		rows := min(chunk, pixels-p0)
 		for grp := 0; grp < g.Groups; grp++ {
-			b.im2col("Conv2d", xp, col.ptr, p0, rows, grp, g)
+			b.im2col("Conv2d", xp, col, p0, rows, grp, g)
 			// y[p0:, group's K] [rows, kg] = col [rows, rsc] · w_grpᵀ with w_grp [kg, rsc].
 			b.gemm("Conv2d", gemmArgs{transB: true, m: rows, n: kg, k: rsc, alpha: 1,
-				a: col.ptr, lda: rsc, b: offset(wp, grp*kg*rsc), ldb: rsc, c: offset(yp, p0*g.K+grp*kg), ldc: g.K})
+				a: col, lda: rsc, b: wp.add(grp * kg * rsc), ldb: rsc, c: yp.add(p0*g.K + grp*kg), ldc: g.K})
 		}
 	}
 }
@@ -106,7 +107,7 @@ func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvG
 		return
 	}
 	xp, wp, dyp, dxp, dwp := b.f32(x), b.f32(w), b.f32(dy), b.f32(dx), b.f32(dw)
-	if b.dnnBackward(xp, wp, dyp, dxp, dwp, g) {
+	if b.dnnBackward(devPtr(xp), devPtr(wp), devPtr(dyp), devPtr(dxp), devPtr(dwp), g) {
 		return
 	}
 	if isDepthwise(g) {
@@ -132,83 +133,88 @@ func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvG
 		buffers = 2
 	}
 	chunk := colRows(pixels, rsc, buffers)
-	col, ok := b.scratch("Conv2dBackward", 4*chunk*rsc)
+	colBuf, ok := b.scratch("Conv2dBackward", 4*chunk*rsc)
 	if !ok {
 		return
 	}
-	defer b.release(col)
-	var dcol scratch
+	defer b.release(colBuf)
+	col := dptr[float32](colBuf.ptr)
+	var dcol dptr[float32]
 	if dx != nil {
-		if dcol, ok = b.scratch("Conv2dBackward", 4*chunk*rsc); !ok {
+		dcolBuf, ok := b.scratch("Conv2dBackward", 4*chunk*rsc)
+		if !ok {
 			return
 		}
-		defer b.release(dcol)
+		defer b.release(dcolBuf)
+		dcol = dptr[float32](dcolBuf.ptr)
 		// col2im accumulates, chunk by chunk.
-		b.memset32("Conv2dBackward", dxp, 0, uint64(x.Numel()))
+		b.memset32("Conv2dBackward", devPtr(dxp), 0, uint64(x.Numel()))
 	}
 	for p0 := 0; p0 < pixels; p0 += chunk {
 		rows := min(chunk, pixels-p0)
 		for grp := 0; grp < g.Groups; grp++ {
-			b.im2col("Conv2dBackward", xp, col.ptr, p0, rows, grp, g)
-			dyg := offset(dyp, p0*g.K+grp*kg) // [rows, kg] with leading dimension K
-			wg := offset(wp, grp*kg*rsc)      // [kg, rsc]
+			b.im2col("Conv2dBackward", xp, col, p0, rows, grp, g)
+			dyg := dyp.add(p0*g.K + grp*kg) // [rows, kg] with leading dimension K
+			wg := wp.add(grp * kg * rsc)    // [kg, rsc]
 			// dw_grp [kg, rsc] += dy_grpᵀ · col.
 			b.gemm("Conv2dBackward", gemmArgs{transA: true, m: kg, n: rsc, k: rows, alpha: 1,
-				a: dyg, lda: g.K, b: col.ptr, ldb: rsc, beta: 1, c: offset(dwp, grp*kg*rsc), ldc: rsc})
+				a: dyg, lda: g.K, b: col, ldb: rsc, beta: 1, c: dwp.add(grp * kg * rsc), ldc: rsc})
 			if dx == nil {
 				continue
 			}
 			// dcol [rows, rsc] = dy_grp · w_grp, then scattered back into dx.
 			b.gemm("Conv2dBackward", gemmArgs{m: rows, n: rsc, k: kg, alpha: 1,
-				a: dyg, lda: g.K, b: wg, ldb: rsc, c: dcol.ptr, ldc: rsc})
+				a: dyg, lda: g.K, b: wg, ldb: rsc, c: dcol, ldc: rsc})
 			n0 := p0 / (oh * ow)
 			nimg := (p0+rows-1)/(oh*ow) - n0 + 1
-			b.launchTiles("Conv2dBackward", "qm_col2im_f32", cg, nimg*g.H*g.W, dcol.ptr, dxp,
+			b.launchTiles("Conv2dBackward", cg, nimg*g.H*g.W, qmCol2imF32(dcol, dxp,
 				narrow(p0), narrow(rows), narrow(n0), narrow(nimg), narrow(g.H), narrow(g.W), narrow(g.C),
-				narrow(oh), narrow(ow), narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad), narrow(cg), narrow(grp))
+				narrow(oh), narrow(ow), narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad), narrow(cg), narrow(grp)))
 		}
 	}
 }
 
 // im2col queues qm_im2col_f32 for output pixels [p0, p0+rows) and group
 // grp into col.
-func (b *Backend) im2col(op string, x, col devPtr, p0, rows, grp int, g engine.ConvGeom) {
+func (b *Backend) im2col(op string, x, col dptr[float32], p0, rows, grp int, g engine.ConvGeom) {
 	cg := g.C / g.Groups
-	b.launchTiles(op, "qm_im2col_f32", g.R*g.S*cg, rows, x, col, narrow(p0), narrow(rows),
+	b.launchTiles(op, g.R*g.S*cg, rows, qmIm2colF32(x, col, narrow(p0), narrow(rows),
 		narrow(g.H), narrow(g.W), narrow(g.C), narrow(g.OutH()), narrow(g.OutW()),
-		narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad), narrow(cg), narrow(grp))
+		narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad), narrow(cg), narrow(grp)))
 }
 
 // depthwiseForward queues our direct depthwise kernel.
-func (b *Backend) depthwiseForward(xp, wp, yp devPtr, g engine.ConvGeom) {
+func (b *Backend) depthwiseForward(xp, wp, yp dptr[float32], g engine.ConvGeom) {
 	oh, ow := g.OutH(), g.OutW()
-	b.launchTiles("Conv2d", "qm_dwconv_f32", g.C, g.N*oh*ow, xp, wp, yp,
+	b.launchTiles("Conv2d", g.C, g.N*oh*ow, qmDwconvF32(xp, wp, yp,
 		narrow(g.N), narrow(g.H), narrow(g.W), narrow(g.C), narrow(oh), narrow(ow),
-		narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad))
+		narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad)))
 }
 
 // depthwiseBackward computes dx (when dxp is not 0) and accumulates dw of
 // a depthwise convolution. The weight gradient is a reduction over output
 // pixels, split into ranges whose partial sums qm_dwconv_dw_final_f32 adds
 // in order.
-func (b *Backend) depthwiseBackward(xp, wp, dyp, dxp, dwp devPtr, g engine.ConvGeom) {
+func (b *Backend) depthwiseBackward(xp, wp, dyp, dxp, dwp dptr[float32], g engine.ConvGeom) {
 	oh, ow := g.OutH(), g.OutW()
-	geom := []any{narrow(g.N), narrow(g.H), narrow(g.W), narrow(g.C), narrow(oh), narrow(ow),
-		narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad)}
+	n, h, w, c := narrow(g.N), narrow(g.H), narrow(g.W), narrow(g.C)
+	r, s, stride, pad := narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad)
 	if dxp != 0 {
-		b.launchTiles("Conv2dBackward", "qm_dwconv_dx_f32", g.C, g.N*g.H*g.W, append([]any{dyp, wp, dxp}, geom...)...)
+		b.launchTiles("Conv2dBackward", g.C, g.N*g.H*g.W,
+			qmDwconvDxF32(dyp, wp, dxp, n, h, w, c, narrow(oh), narrow(ow), r, s, stride, pad))
 	}
 	rs := g.R * g.S
 	pixels := g.N * oh * ow
 	tiles := (g.C + tileX - 1) / tileX
 	// Enough splits to fill the device, but at least 64 pixels per thread.
 	splits := min(max(1, b.maxBlocks/(tiles*rs)), max(1, pixels/(tileY*64)), maxGridY)
-	partial, ok := b.scratch("Conv2dBackward", 4*splits*rs*g.C)
+	partialBuf, ok := b.scratch("Conv2dBackward", 4*splits*rs*g.C)
 	if !ok {
 		return
 	}
-	defer b.release(partial)
-	b.launch("Conv2dBackward", "qm_dwconv_dw_partial_f32", dim3{uint32(tiles), uint32(rs), uint32(splits)},
-		dim3{tileX, tileY, 1}, append([]any{xp, dyp, partial.ptr}, geom...)...)
-	b.launchN("Conv2dBackward", "qm_dwconv_dw_final_f32", g.C*rs, partial.ptr, dwp, narrow(g.C), narrow(rs), narrow(splits))
+	defer b.release(partialBuf)
+	partial := dptr[float32](partialBuf.ptr)
+	b.launch("Conv2dBackward", dim3{uint32(tiles), uint32(rs), uint32(splits)}, dim3{tileX, tileY, 1},
+		qmDwconvDwPartialF32(xp, dyp, partial, n, h, w, c, narrow(oh), narrow(ow), r, s, stride, pad))
+	b.launchN("Conv2dBackward", g.C*rs, qmDwconvDwFinalF32(partial, dwp, c, narrow(rs), narrow(splits)))
 }

@@ -5,14 +5,14 @@ package cuda
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/device"
 )
 
-// Convolutions take one of two paths (SetConv, QMUL_CONV, --conv):
+// Convolutions take one of two paths (SetConv, device.Options.Conv, --conv):
 //
 //   - cuDNN's implicit-GEMM (and other) kernels, which never materialise
 //     the column matrix, when the cuDNN library loads;
@@ -34,18 +34,12 @@ import (
 // activations (there is no column matrix to save), and depthwise
 // convolutions go to cuDNN only when cuDNN's measured forward time beats
 // our direct kernel's, timed on the same operands at the shape's first
-// forward; its backward passes follow that choice. A shape cuDNN cannot
-// describe, or for which it offers no algorithm within the bounds, falls
-// back to im2col (its backward passes alone, when only they lack an
-// algorithm). With --conv cudnn every convolution goes through cuDNN, and
-// such a shape is an error.
-
-// Convolution paths, as SetConv and --conv name them.
-const (
-	ConvAuto   = "auto"
-	ConvCudnn  = "cudnn"
-	ConvIm2col = "im2col"
-)
+// forward; its backward passes follow that choice. With --conv cudnn every
+// convolution goes through cuDNN. In both modes a shape cuDNN rejects (it
+// cannot describe it, or offers no supported algorithm within the bounds,
+// as real cuDNN does for some grouped float convolutions) runs on the
+// im2col path instead (its backward passes alone, when only they are
+// rejected), and the backend says so in one line per shape.
 
 // maxWorkspaceBytes bounds the workspace of one cuDNN call: the same bound
 // as the im2col path's column buffers. A variable so that tests can lower
@@ -100,6 +94,8 @@ type convDesc any
 type convLib interface {
 	// name says which library this is, e.g. "cuDNN 9.1.0 (libcudnn.so.9)".
 	name() string
+	// statusName is the library's name for a status code.
+	statusName(code int) string
 	describe(g engine.ConvGeom) (convDesc, error)
 	undescribe(d convDesc) error
 	// algorithms lists algorithms for pass, best first: the heuristics'
@@ -137,57 +133,37 @@ type convState struct {
 	mode  string
 	dnn   convLib // nil on the im2col path
 	why   string  // why cuDNN is not used, in auto mode
-	find  bool    // measure algorithms (QMUL_CUDNN_FIND)
+	find  bool    // measure algorithms (device.Options.CudnnFind)
 	plans map[engine.ConvGeom]*convPlan
+	// rejected counts the shapes cuDNN rejected, which run on im2col.
+	rejected int
+	// note receives the one-line notice of each rejected shape (nil:
+	// none).
+	note func(string)
 	// now is the clock of the depthwise decision.
 	now func() time.Time
 }
 
-// convFromEnv reads QMUL_CONV (auto, cudnn or im2col; unset means auto)
-// and QMUL_CUDNN_FIND (a boolean; unset means on).
-func convFromEnv() (mode string, find bool, err error) {
-	mode = os.Getenv("QMUL_CONV")
-	if mode == "" {
-		mode = ConvAuto
-	}
-	if err := checkConvMode(mode); err != nil {
-		return "", false, fmt.Errorf("QMUL_CONV=%q: %w", mode, err)
-	}
-	find = true
-	if v := os.Getenv("QMUL_CUDNN_FIND"); v != "" {
-		if find, err = strconv.ParseBool(v); err != nil {
-			return "", false, fmt.Errorf("QMUL_CUDNN_FIND=%q: want 0 or 1", v)
-		}
-	}
-	return mode, find, nil
-}
-
-func checkConvMode(mode string) error {
-	switch mode {
-	case ConvAuto, ConvCudnn, ConvIm2col:
-		return nil
-	}
-	return fmt.Errorf("want auto, cudnn or im2col")
-}
-
-// SetConv implements engine.ConvPathChooser. It chooses the convolution path: ConvAuto (cuDNN when it loads and
-// works, else im2col + SGEMM), ConvCudnn (every convolution through cuDNN;
-// an error when it is unusable) or ConvIm2col. ConvPath says what it chose.
+// SetConv implements engine.ConvPathChooser. It chooses the convolution
+// path: device.ConvAuto (cuDNN when it loads and works, else im2col +
+// SGEMM), device.ConvCudnn (every convolution cuDNN accepts through cuDNN;
+// an error when it is unusable) or device.ConvIm2col. ConvPath says what
+// it chose.
 func (b *Backend) SetConv(mode string) error {
-	if err := checkConvMode(mode); err != nil {
-		return fmt.Errorf("convolution path %q: %w", mode, err)
+	if err := device.CheckConv(mode); err != nil {
+		return fmt.Errorf("convolution path: %w", err)
 	}
 	if err := b.Err(); err != nil {
 		return err
 	}
 	c := &b.conv
 	c.mode, c.dnn, c.why = mode, nil, ""
-	if mode == ConvIm2col {
+	if mode == device.ConvIm2col {
 		return nil
 	}
 	lib, err := b.x.convLibrary()
 	if err != nil {
-		if mode == ConvCudnn {
+		if mode == device.ConvCudnn {
 			return err
 		}
 		c.why = err.Error()
@@ -203,7 +179,7 @@ func (b *Backend) ConvPath() string {
 	c := &b.conv
 	const im2col = "im2col + cuBLAS SGEMM"
 	switch {
-	case c.mode == ConvIm2col:
+	case c.mode == device.ConvIm2col:
 		return im2col + " (chosen: --conv im2col)"
 	case c.dnn == nil:
 		return im2col + " (cuDNN unusable: " + c.why + ")"
@@ -212,8 +188,8 @@ func (b *Backend) ConvPath() string {
 	if c.find {
 		how = "measured once per shape"
 	}
-	if c.mode == ConvCudnn {
-		return fmt.Sprintf("%s for every convolution (chosen: --conv cudnn; algorithms %s)", c.dnn.name(), how)
+	if c.mode == device.ConvCudnn {
+		return fmt.Sprintf("%s for every convolution it accepts (chosen: --conv cudnn; algorithms %s)", c.dnn.name(), how)
 	}
 	return fmt.Sprintf("%s (algorithms %s; 1×1 convolutions on cuBLAS, depthwise where faster than our kernels)",
 		c.dnn.name(), how)
@@ -227,7 +203,7 @@ func (b *Backend) dnnPlan(op string, g engine.ConvGeom) *convPlan {
 	if c.dnn == nil || b.err != nil {
 		return nil
 	}
-	if c.mode == ConvAuto && isPointwise(g) {
+	if c.mode == device.ConvAuto && isPointwise(g) {
 		return nil
 	}
 	p, ok := c.plans[g]
@@ -235,9 +211,7 @@ func (b *Backend) dnnPlan(op string, g engine.ConvGeom) *convPlan {
 		p = &convPlan{algos: map[algoKey]convAlgo{}}
 		desc, err := c.dnn.describe(g)
 		if err != nil {
-			if !b.dnnFallback(op, err) {
-				return nil
-			}
+			b.reject(g, "", err)
 			p.im2col = true
 		}
 		p.desc = desc
@@ -252,18 +226,71 @@ func (b *Backend) dnnPlan(op string, g engine.ConvGeom) *convPlan {
 	return p
 }
 
-// dnnFallback handles a shape cuDNN cannot run: in auto mode it reports
-// true (take the im2col path), with --conv cudnn it records err.
-func (b *Backend) dnnFallback(op string, err error) bool {
-	if b.conv.mode == ConvAuto {
-		return true
+// reject records that cuDNN rejects shape g (for the passes named, ""
+// for all) and says so in one line: the shape runs on the im2col path.
+func (b *Backend) reject(g engine.ConvGeom, passes string, why error) {
+	c := &b.conv
+	c.rejected++
+	if c.note == nil {
+		return
 	}
-	b.fail(op, err)
-	return false
+	what := "it runs"
+	if passes != "" {
+		what = "its " + passes + " run"
+	}
+	path := "im2col + cuBLAS SGEMM"
+	if isDepthwise(g) {
+		path = "our depthwise kernels"
+	}
+	c.note(fmt.Sprintf("convolutions: %s rejects %s (%v); %s on %s", c.dnn.name(), describeShape(g), why, what, path))
+}
+
+// describeShape names a convolution shape in a person's words, e.g.
+// "the 3×3 stride-2 depthwise convolution of 32 channels, 16×16 input,
+// batch 8".
+func describeShape(g engine.ConvGeom) string {
+	kind := fmt.Sprintf("convolution of %d to %d channels", g.C, g.K)
+	switch {
+	case isDepthwise(g):
+		kind = fmt.Sprintf("depthwise convolution of %d channels", g.C)
+	case g.Groups > 1:
+		kind = fmt.Sprintf("convolution of %d to %d channels in %d groups", g.C, g.K, g.Groups)
+	}
+	return fmt.Sprintf("the %d×%d stride-%d %s, %d×%d input, batch %d", g.R, g.S, g.Stride, kind, g.H, g.W, g.N)
 }
 
 // errNoAlgorithm is a pass for which cuDNN offered no usable algorithm.
-var errNoAlgorithm = errors.New("no deterministic cuDNN algorithm within the workspace bound")
+var errNoAlgorithm = errors.New("no usable cuDNN algorithm")
+
+// noAlgorithm explains errNoAlgorithm for the candidates cuDNN offered:
+// how many it does not support (with its status), how many are not
+// deterministic and how many need more workspace than bound.
+func (b *Backend) noAlgorithm(pass convPass, cands []convAlgo, bound uint64) error {
+	var unsupported, nondet, large int
+	status := 0
+	for _, a := range cands {
+		switch {
+		case a.status != 0:
+			unsupported++
+			status = a.status
+		case !a.deterministic:
+			nondet++
+		case a.memory > bound:
+			large++
+		}
+	}
+	var why []string
+	if unsupported > 0 {
+		why = append(why, fmt.Sprintf("%d unsupported (%s)", unsupported, b.conv.dnn.statusName(status)))
+	}
+	if nondet > 0 {
+		why = append(why, fmt.Sprintf("%d not deterministic", nondet))
+	}
+	if large > 0 {
+		why = append(why, fmt.Sprintf("%d needing more than %d MiB of workspace", large, bound>>20))
+	}
+	return fmt.Errorf("%s: %w: of %d offered, %s", pass.cudnnName(), errNoAlgorithm, len(cands), strings.Join(why, ", "))
+}
 
 // algorithm returns the algorithm of pass for p, choosing it the first
 // time. op holds the operands to measure on; out is the pass's output
@@ -280,7 +307,7 @@ func (b *Backend) algorithm(p *convPlan, g engine.ConvGeom, pass convPass, op co
 	}
 	usable := usableAlgos(cands, maxWorkspaceBytes)
 	if len(usable) == 0 {
-		return convAlgo{}, fmt.Errorf("%s of %+v: %w", pass.cudnnName(), g, errNoAlgorithm)
+		return convAlgo{}, b.noAlgorithm(pass, cands, maxWorkspaceBytes)
 	}
 	a := usable[0]
 	if c.find {
@@ -295,8 +322,7 @@ func (b *Backend) algorithm(p *convPlan, g engine.ConvGeom, pass convPass, op co
 		return convAlgo{}, err
 	}
 	if a.memory > maxWorkspaceBytes {
-		return convAlgo{}, fmt.Errorf("%s of %+v: algorithm %d needs %d bytes of workspace: %w",
-			pass.cudnnName(), g, a.algo, a.memory, errNoAlgorithm)
+		return convAlgo{}, fmt.Errorf("%s: %w: algorithm %d needs %d bytes of workspace", pass.cudnnName(), errNoAlgorithm, a.algo, a.memory)
 	}
 	p.algos[key] = a
 	return a, nil
@@ -342,7 +368,7 @@ func (b *Backend) measure(p *convPlan, g engine.ConvGeom, pass convPass, op conv
 	}
 	usable := usableAlgos(measured, wsBytes)
 	if len(usable) == 0 {
-		return convAlgo{}, fmt.Errorf("%s of %+v: none measured: %w", pass.cudnnName(), g, errNoAlgorithm)
+		return convAlgo{}, b.noAlgorithm(pass, measured, wsBytes)
 	}
 	return usable[0], nil
 }
@@ -378,31 +404,30 @@ func (b *Backend) dnnForward(xp, wp, yp devPtr, g engine.ConvGeom) bool {
 		return b.err != nil
 	}
 	ops := convOperands{x: xp, w: wp, y: yp}
-	if !p.decided && b.conv.mode == ConvAuto {
-		if !b.chooseForward(p, g, ops) {
-			return b.err != nil
-		}
+	if !p.decided && !b.chooseForward(p, g, ops) {
+		return b.err != nil
 	}
 	b.runDnn("Conv2d", p, g, passForward, ops, 0)
 	return true
 }
 
-// chooseForward settles, at a shape's first forward in auto mode, whether
-// it runs on cuDNN: a shape with no usable algorithm falls back to im2col,
-// and a depthwise shape stays on our direct kernel unless cuDNN's measured
-// time beats it.
+// chooseForward settles, at a shape's first forward, whether it runs on
+// cuDNN: a shape cuDNN rejects (no usable algorithm) falls back to
+// im2col, and in auto mode a depthwise shape stays on our direct kernel
+// unless cuDNN's measured time beats it.
 func (b *Backend) chooseForward(p *convPlan, g engine.ConvGeom, ops convOperands) bool {
 	p.decided = true
 	a, err := b.algorithm(p, g, passForward, ops)
 	switch {
 	case errors.Is(err, errNoAlgorithm):
+		b.reject(g, "", err)
 		p.im2col = true
 		return false
 	case err != nil:
 		b.fail("Conv2d", err)
 		return false
 	}
-	if !isDepthwise(g) {
+	if b.conv.mode != device.ConvAuto || !isDepthwise(g) {
 		return true
 	}
 	if a.time <= 0 { // heuristics only: nothing to compare with
@@ -430,7 +455,7 @@ func (b *Backend) timeDirectForward(ops convOperands, g engine.ConvGeom) (time.D
 	}
 	start := b.conv.now()
 	for range depthwiseReps {
-		b.depthwiseForward(ops.x, ops.w, ops.y, g)
+		b.depthwiseForward(dptr[float32](ops.x), dptr[float32](ops.w), dptr[float32](ops.y), g)
 	}
 	if b.err != nil {
 		return 0, b.err
@@ -448,7 +473,7 @@ func (b *Backend) dnnBackward(xp, wp, dyp, dxp, dwp devPtr, g engine.ConvGeom) b
 	if p == nil || p.backwardIm2col {
 		return b.err != nil
 	}
-	if b.conv.mode == ConvAuto && !p.decided {
+	if !p.decided {
 		// Backward before any forward of the shape (not in training):
 		// decide as a forward would, on scratch output.
 		y, ok := b.scratch("Conv2dBackward", 4*g.N*g.OutH()*g.OutW()*g.K)
@@ -462,13 +487,11 @@ func (b *Backend) dnnBackward(xp, wp, dyp, dxp, dwp devPtr, g engine.ConvGeom) b
 	}
 	dataOps := convOperands{x: dxp, w: wp, y: dyp}
 	filterOps := convOperands{x: xp, w: dwp, y: dyp}
-	if b.conv.mode == ConvAuto {
-		// A backward pass with no usable algorithm sends the shape's
-		// backward passes to im2col.
-		if (dxp != 0 && !b.backwardUsable(p, g, passBackwardData, dataOps)) ||
-			!b.backwardUsable(p, g, passBackwardFilter, filterOps) {
-			return b.err != nil
-		}
+	// A backward pass cuDNN rejects sends the shape's backward passes to
+	// im2col.
+	if (dxp != 0 && !b.backwardUsable(p, g, passBackwardData, dataOps)) ||
+		!b.backwardUsable(p, g, passBackwardFilter, filterOps) {
+		return b.err != nil
 	}
 	if dxp != 0 {
 		b.runDnn("Conv2dBackward", p, g, passBackwardData, dataOps, 0)
@@ -477,13 +500,14 @@ func (b *Backend) dnnBackward(xp, wp, dyp, dxp, dwp devPtr, g engine.ConvGeom) b
 	return true
 }
 
-// backwardUsable chooses pass's algorithm (auto mode) and reports whether
-// there is one; with none, the shape's backward passes go to im2col from
-// then on. Other errors are recorded.
+// backwardUsable chooses pass's algorithm and reports whether there is
+// one; with none, the shape's backward passes go to im2col from then on.
+// Other errors are recorded.
 func (b *Backend) backwardUsable(p *convPlan, g engine.ConvGeom, pass convPass, ops convOperands) bool {
 	_, err := b.algorithm(p, g, pass, ops)
 	switch {
 	case errors.Is(err, errNoAlgorithm):
+		b.reject(g, "backward passes", err)
 		p.backwardIm2col = true
 		return false
 	case err != nil:

@@ -5,6 +5,10 @@ package cuda
 /*
 #include "binding.h"
 
+static cublasStatus_t qm_cublasGetProperty(void* fn, int type, int* v) {
+	return ((cublasStatus_t (*)(int, int*))fn)(type, v);
+}
+
 static cublasStatus_t qm_cublasCreate(void* set, CUcontext ctx, void* fn, cublasHandle_t* h) {
 	QM_SET_CURRENT(set, ctx);
 	return ((cublasStatus_t (*)(cublasHandle_t*))fn)(h);
@@ -56,20 +60,15 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"unsafe"
+
+	"github.com/qmulgpu/qmulgpu/cuda/libsearch"
 )
 
-// cublasLibraries are the cuBLAS libraries tried, newest first: the
-// sonames through the loader's search path, then the CUDA toolkit's
-// default install directories.
-var cublasLibraries = []string{
-	"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so",
-	"/usr/local/cuda/lib64/libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so.12",
-	"/usr/local/cuda/lib64/libcublas.so.11", "/usr/local/cuda/lib64/libcublas.so",
-}
+// cublasSonames are the cuBLAS versions tried, newest first. Each needs
+// cuBLASLt of its own version, opened first from the same folder.
+var cublasSonames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}
 
 // cuBLAS math modes (cublasMath_t).
 const (
@@ -92,8 +91,7 @@ var cublasStatusNames = map[int]string{
 
 // cublas is the cuBLAS library, opened with dlopen, and its entry points.
 type cublas struct {
-	path string
-	lib  unsafe.Pointer
+	lib *library
 
 	create       unsafe.Pointer
 	destroy      unsafe.Pointer
@@ -101,46 +99,95 @@ type cublas struct {
 	setMathMode  unsafe.Pointer
 	sgemm        unsafe.Pointer
 	sgemmStrided unsafe.Pointer
+	getProperty  unsafe.Pointer // optional: cublasGetProperty
 }
 
-// loadCublas opens the first library of paths that loads and resolves its
-// entry points.
-func loadCublas(paths []string) (*cublas, error) {
-	var errs []string
-	for _, path := range paths {
-		lib, err := dlopen(path, "cuBLAS library")
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		l := &cublas{path: path, lib: lib}
-		syms := []symbol{
-			{&l.create, []string{"cublasCreate_v2"}},
-			{&l.destroy, []string{"cublasDestroy_v2"}},
-			{&l.setStream, []string{"cublasSetStream_v2"}},
-			{&l.setMathMode, []string{"cublasSetMathMode"}},
-			{&l.sgemm, []string{"cublasSgemm_v2"}},
-			{&l.sgemmStrided, []string{"cublasSgemmStridedBatched"}},
-		}
-		if err := resolve(lib, path, syms); err != nil {
-			dlclose(lib)
-			errs = append(errs, err.Error())
-			continue
-		}
-		return l, nil
+// openCublas opens one candidate (cuBLASLt from its folder first) and
+// resolves its entry points. driverMajor is the newest CUDA major version
+// the driver runs (0: not checked): cuBLAS N needs a driver for CUDA N.
+func openCublas(c libsearch.Candidate, driverMajor int) (*cublas, error) {
+	major := libsearch.Major(c.Path)
+	lt := "libcublasLt.so*"
+	if major > 0 {
+		lt = fmt.Sprintf("libcublasLt.so.%d", major)
 	}
-	return nil, fmt.Errorf("no usable cuBLAS library (install the CUDA toolkit's libcublas, or set QMUL_CUBLAS to its path): %s",
-		strings.Join(errs, "; "))
+	lib, err := openLibrary("cuBLAS", c, "cuBLASLt", lt)
+	if err != nil {
+		return nil, err
+	}
+	if major > 0 && driverMajor > 0 && major > driverMajor {
+		lib.close()
+		return nil, fmt.Errorf("cuBLAS %d needs a driver for CUDA %d, this one runs CUDA %d at most", major, major, driverMajor)
+	}
+	l := &cublas{lib: lib}
+	syms := []symbol{
+		{dst: &l.create, names: []string{"cublasCreate_v2"}},
+		{dst: &l.destroy, names: []string{"cublasDestroy_v2"}},
+		{dst: &l.setStream, names: []string{"cublasSetStream_v2"}},
+		{dst: &l.setMathMode, names: []string{"cublasSetMathMode"}},
+		{dst: &l.sgemm, names: []string{"cublasSgemm_v2"}},
+		{dst: &l.sgemmStrided, names: []string{"cublasSgemmStridedBatched"}},
+		{dst: &l.getProperty, names: []string{"cublasGetProperty"}, optional: true},
+	}
+	if err := lib.resolve(syms); err != nil {
+		lib.close()
+		return nil, err
+	}
+	return l, nil
 }
 
-// theCublas is the process's cuBLAS library, loaded once. QMUL_CUBLAS,
-// when set, is the only path tried.
-var theCublas = sync.OnceValues(func() (*cublas, error) {
-	if p := os.Getenv("QMUL_CUBLAS"); p != "" {
-		return loadCublas([]string{p})
+// version is the library's own version ("13.0.2"), or "" when it does
+// not say.
+func (l *cublas) version() string {
+	if l.getProperty == nil {
+		return ""
 	}
-	return loadCublas(cublasLibraries)
-})
+	var v [3]C.int // MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL
+	for i := range v {
+		if C.qm_cublasGetProperty(l.getProperty, C.int(i), &v[i]) != 0 {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2])
+}
+
+// pickCublas returns the first candidate that the driver (CUDA
+// driverMajor; 0: not checked) can run, that opens and that try accepts
+// (try creates a handle on the device; nil accepts every one), and a note
+// naming each library found and passed over, and why. The error, when
+// none is usable, says the same.
+func pickCublas(cands []libsearch.Candidate, driverMajor int, try func(*cublas) error) (*cublas, string, error) {
+	open := func(c libsearch.Candidate) (*cublas, error) { return openCublas(c, driverMajor) }
+	l, passed, ok := firstUsable(cands, open, try, func(l *cublas) { l.lib.close() }, func(l *cublas) string { return l.lib.path })
+	if !ok {
+		return nil, "", fmt.Errorf("no usable cuBLAS library (install the CUDA toolkit's libcublas or NVIDIA's cuBLAS pip wheel, "+
+			"or set QMUL_CUBLAS to its path): %s", strings.Join(passed, "; "))
+	}
+	return l, choiceNote("cuBLAS", passed), nil
+}
+
+// cublasChoice is the process's cuBLAS.
+var cublasChoice choice[*cublas]
+
+// chooseCublas creates a handle on stream s of ctx from the process's
+// cuBLAS, choosing the library at the first call: the candidates of
+// QMUL_CUBLAS or of the search (libsearch), newest version first, and of
+// those the first that the driver runs and that creates a handle.
+func chooseCublas(drv *driver, ctx C.CUcontext, s C.CUstream, tf32 bool) (*blasHandle, error) {
+	var h *blasHandle
+	handle := func(l *cublas) (err error) {
+		h, err = newBlasHandle(l, drv, ctx, s, tf32)
+		return err
+	}
+	err := cublasChoice.use(handle, func(try func(*cublas) error) (*cublas, error) {
+		l, note, err := pickCublas(searchCandidates("QMUL_CUBLAS", cublasSonames), drv.cudaMajor(), try)
+		if err == nil {
+			record("cublas", l.lib.report(l.version(), note))
+		}
+		return l, err
+	})
+	return h, err
+}
 
 // checkBlas turns a cuBLAS status into an *Error naming the call (or the
 // cuCtxSetCurrent before it, reported by d); nil means success.
@@ -175,7 +222,7 @@ type blasHandle struct {
 // tensor-op math on or off.
 func newBlasHandle(lib *cublas, drv *driver, ctx C.CUcontext, s C.CUstream, tf32 bool) (*blasHandle, error) {
 	b := &blasHandle{lib: lib, drv: drv, ctx: ctx}
-	if err := checkBlas(drv, C.qm_cublasCreate(drv.cuCtxSetCurrent, ctx, lib.create, &b.h), "cublasCreate_v2 (%s)", lib.path); err != nil {
+	if err := checkBlas(drv, C.qm_cublasCreate(drv.cuCtxSetCurrent, ctx, lib.create, &b.h), "cublasCreate_v2 (%s)", lib.lib.path); err != nil {
 		return nil, err
 	}
 	err := checkBlas(drv, C.qm_cublasSetStream(drv.cuCtxSetCurrent, ctx, lib.setStream, b.h, s), "cublasSetStream_v2")

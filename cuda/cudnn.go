@@ -10,6 +10,7 @@ package cuda
 // memory, so the shims below can take it as one argument.
 typedef struct {
 	void* getVersion;
+	void* getCudartVersion;
 	void* getErrorString;
 	void* create;
 	void* destroy;
@@ -222,24 +223,17 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"unsafe"
 
+	"github.com/qmulgpu/qmulgpu/cuda/libsearch"
 	"github.com/qmulgpu/qmulgpu/engine"
 )
 
-// cudnnLibraries are the cuDNN libraries tried, newest first: the sonames
-// through the loader's search path, then the folders the CUDA toolkit and
-// the distributions' cuDNN packages install into. QMUL_CUDNN, when set, is
-// the only path tried (for a pip wheel's nvidia/cudnn/lib, say).
-var cudnnLibraries = []string{
-	"libcudnn.so.9", "libcudnn.so.8",
-	"/usr/local/cuda/lib64/libcudnn.so.9", "/usr/local/cuda/lib64/libcudnn.so.8",
-	"/usr/lib/x86_64-linux-gnu/libcudnn.so.9", "/usr/lib/x86_64-linux-gnu/libcudnn.so.8",
-	"/usr/lib64/libcudnn.so.9", "/usr/lib64/libcudnn.so.8",
-}
+// cudnnSonames are the cuDNN versions tried, newest first. Each opens
+// its sub-libraries (libcudnn_*.so.N) from its folder first: cuDNN 9
+// loads them by bare name when it first needs them.
+var cudnnSonames = []string{"libcudnn.so.9", "libcudnn.so.8"}
 
 // minCudnnMajor is the oldest cuDNN the binding accepts: 8 brought the
 // math types that TF32 needs, and the legacy entry points it calls keep
@@ -272,16 +266,18 @@ func (v cudnnVersion) String() string { return fmt.Sprintf("%d.%d.%d", v.major, 
 // cudnn is the cuDNN library, opened with dlopen, and its entry points in
 // C memory.
 type cudnn struct {
-	path    string
-	lib     unsafe.Pointer
+	lib     *library
 	version cudnnVersion
-	fn      *C.qm_cudnn
+	// cudart is the CUDA runtime version it was built for
+	// (cudnnGetCudartVersion: 1000·major + 10·minor; 0 when unknown).
+	cudart int
+	fn     *C.qm_cudnn
 }
 
 // symbols lists where each entry point goes. All are in cuDNN 8 and 9.
 func (l *cudnn) symbols() []symbol {
 	f := l.fn
-	p := func(field *unsafe.Pointer, name string) symbol { return symbol{field, []string{name}} }
+	p := func(field *unsafe.Pointer, name string) symbol { return symbol{dst: field, names: []string{name}} }
 	return []symbol{
 		p(&f.getErrorString, "cudnnGetErrorString"),
 		p(&f.create, "cudnnCreate"),
@@ -314,78 +310,104 @@ func (l *cudnn) symbols() []symbol {
 	}
 }
 
-// openCudnn opens the cuDNN library at path, checks its version and
+// openCudnn opens one candidate (its sub-libraries first), checks its
+// version and the CUDA runtime it was built for against driverMajor (the
+// newest CUDA major version the driver runs; 0: not checked), and
 // resolves its entry points.
-func openCudnn(path string) (*cudnn, error) {
-	lib, err := dlopen(path, "cuDNN library")
+func openCudnn(c libsearch.Candidate, driverMajor int) (*cudnn, error) {
+	parts := "libcudnn_*.so*"
+	if major := libsearch.Major(c.Path); major > 0 {
+		parts = fmt.Sprintf("libcudnn_*.so.%d", major)
+	}
+	lib, err := openLibrary("cuDNN", c, "cuDNN sub-library", parts)
 	if err != nil {
 		return nil, err
 	}
-	l := &cudnn{path: path, lib: lib, fn: (*C.qm_cudnn)(C.calloc(1, C.size_t(unsafe.Sizeof(C.qm_cudnn{}))))}
-	if err := resolve(lib, path, []symbol{{&l.fn.getVersion, []string{"cudnnGetVersion"}}}); err != nil {
+	l := &cudnn{lib: lib, fn: (*C.qm_cudnn)(C.calloc(1, C.size_t(unsafe.Sizeof(C.qm_cudnn{}))))}
+	if err := l.check(driverMajor); err != nil {
 		l.close()
-		return nil, fmt.Errorf("%w (not a cuDNN library?)", err)
+		return nil, err
+	}
+	return l, nil
+}
+
+// check reads the version and resolves the entry points.
+func (l *cudnn) check(driverMajor int) error {
+	path := l.lib.path
+	err := l.lib.resolve([]symbol{{dst: &l.fn.getVersion, names: []string{"cudnnGetVersion"}},
+		{dst: &l.fn.getCudartVersion, names: []string{"cudnnGetCudartVersion"}, optional: true}})
+	if err != nil {
+		return fmt.Errorf("%w (not a cuDNN library?)", err)
 	}
 	l.version = decodeCudnnVersion(int(C.qm_cudnnGetVersion(l.fn.getVersion)))
 	if l.version.major < minCudnnMajor {
-		l.close()
-		return nil, fmt.Errorf("%s is cuDNN %v, too old: need %d or newer", path, l.version, minCudnnMajor)
+		return fmt.Errorf("%s is cuDNN %v, too old: need %d or newer", path, l.version, minCudnnMajor)
 	}
-	if err := resolve(lib, path, l.symbols()); err != nil {
-		l.close()
-		return nil, fmt.Errorf("%w (a broken or partial cuDNN %v install?)", err, l.version)
+	if l.fn.getCudartVersion != nil {
+		l.cudart = int(C.qm_cudnnGetVersion(l.fn.getCudartVersion))
 	}
-	return l, nil
+	if m := l.cudart / 1000; driverMajor > 0 && m > driverMajor {
+		return fmt.Errorf("cuDNN %v for CUDA %d needs a driver for CUDA %d, this one runs CUDA %d at most", l.version, m, m, driverMajor)
+	}
+	if err := l.lib.resolve(l.symbols()); err != nil {
+		return fmt.Errorf("%w (a broken or partial cuDNN %v install?)", err, l.version)
+	}
+	return nil
 }
 
 // close releases the library; l must not be used afterwards.
 func (l *cudnn) close() {
 	C.free(unsafe.Pointer(l.fn))
-	dlclose(l.lib)
+	l.lib.close()
 }
 
-// loadCudnn opens the first of paths that is a usable cuDNN. Its error
-// names the libraries that exist but are broken or too old, and sums up
-// the paths where nothing exists in one phrase.
-func loadCudnn(paths []string) (*cudnn, error) {
-	var errs, missing []string
-	for _, path := range paths {
-		l, err := openCudnn(path)
+// pickCudnn returns the first candidate that opens, that the driver
+// (CUDA driverMajor; 0: not checked) can run and that try accepts (try
+// creates a handle and probes it on the device; nil accepts every one),
+// and a note naming each library found and passed over, and why.
+func pickCudnn(cands []libsearch.Candidate, driverMajor int, try func(*cudnn) error) (*cudnn, string, error) {
+	open := func(c libsearch.Candidate) (*cudnn, error) { return openCudnn(c, driverMajor) }
+	l, passed, ok := firstUsable(cands, open, try, (*cudnn).close, func(l *cudnn) string { return l.lib.path })
+	if !ok {
+		return nil, "", fmt.Errorf("no usable cuDNN (install cuDNN 8 or 9, or NVIDIA's cuDNN pip wheel, or set QMUL_CUDNN to its path): %s",
+			strings.Join(passed, "; "))
+	}
+	return l, choiceNote("cuDNN", passed), nil
+}
+
+// cudnnChoice is the process's cuDNN.
+var cudnnChoice choice[*cudnn]
+
+// chooseCudnn creates a cuDNN handle on stream s of ctx, choosing the
+// process's cuDNN at the first call: of the candidates of QMUL_CUDNN or of
+// the search, newest version first, the first that the driver runs and
+// whose handle passes the probe.
+func chooseCudnn(drv *driver, ctx C.CUcontext, s C.CUstream) (*dnnHandle, error) {
+	var h *dnnHandle
+	handle := func(l *cudnn) (err error) {
+		h, err = newDnnHandle(l, drv, ctx, s)
+		return err
+	}
+	err := cudnnChoice.use(handle, func(try func(*cudnn) error) (*cudnn, error) {
+		l, note, err := pickCudnn(searchCandidates("QMUL_CUDNN", cudnnSonames), drv.cudaMajor(), try)
 		if err == nil {
-			return l, nil
+			record("cudnn", l.lib.report(l.version.String(), note))
 		}
-		if strings.Contains(err.Error(), "No such file or directory") {
-			missing = append(missing, path)
-			continue
-		}
-		errs = append(errs, err.Error())
-	}
-	switch {
-	case len(missing) > 3:
-		errs = append(errs, fmt.Sprintf("%s and %d more places: not found", strings.Join(missing[:2], ", "), len(missing)-2))
-	case len(missing) > 0:
-		errs = append(errs, strings.Join(missing, ", ")+": not found")
-	}
-	return nil, fmt.Errorf("no usable cuDNN (install cuDNN 8 or 9, or set QMUL_CUDNN to its path): %s",
-		strings.Join(errs, "; "))
+		return l, err
+	})
+	return h, err
 }
-
-// theCudnn is the process's cuDNN library, loaded once.
-var theCudnn = sync.OnceValues(func() (*cudnn, error) {
-	if p := os.Getenv("QMUL_CUDNN"); p != "" {
-		return loadCudnn([]string{p})
-	}
-	return loadCudnn(cudnnLibraries)
-})
 
 // CudnnStatus says which cuDNN library the cuda build would use, or why
-// it has none, without touching a GPU: for `qmulgpu devices`.
+// it has none, without touching a GPU: for `qmulgpu devices` on a machine
+// where no device opens.
 func CudnnStatus() (string, error) {
-	l, err := theCudnn()
+	l, _, err := pickCudnn(searchCandidates("QMUL_CUDNN", cudnnSonames), 0, nil)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("cuDNN %v (%s)", l.version, l.path), nil
+	defer l.close()
+	return fmt.Sprintf("cuDNN %v (%s)", l.version, l.lib.path), nil
 }
 
 // dnnHandle is a cuDNN handle bound to one context and stream: the
@@ -404,7 +426,7 @@ var _ convLib = (*dnnHandle)(nil)
 // load its convolution sub-library now rather than at the first layer.
 func newDnnHandle(lib *cudnn, drv *driver, ctx C.CUcontext, s C.CUstream) (*dnnHandle, error) {
 	d := &dnnHandle{lib: lib, drv: drv, ctx: ctx}
-	if err := d.check(C.qm_cudnnCreate(drv.cuCtxSetCurrent, ctx, lib.fn, &d.h), "cudnnCreate (%s)", lib.path); err != nil {
+	if err := d.check(C.qm_cudnnCreate(drv.cuCtxSetCurrent, ctx, lib.fn, &d.h), "cudnnCreate (%s)", lib.lib.path); err != nil {
 		return nil, err
 	}
 	err := d.check(C.qm_cudnnSetStream(drv.cuCtxSetCurrent, ctx, lib.fn, d.h, s), "cudnnSetStream")
@@ -438,14 +460,18 @@ func (d *dnnHandle) check(r C.cudnnStatus_t, format string, args ...any) error {
 	if code&failedSetCurrent != 0 {
 		return d.drv.checkCode(code, format, args...)
 	}
-	name := fmt.Sprintf("CUDNN_STATUS_%d", code)
-	if s := C.qm_cudnnGetErrorString(d.lib.fn.getErrorString, r); s != nil {
-		name = C.GoString(s)
-	}
-	return &Error{Call: fmt.Sprintf(format, args...), Code: code, Name: name, Text: "cuDNN call failed"}
+	return &Error{Call: fmt.Sprintf(format, args...), Code: code, Name: d.statusName(code), Text: "cuDNN call failed"}
 }
 
-func (d *dnnHandle) name() string { return fmt.Sprintf("cuDNN %v (%s)", d.lib.version, d.lib.path) }
+// statusName is cuDNN's name for a status code (cudnnGetErrorString).
+func (d *dnnHandle) statusName(code int) string {
+	if s := C.qm_cudnnGetErrorString(d.lib.fn.getErrorString, C.cudnnStatus_t(code)); s != nil {
+		return C.GoString(s)
+	}
+	return fmt.Sprintf("CUDNN_STATUS_%d", code)
+}
+
+func (d *dnnHandle) name() string { return fmt.Sprintf("cuDNN %v (%s)", d.lib.version, d.lib.lib.path) }
 
 func (d *dnnHandle) cdesc(desc convDesc) *C.qm_cudnn_desc {
 	return (*C.qm_cudnn_desc)(unsafe.Pointer(desc.(*C.qm_cudnn_desc)))

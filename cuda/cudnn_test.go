@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qmulgpu/qmulgpu/cuda/libsearch"
 	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/device"
 )
 
 // fakeDNN is a convLib on a fakeGPU: it computes nothing, but checks what
@@ -30,6 +32,8 @@ type fakeDNN struct {
 	describes            []engine.ConvGeom
 	queries              []fakeQuery
 	runs                 []fakeRun
+	// notes are the backend's one-line notices.
+	notes []string
 }
 
 type fakeQuery struct {
@@ -73,8 +77,9 @@ func newFakeDNNBackend(t *testing.T, mode string, setup func(d *fakeDNN)) (*Back
 	if setup != nil {
 		setup(d)
 	}
-	opts := defaultOptions
-	opts.conv = mode
+	opts := device.DefaultOptions()
+	opts.Conv = mode
+	opts.Note = func(s string) { d.notes = append(d.notes, s) }
 	b, err := newBackend(f, 0, deviceInfo{name: "Fake GPU", major: 9, minor: 0, sms: 4, totalMem: 80 << 30}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +88,8 @@ func newFakeDNNBackend(t *testing.T, mode string, setup func(d *fakeDNN)) (*Back
 }
 
 func (d *fakeDNN) name() string { return "cuDNN 9.9.9 (fake)" }
+
+func (d *fakeDNN) statusName(code int) string { return fmt.Sprintf("FAKE_STATUS_%d", code) }
 
 func (d *fakeDNN) describe(g engine.ConvGeom) (convDesc, error) {
 	if d.describeErr != nil {
@@ -217,7 +224,7 @@ func TestConvWithoutCudnn(t *testing.T) {
 	if launched(f, "qm_im2col_f32") == 0 || launched(f, "qm_col2im_f32") == 0 {
 		t.Error("no im2col/col2im launch")
 	}
-	if err := b.SetConv(ConvCudnn); err == nil || !strings.Contains(err.Error(), "no cuDNN") {
+	if err := b.SetConv(device.ConvCudnn); err == nil || !strings.Contains(err.Error(), "no cuDNN") {
 		t.Errorf("SetConv(cudnn) without cuDNN: %v", err)
 	}
 	if err := b.SetConv("fft"); err == nil {
@@ -229,7 +236,7 @@ func TestConvWithoutCudnn(t *testing.T) {
 // shape, pass and TF32 setting; every pass runs on cuDNN with the right
 // operands, output scaling and math type.
 func TestCudnnPlansAreCached(t *testing.T) {
-	b, f, d := newFakeDNNBackend(t, ConvAuto, nil)
+	b, f, d := newFakeDNNBackend(t, device.ConvAuto, nil)
 	other := conv3x3
 	other.N = 3
 	for range 3 {
@@ -287,21 +294,22 @@ func TestCudnnPlansAreCached(t *testing.T) {
 // touch the layer's dw, which accumulates; the forward and backward-data
 // measurements write the layer's own outputs, which the runs overwrite.
 func TestCudnnFindKeepsDW(t *testing.T) {
-	b, _, d := newFakeDNNBackend(t, ConvCudnn, nil)
+	b, _, d := newFakeDNNBackend(t, device.ConvCudnn, nil)
 	x, w, y, dx, dw := runConv(b, conv3x3)
 	if err := b.Err(); err != nil {
 		t.Fatal(err)
 	}
+	dev := func(t *engine.Tensor) devPtr { return devPtr(b.f32(t)) }
 	want := map[convPass]convOperands{
-		passForward:      {b.f32(x), b.f32(w), b.f32(y)},
-		passBackwardData: {b.f32(dx), b.f32(w), b.f32(y)},
+		passForward:      {dev(x), dev(w), dev(y)},
+		passBackwardData: {dev(dx), dev(w), dev(y)},
 	}
 	for _, q := range d.queries {
 		if !q.find {
 			continue
 		}
 		if q.pass == passBackwardFilter {
-			if q.op.w == b.f32(dw) || q.op.x != b.f32(x) {
+			if q.op.w == dev(dw) || q.op.x != dev(x) {
 				t.Errorf("backward-filter find on %+v: dw must be scratch, x the layer's", q.op)
 			}
 			continue
@@ -337,7 +345,7 @@ func TestCudnnAlgorithmChoice(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, _, d := newFakeDNNBackend(t, ConvCudnn, func(d *fakeDNN) {
+			b, _, d := newFakeDNNBackend(t, device.ConvCudnn, func(d *fakeDNN) {
 				for p := range d.heuristics {
 					d.heuristics[p] = offer
 					d.measured[p] = tc.measured
@@ -363,34 +371,46 @@ func TestCudnnAlgorithmChoice(t *testing.T) {
 }
 
 // TestCudnnFallback: a shape cuDNN cannot describe, or offers nothing
-// usable for, runs on im2col in auto mode and fails with --conv cudnn.
+// usable for, runs on im2col in either mode, with one line that names the
+// shape and why.
 func TestCudnnFallback(t *testing.T) {
-	setups := map[string]func(d *fakeDNN){
-		"describe fails": func(d *fakeDNN) { d.describeErr = errors.New("CUDNN_STATUS_NOT_SUPPORTED") },
-		"no algorithm": func(d *fakeDNN) {
+	for _, tc := range []struct {
+		name  string
+		setup func(d *fakeDNN)
+		why   string
+	}{
+		{"describe fails", func(d *fakeDNN) { d.describeErr = errors.New("CUDNN_STATUS_NOT_SUPPORTED") }, "(CUDNN_STATUS_NOT_SUPPORTED)"},
+		{"too much workspace", func(d *fakeDNN) {
 			d.heuristics[passForward] = []convAlgo{{algo: 0, memory: maxWorkspaceBytes + 1, deterministic: true}}
-		},
-	}
-	for name, setup := range setups {
-		t.Run(name, func(t *testing.T) {
-			b, f, d := newFakeDNNBackend(t, ConvAuto, setup)
-			runConv(b, conv3x3)
-			runConv(b, conv3x3)
-			if err := b.Err(); err != nil {
-				t.Fatal(err)
-			}
-			if len(d.runs) != 0 || launched(f, "qm_im2col_f32") == 0 {
-				t.Errorf("%d cuDNN runs, %d im2col launches: want im2col only", len(d.runs), launched(f, "qm_im2col_f32"))
-			}
-			if len(d.describes) > 1 {
-				t.Errorf("shape described %d times: the fallback is not cached", len(d.describes))
-			}
-			b, _, _ = newFakeDNNBackend(t, ConvCudnn, setup)
-			runConv(b, conv3x3)
-			if err := b.Err(); err == nil {
-				t.Error("--conv cudnn: no error for a shape cuDNN cannot run")
-			}
-		})
+		}, "no usable cuDNN algorithm: of 1 offered, 1 needing more than 256 MiB of workspace"},
+		{"unsupported", func(d *fakeDNN) {
+			d.heuristics[passForward] = []convAlgo{{algo: 0, status: 3000, deterministic: true}, {algo: 1, status: 3000}}
+		}, "no usable cuDNN algorithm: of 2 offered, 2 unsupported (FAKE_STATUS_3000)"},
+	} {
+		for _, mode := range []string{device.ConvAuto, device.ConvCudnn} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				b, f, d := newFakeDNNBackend(t, mode, tc.setup)
+				runConv(b, conv3x3)
+				runConv(b, conv3x3)
+				if err := b.Err(); err != nil {
+					t.Fatal(err)
+				}
+				if len(d.runs) != 0 || launched(f, "qm_im2col_f32") == 0 {
+					t.Errorf("%d cuDNN runs, %d im2col launches: want im2col only", len(d.runs), launched(f, "qm_im2col_f32"))
+				}
+				if len(d.describes) > 1 {
+					t.Errorf("shape described %d times: the fallback is not cached", len(d.describes))
+				}
+				want := "convolutions: cuDNN 9.9.9 (fake) rejects the 3×3 stride-1 convolution of 4 to 8 channels, 6×6 input, batch 2"
+				if len(d.notes) != 1 || !strings.HasPrefix(d.notes[0], want) || !strings.Contains(d.notes[0], tc.why) ||
+					!strings.HasSuffix(d.notes[0], "; it runs on im2col + cuBLAS SGEMM") {
+					t.Errorf("notes %q: want one line starting %q, saying %q", d.notes, want, tc.why)
+				}
+				if !strings.Contains(b.Describe(), "1 shapes it rejects") {
+					t.Errorf("Describe() = %q: does not count the rejected shape", b.Describe())
+				}
+			})
+		}
 	}
 }
 
@@ -398,7 +418,7 @@ func TestCudnnFallback(t *testing.T) {
 // algorithm, auto keeps the forward on cuDNN and runs the backward passes
 // on im2col.
 func TestBackwardFallback(t *testing.T) {
-	b, f, d := newFakeDNNBackend(t, ConvAuto, func(d *fakeDNN) {
+	b, f, d := newFakeDNNBackend(t, device.ConvAuto, func(d *fakeDNN) {
 		d.heuristics[passBackwardFilter] = []convAlgo{{algo: 0}, {algo: 3}} // non-deterministic only
 	})
 	runConv(b, conv3x3)
@@ -426,7 +446,7 @@ func TestAutoKeepsPointwiseOnGemm(t *testing.T) {
 		mode      string
 		wantRuns  int
 		wantGemms int
-	}{{ConvAuto, 0, 3}, {ConvCudnn, 3, 0}} {
+	}{{device.ConvAuto, 0, 3}, {device.ConvCudnn, 3, 0}} {
 		b, f, d := newFakeDNNBackend(t, tc.mode, nil)
 		runConv(b, g)
 		if err := b.Err(); err != nil {
@@ -453,7 +473,7 @@ func TestDepthwiseDecision(t *testing.T) {
 		{"ours faster", 200 * time.Microsecond, 1, false, depthwiseReps + 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, f, d := newFakeDNNBackend(t, ConvAuto, func(d *fakeDNN) {
+			b, f, d := newFakeDNNBackend(t, device.ConvAuto, func(d *fakeDNN) {
 				for p := range d.measured {
 					d.measured[p][0].time = tc.cudnnMs
 				}
@@ -494,7 +514,7 @@ func TestConvCasesOnFakeCudnn(t *testing.T) {
 			continue // ConvPerSampleSqNorm has its own kernels
 		}
 		t.Run(c.name, func(t *testing.T) {
-			b, _, d := newFakeDNNBackend(t, ConvCudnn, nil)
+			b, _, d := newFakeDNNBackend(t, device.ConvCudnn, nil)
 			runCase(t, b, c)
 			if len(d.runs) == 0 {
 				t.Error("no cuDNN run")
@@ -553,17 +573,21 @@ func TestLoadCudnnErrors(t *testing.T) {
 		{[]string{"/nonexistent/libcudnn.so.9", old}, []string{"too old", "/nonexistent/libcudnn.so.9: not found"}},
 	}
 	for _, tc := range tests {
-		l, err := loadCudnn(tc.paths)
+		var cands []libsearch.Candidate
+		for _, p := range tc.paths {
+			cands = append(cands, libsearch.Candidate{Path: p, Where: "test"})
+		}
+		l, _, err := pickCudnn(cands, 0, nil)
 		if err == nil {
-			t.Errorf("loadCudnn(%q) = %v, want an error", tc.paths, l)
+			t.Errorf("pickCudnn(%q) = %v, want an error", tc.paths, l)
 			continue
 		}
 		if strings.Contains(err.Error(), "\n") {
-			t.Errorf("loadCudnn(%q): error of several lines: %q", tc.paths, err)
+			t.Errorf("pickCudnn(%q): error of several lines: %q", tc.paths, err)
 		}
 		for _, w := range tc.want {
 			if !strings.Contains(err.Error(), w) {
-				t.Errorf("loadCudnn(%q): error %q does not say %q", tc.paths, err, w)
+				t.Errorf("pickCudnn(%q): error %q does not say %q", tc.paths, err, w)
 			}
 		}
 	}

@@ -3,37 +3,17 @@
 package cuda
 
 /*
-#cgo LDFLAGS: -ldl
-#include <dlfcn.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include "binding.h"
-
-// qm_dlopen and qm_dlsym copy dlerror's message (which is per thread and
-// overwritten by the next dl call) into err within the same C call.
-static void* qm_dlopen(const char* path, char* err, size_t errlen) {
-	void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL)
-		snprintf(err, errlen, "%s", dlerror());
-	return h;
-}
-
-static void* qm_dlsym(void* h, const char* name, char* err, size_t errlen) {
-	dlerror();
-	void* p = dlsym(h, name);
-	if (p == NULL) {
-		const char* e = dlerror();
-		snprintf(err, errlen, "%s", e != NULL ? e : "symbol is NULL");
-	}
-	return p;
-}
-
-static void qm_dlclose(void* h) { dlclose(h); }
 
 // Shims without a context: each calls the entry point fn.
 
 static CUresult qm_cuInit(void* fn, unsigned int flags) {
 	return ((CUresult (*)(unsigned int))fn)(flags);
+}
+
+static CUresult qm_cuDriverGetVersion(void* fn, int* v) {
+	return ((CUresult (*)(int*))fn)(v);
 }
 
 static CUresult qm_cuDeviceGetCount(void* fn, int* n) {
@@ -178,6 +158,8 @@ import (
 	"os"
 	"sync"
 	"unsafe"
+
+	"github.com/qmulgpu/qmulgpu/cuda/libsearch"
 )
 
 // driverLibrary is the soname of the CUDA driver library.
@@ -214,9 +196,13 @@ func (e *Error) Error() string { return fmt.Sprintf("%s: %s: %s", e.Call, e.Name
 // versioned (_v2) names where the driver has them, which every driver since
 // CUDA 4 exports with unchanged signatures.
 type driver struct {
-	lib unsafe.Pointer
+	lib *library
+	// version is the CUDA version the driver supports, as
+	// cuDriverGetVersion gives it (1000·major + 10·minor).
+	version int
 
 	cuInit                    unsafe.Pointer
+	cuDriverGetVersion        unsafe.Pointer
 	cuDeviceGetCount          unsafe.Pointer
 	cuDeviceGet               unsafe.Pointer
 	cuDeviceGetName           unsafe.Pointer
@@ -249,88 +235,48 @@ type driver struct {
 // first.
 func (d *driver) symbols() []symbol {
 	return []symbol{
-		{&d.cuInit, []string{"cuInit"}},
-		{&d.cuDeviceGetCount, []string{"cuDeviceGetCount"}},
-		{&d.cuDeviceGet, []string{"cuDeviceGet"}},
-		{&d.cuDeviceGetName, []string{"cuDeviceGetName"}},
-		{&d.cuDeviceGetAttribute, []string{"cuDeviceGetAttribute"}},
-		{&d.cuDeviceTotalMem, []string{"cuDeviceTotalMem_v2"}},
-		{&d.cuDevicePrimaryCtxRetain, []string{"cuDevicePrimaryCtxRetain"}},
-		{&d.cuDevicePrimaryCtxRelease, []string{"cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease"}},
-		{&d.cuCtxSetCurrent, []string{"cuCtxSetCurrent"}},
-		{&d.cuCtxSynchronize, []string{"cuCtxSynchronize"}},
-		{&d.cuMemAlloc, []string{"cuMemAlloc_v2"}},
-		{&d.cuMemFree, []string{"cuMemFree_v2"}},
-		{&d.cuMemGetInfo, []string{"cuMemGetInfo_v2"}},
-		{&d.cuMemcpyHtoDAsync, []string{"cuMemcpyHtoDAsync_v2"}},
-		{&d.cuMemcpyDtoHAsync, []string{"cuMemcpyDtoHAsync_v2"}},
-		{&d.cuMemcpyDtoDAsync, []string{"cuMemcpyDtoDAsync_v2"}},
-		{&d.cuMemsetD8Async, []string{"cuMemsetD8Async"}},
-		{&d.cuMemsetD32Async, []string{"cuMemsetD32Async"}},
-		{&d.cuModuleLoadData, []string{"cuModuleLoadData"}},
-		{&d.cuModuleUnload, []string{"cuModuleUnload"}},
-		{&d.cuModuleGetFunction, []string{"cuModuleGetFunction"}},
-		{&d.cuLaunchKernel, []string{"cuLaunchKernel"}},
-		{&d.cuStreamCreate, []string{"cuStreamCreate"}},
-		{&d.cuStreamSynchronize, []string{"cuStreamSynchronize"}},
-		{&d.cuStreamDestroy, []string{"cuStreamDestroy_v2", "cuStreamDestroy"}},
-		{&d.cuGetErrorName, []string{"cuGetErrorName"}},
-		{&d.cuGetErrorString, []string{"cuGetErrorString"}},
+		{dst: &d.cuInit, names: []string{"cuInit"}},
+		{dst: &d.cuDriverGetVersion, names: []string{"cuDriverGetVersion"}},
+		{dst: &d.cuDeviceGetCount, names: []string{"cuDeviceGetCount"}},
+		{dst: &d.cuDeviceGet, names: []string{"cuDeviceGet"}},
+		{dst: &d.cuDeviceGetName, names: []string{"cuDeviceGetName"}},
+		{dst: &d.cuDeviceGetAttribute, names: []string{"cuDeviceGetAttribute"}},
+		{dst: &d.cuDeviceTotalMem, names: []string{"cuDeviceTotalMem_v2"}},
+		{dst: &d.cuDevicePrimaryCtxRetain, names: []string{"cuDevicePrimaryCtxRetain"}},
+		{dst: &d.cuDevicePrimaryCtxRelease, names: []string{"cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease"}},
+		{dst: &d.cuCtxSetCurrent, names: []string{"cuCtxSetCurrent"}},
+		{dst: &d.cuCtxSynchronize, names: []string{"cuCtxSynchronize"}},
+		{dst: &d.cuMemAlloc, names: []string{"cuMemAlloc_v2"}},
+		{dst: &d.cuMemFree, names: []string{"cuMemFree_v2"}},
+		{dst: &d.cuMemGetInfo, names: []string{"cuMemGetInfo_v2"}},
+		{dst: &d.cuMemcpyHtoDAsync, names: []string{"cuMemcpyHtoDAsync_v2"}},
+		{dst: &d.cuMemcpyDtoHAsync, names: []string{"cuMemcpyDtoHAsync_v2"}},
+		{dst: &d.cuMemcpyDtoDAsync, names: []string{"cuMemcpyDtoDAsync_v2"}},
+		{dst: &d.cuMemsetD8Async, names: []string{"cuMemsetD8Async"}},
+		{dst: &d.cuMemsetD32Async, names: []string{"cuMemsetD32Async"}},
+		{dst: &d.cuModuleLoadData, names: []string{"cuModuleLoadData"}},
+		{dst: &d.cuModuleUnload, names: []string{"cuModuleUnload"}},
+		{dst: &d.cuModuleGetFunction, names: []string{"cuModuleGetFunction"}},
+		{dst: &d.cuLaunchKernel, names: []string{"cuLaunchKernel"}},
+		{dst: &d.cuStreamCreate, names: []string{"cuStreamCreate"}},
+		{dst: &d.cuStreamSynchronize, names: []string{"cuStreamSynchronize"}},
+		{dst: &d.cuStreamDestroy, names: []string{"cuStreamDestroy_v2", "cuStreamDestroy"}},
+		{dst: &d.cuGetErrorName, names: []string{"cuGetErrorName"}},
+		{dst: &d.cuGetErrorString, names: []string{"cuGetErrorString"}},
 	}
 }
 
-// symbol is an entry point to resolve: the field that receives it and the
-// names to try in order.
-type symbol struct {
-	dst   *unsafe.Pointer
-	names []string
-}
-
-// dlopen opens a shared library; what says what it is for the error.
-func dlopen(path, what string) (unsafe.Pointer, error) {
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	var msg [512]C.char
-	h := C.qm_dlopen(cpath, &msg[0], C.size_t(len(msg)))
-	if h == nil {
-		return nil, fmt.Errorf("cannot load the %s (%s): %s", what, path, C.GoString(&msg[0]))
-	}
-	return h, nil
-}
-
-// dlclose closes a library opened by dlopen.
-func dlclose(lib unsafe.Pointer) { C.qm_dlclose(lib) }
-
-// resolve fills every symbol from lib; path names the library in errors.
-func resolve(lib unsafe.Pointer, path string, syms []symbol) error {
-	var msg [512]C.char
-	for _, s := range syms {
-		for _, name := range s.names {
-			cname := C.CString(name)
-			p := C.qm_dlsym(lib, cname, &msg[0], C.size_t(len(msg)))
-			C.free(unsafe.Pointer(cname))
-			if p != nil {
-				*s.dst = p
-				break
-			}
-		}
-		if *s.dst == nil {
-			return fmt.Errorf("%s lacks %s: %s", path, s.names[0], C.GoString(&msg[0]))
-		}
-	}
-	return nil
-}
-
-// loadDriver opens the CUDA driver library at path and resolves its entry
-// points; it does not initialise the driver.
+// loadDriver opens the CUDA driver library (a soname on the loader path,
+// or a file) and resolves its entry points; it does not initialise the
+// driver.
 func loadDriver(path string) (*driver, error) {
-	lib, err := dlopen(path, "CUDA driver library")
+	lib, err := openLibrary("CUDA driver", libsearch.Candidate{Path: path, Where: "loader path"}, "")
 	if err != nil {
 		return nil, fmt.Errorf("%w (is the NVIDIA driver installed?)", err)
 	}
 	d := &driver{lib: lib}
-	if err := resolve(lib, path, d.symbols()); err != nil {
-		dlclose(lib)
+	if err := lib.resolve(d.symbols()); err != nil {
+		lib.close()
 		return nil, err
 	}
 	return d, nil
@@ -351,8 +297,17 @@ var theDriver = sync.OnceValues(func() (*driver, error) {
 	if err := d.check(C.qm_cuInit(d.cuInit, 0), "cuInit(0)"); err != nil {
 		return nil, err
 	}
+	var v C.int
+	if err := d.check(C.qm_cuDriverGetVersion(d.cuDriverGetVersion, &v), "cuDriverGetVersion"); err != nil {
+		return nil, err
+	}
+	d.version = int(v)
+	record("driver", d.lib.report("CUDA "+cudaVersionString(d.version), ""))
 	return d, nil
 })
+
+// cudaMajor is the newest CUDA major version the driver runs.
+func (d *driver) cudaMajor() int { return d.version / 1000 }
 
 // Bits a shim sets in its result when the cuCtxSetCurrent before its call,
 // or the cuStreamSynchronize after it, failed (QM_FAILED_* in binding.h).

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/qmulgpu/qmulgpu/engine/device"
 )
 
 func TestLoadDriverErrors(t *testing.T) {
@@ -63,7 +65,7 @@ func TestDriverErrors(t *testing.T) {
 // TestOpenWithoutGPU checks that opening a device that is not there fails
 // with an error, not a crash, whatever this machine has.
 func TestOpenWithoutGPU(t *testing.T) {
-	b, err := Open(1 << 20)
+	b, err := Open(1<<20, device.DefaultOptions())
 	if err == nil {
 		b.Close()
 		t.Fatal("Open(1<<20) succeeded")

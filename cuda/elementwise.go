@@ -46,7 +46,7 @@ func (b *Backend) Scale(x *engine.Tensor, a float64) {
 		return
 	}
 	n := x.Numel()
-	b.launchN("Scale", "qm_scale_f32", n, b.f32(x), int64(n), float32(a))
+	b.launchN("Scale", n, qmScaleF32(b.f32(x), int64(n), float32(a)))
 }
 
 // Axpy implements engine.Backend.
@@ -57,7 +57,7 @@ func (b *Backend) Axpy(a float64, x, y *engine.Tensor) {
 		return
 	}
 	n := x.Numel()
-	b.launchN("Axpy", "qm_axpy_f32", n, b.f32(x), b.f32(y), int64(n), float32(a))
+	b.launchN("Axpy", n, qmAxpyF32(b.f32(x), b.f32(y), int64(n), float32(a)))
 }
 
 // Add implements engine.Backend.
@@ -69,7 +69,7 @@ func (b *Backend) Add(dst, x, y *engine.Tensor) {
 	if b.err != nil {
 		return
 	}
-	b.launchN("Add", "qm_add_f32", n, b.f32(dst), b.f32(x), b.f32(y), int64(n))
+	b.launchN("Add", n, qmAddF32(b.f32(dst), b.f32(x), b.f32(y), int64(n)))
 }
 
 // Gather implements engine.Backend for every type. An index out of range
@@ -82,10 +82,12 @@ func (b *Backend) Gather(dst, src, index *engine.Tensor) {
 	if rows*cols == 0 || b.err != nil {
 		return
 	}
-	kernel := "qm_gather_rows_u32"
+	d, s := b.addr(dst, dst.DType), b.addr(src, src.DType)
 	if dst.DType.Size() == 1 {
-		kernel = "qm_gather_rows_u8"
+		b.launchN("Gather", rows*cols, qmGatherRowsU8(dptr[uint8](d), dptr[uint8](s), b.i32(index),
+			int64(rows), int64(cols), int64(src.Rows()), b.statusWord()))
+		return
 	}
-	b.launchN("Gather", kernel, rows*cols, b.addr(dst, dst.DType), b.addr(src, src.DType), b.i32(index),
-		int64(rows), int64(cols), int64(src.Rows()), b.status.ptr)
+	b.launchN("Gather", rows*cols, qmGatherRowsU32(dptr[uint32](d), dptr[uint32](s), b.i32(index),
+		int64(rows), int64(cols), int64(src.Rows()), b.statusWord()))
 }

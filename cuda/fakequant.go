@@ -55,8 +55,8 @@ func (b *Backend) FakeQuant(a engine.FakeQuantArgs) {
 		return
 	}
 	n := a.X.Numel()
-	b.launchN("FakeQuant", "qm_fake_quant_f32", n, b.f32(a.X), b.f32(a.Y), int64(n), int64(per),
-		b.f32(a.Scale), b.f32(a.ZeroPoint), float32(a.ScaleMul), float32(a.Lo), float32(a.Hi))
+	b.launchN("FakeQuant", n, qmFakeQuantF32(b.f32(a.X), b.f32(a.Y), int64(n), int64(per),
+		b.f32(a.Scale), b.f32(a.ZeroPoint), float32(a.ScaleMul), float32(a.Lo), float32(a.Hi)))
 }
 
 // FakeQuantBackward implements engine.Backend: one pass writes dx and the
@@ -80,12 +80,13 @@ func (b *Backend) FakeQuantBackward(a engine.FakeQuantArgs) {
 	if a.Accumulate {
 		accumulate = 1
 	}
-	b.launch("FakeQuantBackward", "qm_fake_quant_backward_f32", dim3{uint32(ch), uint32(splits), 1}, dim3{blockSize, 1, 1},
-		b.f32(a.X), b.f32(a.DY), b.f32(a.DX), int64(per), b.f32(a.Scale), b.f32(a.ZeroPoint),
-		float32(a.ScaleMul), float32(a.Lo), float32(a.Hi), accumulate, partial.ptr)
+	sums := dptr[float64](partial.ptr)
+	b.launch("FakeQuantBackward", dim3{uint32(ch), uint32(splits), 1}, dim3{blockSize, 1, 1},
+		qmFakeQuantBackwardF32(b.f32(a.X), b.f32(a.DY), b.f32(a.DX), int64(per), b.f32(a.Scale), b.f32(a.ZeroPoint),
+			float32(a.ScaleMul), float32(a.Lo), float32(a.Hi), accumulate, sums))
 	if a.DScale != nil {
-		b.launchBlocks("FakeQuantBackward", "qm_fake_quant_scale_grad", ch, partial.ptr, narrow(splits),
-			a.GradScale, a.CInside, a.CAbove, a.CBelow, b.f32(a.DScale))
+		b.launchBlocks("FakeQuantBackward", ch, qmFakeQuantScaleGrad(sums, narrow(splits),
+			a.GradScale, a.CInside, a.CAbove, a.CBelow, b.f32(a.DScale)))
 	}
 }
 
@@ -108,8 +109,8 @@ func (b *Backend) Observe(a engine.ObserveArgs) {
 			return
 		}
 		defer b.release(partial)
-		b.launch("Observe", "qm_observe_partial", dim3{uint32(ch), uint32(splits), 1}, dim3{blockSize, 1, 1},
-			b.f32(a.X), int64(per), partial.ptr)
+		b.launch("Observe", dim3{uint32(ch), uint32(splits), 1}, dim3{blockSize, 1, 1},
+			qmObservePartial(b.f32(a.X), int64(per), dptr[float32](partial.ptr)))
 	}
 	first, symmetric := int32(0), int32(0)
 	if a.Count == 0 {
@@ -118,34 +119,44 @@ func (b *Backend) Observe(a engine.ObserveArgs) {
 	if a.Symmetric {
 		symmetric = 1
 	}
-	b.launchBlocks("Observe", "qm_observe_final", ch, partial.ptr, narrow(splits), first, float32(a.Momentum), symmetric,
-		float32(a.Lo), float32(a.Hi), b.f32(a.Min), b.f32(a.Max), b.f32(a.Scale), b.f32(a.ZeroPoint))
+	b.launchBlocks("Observe", ch, qmObserveFinal(dptr[float32](partial.ptr), narrow(splits), first, float32(a.Momentum),
+		symmetric, float32(a.Lo), float32(a.Hi), b.f32(a.Min), b.f32(a.Max), b.f32(a.Scale), b.f32(a.ZeroPoint)))
 }
 
 // dorefaStats queues the reductions of DoReFa's weight quantizer: M, the
 // first index attaining it and, when dy is not nil, Σ dy·tanh(w). The
-// returned buffer holds stats (two doubles) then the index; the caller
-// releases it.
-func (b *Backend) dorefaStats(op string, w, dy *engine.Tensor) (scratch, bool) {
+// caller releases the returned buffer.
+func (b *Backend) dorefaStats(op string, w, dy *engine.Tensor) (dorefaResult, bool) {
 	n := w.Numel()
 	blocks := min(max(1, (n+blockSize-1)/blockSize), b.maxBlocks)
 	partial, ok := b.scratch(op, 3*8*blocks)
 	if !ok {
-		return partial, false
+		return dorefaResult{}, false
 	}
 	defer b.release(partial)
-	stats, ok := b.scratch(op, 3*8)
+	buf, ok := b.scratch(op, 3*8)
 	if !ok {
-		return stats, false
+		return dorefaResult{}, false
 	}
-	pmax, parg, pdot := partial.ptr, partial.ptr+devPtr(8*blocks), partial.ptr+devPtr(16*blocks)
+	pmax := dptr[float64](partial.ptr)
+	parg := dptr[int64](pmax.add(blocks))
+	pdot := pmax.add(2 * blocks)
 	if dy == nil {
 		pdot = 0
 	}
-	b.launch(op, "qm_dorefa_stats_partial", dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1},
-		b.f32(w), b.f32(dy), int64(n), pmax, parg, pdot)
-	b.launchBlocks(op, "qm_dorefa_stats_final", 1, pmax, parg, pdot, narrow(blocks), stats.ptr, stats.ptr+16)
-	return stats, true
+	s := dorefaResult{buf, dptr[float64](buf.ptr), dptr[int64](buf.ptr + 16)}
+	b.launch(op, dim3{uint32(blocks), 1, 1}, dim3{blockSize, 1, 1},
+		qmDorefaStatsPartial(b.f32(w), b.f32(dy), int64(n), pmax, parg, pdot))
+	b.launchBlocks(op, 1, qmDorefaStatsFinal(pmax, parg, pdot, narrow(blocks), s.stats, s.arg))
+	return s, true
+}
+
+// dorefaResult is the buffer dorefaStats fills: stats (M and
+// Σ dy·tanh(w)) and arg (the index of M).
+type dorefaResult struct {
+	buf   scratch
+	stats dptr[float64]
+	arg   dptr[int64]
 }
 
 func checkDoReFa(op string, a engine.DoReFaArgs, out *engine.Tensor) {
@@ -164,12 +175,12 @@ func (b *Backend) DoReFaWeights(a engine.DoReFaArgs) {
 	if n == 0 || b.err != nil {
 		return
 	}
-	stats, ok := b.dorefaStats("DoReFaWeights", a.W, nil)
+	s, ok := b.dorefaStats("DoReFaWeights", a.W, nil)
 	if !ok {
 		return
 	}
-	defer b.release(stats)
-	b.launchN("DoReFaWeights", "qm_dorefa_f32", n, b.f32(a.W), b.f32(a.Y), int64(n), stats.ptr, float64(int(1)<<a.Bits-1))
+	defer b.release(s.buf)
+	b.launchN("DoReFaWeights", n, qmDorefaF32(b.f32(a.W), b.f32(a.Y), int64(n), s.stats, float64(int(1)<<a.Bits-1)))
 }
 
 // DoReFaWeightsBackward implements engine.Backend.
@@ -180,11 +191,11 @@ func (b *Backend) DoReFaWeightsBackward(a engine.DoReFaArgs) {
 	if n == 0 || b.err != nil {
 		return
 	}
-	stats, ok := b.dorefaStats("DoReFaWeightsBackward", a.W, a.DY)
+	s, ok := b.dorefaStats("DoReFaWeightsBackward", a.W, a.DY)
 	if !ok {
 		return
 	}
-	defer b.release(stats)
-	b.launchN("DoReFaWeightsBackward", "qm_dorefa_backward_f32", n, b.f32(a.W), b.f32(a.DY), b.f32(a.DW), int64(n),
-		stats.ptr, stats.ptr+16)
+	defer b.release(s.buf)
+	b.launchN("DoReFaWeightsBackward", n, qmDorefaBackwardF32(b.f32(a.W), b.f32(a.DY), b.f32(a.DW), int64(n),
+		s.stats, s.arg))
 }

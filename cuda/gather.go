@@ -3,9 +3,7 @@
 package cuda
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 
 	"github.com/qmulgpu/qmulgpu/engine"
 )
@@ -39,12 +37,10 @@ func (b *Backend) GatherImages(a engine.GatherArgs) {
 	if batch == 0 || b.err != nil {
 		return
 	}
-	norm := make([]byte, 8*maxChannels)
-	for i := range c {
-		binary.NativeEndian.PutUint32(norm[4*i:], math.Float32bits(a.Mean[i]))
-		binary.NativeEndian.PutUint32(norm[4*(maxChannels+i):], math.Float32bits(a.Std[i]))
-	}
-	b.launchN("GatherImages", "qm_gather_images", a.Out.Numel(), b.addr(a.Src, engine.Uint8), b.i32(a.Index),
+	norm := new(qmNorm)
+	copy(norm.mean[:], a.Mean)
+	copy(norm.std[:], a.Std)
+	b.launchN("GatherImages", a.Out.Numel(), qmGatherImages(dptr[uint8](b.addr(a.Src, engine.Uint8)), b.i32(a.Index),
 		b.i32(a.Crop), b.i32(a.Flip), int64(nsrc), narrow(batch), narrow(h), narrow(w), narrow(c), narrow(a.Pad),
-		rawArg{norm, 4}, b.f32(a.Out), b.status.ptr)
+		norm, b.f32(a.Out), b.statusWord()))
 }

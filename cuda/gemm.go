@@ -42,7 +42,7 @@ func (b *Backend) AddBias(y, bias *engine.Tensor) {
 		return
 	}
 	lanes := b.lanes(rows, cols)
-	b.launchLanes("AddBias", "qm_add_bias_f32", cols, lanes, b.f32(y), b.f32(bias), int64(rows), narrow(cols), int32(lanes))
+	b.launchLanes("AddBias", cols, lanes, qmAddBiasF32(b.f32(y), b.f32(bias), int64(rows), narrow(cols), int32(lanes)))
 }
 
 // BiasGrad implements engine.Backend: a column reduction in double
@@ -62,5 +62,5 @@ func (b *Backend) BiasGrad(dy, db *engine.Tensor) {
 		return
 	}
 	defer b.release(partial)
-	b.launchBlocks("BiasGrad", "qm_bias_grad_final", cols, partial.ptr, narrow(cols), int32(lanes), b.f32(db))
+	b.launchBlocks("BiasGrad", cols, qmBiasGradFinal(dptr[float64](partial.ptr), narrow(cols), int32(lanes), b.f32(db)))
 }

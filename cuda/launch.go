@@ -30,15 +30,51 @@ const (
 	ptrSize = int(unsafe.Sizeof(uintptr(0)))
 )
 
+//go:generate go run ./internal/cmd/kernelgen -root ..
+
 // devPtr is a device address (a CUdeviceptr); a kernel receives it as a
 // pointer, and 0 as NULL.
 type devPtr uint64
+
+// deviceElem are the element types of device arrays that kernels take.
+type deviceElem interface {
+	float32 | float64 | int32 | int64 | uint8 | uint32 | uint64
+}
+
+// dptr is the device address of an array of T: what a kernel's T* (or
+// const T*) parameter takes, dptr[float32] for a float*. 0 is NULL.
+type dptr[T deviceElem] devPtr
+
+// add returns p advanced by n elements.
+func (p dptr[T]) add(n int) dptr[T] {
+	var elem T
+	return p + dptr[T](n*int(unsafe.Sizeof(elem)))
+}
+
+// kernelCall is a kernel and its arguments, ready to launch. The
+// generated launcher of each kernel builds it: cuda/X_kernels.go holds,
+// for each kernel qm_foo of kernels/X.cu, a function qmFoo whose
+// parameters have the kernel's names and Go types matching its C ones
+// (written by kernelgen, cuda/internal/kernelgen; run `go generate -tags
+// cuda ./cuda` after changing a kernel's signature). A launch that does
+// not fit the kernel's signature therefore does not compile.
+type kernelCall struct {
+	kernel string // the kernel's extern "C" name
+	args   []any  // as pack takes them
+}
 
 // rawArg is a kernel argument passed by value as bytes: a struct parameter,
 // laid out by the caller as the C compiler lays out the struct.
 type rawArg struct {
 	data  []byte
 	align int
+}
+
+// structArg passes the struct at v by value: its bytes, aligned as Go
+// (and C) align it. The generated Go twin of a kernel struct has the C
+// layout.
+func structArg[T any](v *T) rawArg {
+	return rawArg{unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v)), int(unsafe.Alignof(*v))}
 }
 
 // dim3 is a grid or block shape.

@@ -3,10 +3,14 @@
 package cuda
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"testing"
 	"unsafe"
+
+	"github.com/qmulgpu/qmulgpu/engine"
+	"github.com/qmulgpu/qmulgpu/engine/device"
 )
 
 // TestPackArgs checks that every argument lands in the arena, aligned to
@@ -87,3 +91,71 @@ func TestPackArgsRejects(t *testing.T) {
 func le32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
 
 func le64(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }
+
+// TestStructArg checks that a generated struct twin is passed as the
+// bytes C expects: each member at its C offset, aligned as C aligns it.
+func TestStructArg(t *testing.T) {
+	var norm qmNorm
+	norm.mean[0], norm.std[maxChannels-1] = 1.5, -2
+	wantNorm := make([]byte, 8*maxChannels)
+	copy(wantNorm, le32(math.Float32bits(1.5)))
+	copy(wantNorm[8*maxChannels-4:], le32(math.Float32bits(-2)))
+
+	var tab qmDotTable
+	tab.a[0], tab.b[1], tab.len[dotMax-1] = 7, 8, -1
+	wantTab := make([]byte, 24*dotMax)
+	copy(wantTab, le64(7))
+	copy(wantTab[8*dotMax+8:], le64(8))
+	copy(wantTab[24*dotMax-8:], le64(^uint64(0)))
+
+	for _, tc := range []struct {
+		name  string
+		got   rawArg
+		want  []byte
+		align int
+	}{
+		{"qm_norm", structArg(&norm), wantNorm, 4},
+		{"qm_dot_table", structArg(&tab), wantTab, 8},
+	} {
+		if tc.got.align != tc.align || !bytes.Equal(tc.got.data, tc.want) {
+			t.Errorf("%s: %d bytes aligned to %d, want %d aligned to %d, or the bytes differ",
+				tc.name, len(tc.got.data), tc.got.align, len(tc.want), tc.align)
+		}
+	}
+}
+
+// nopGPU is an executor on which nothing happens: BenchmarkLaunchPath
+// measures the Go side of queueing ops alone.
+type nopGPU struct{ *fakeGPU }
+
+func (nopGPU) launch(string, dim3, dim3, []any) error        { return nil }
+func (nopGPU) gemm(gemmArgs) error                           { return nil }
+func (nopGPU) memset32(devPtr, uint32, uint64) error         { return nil }
+func (nopGPU) memset8(devPtr, uint8, uint64) error           { return nil }
+func (nopGPU) download(unsafe.Pointer, devPtr, uint64) error { return nil }
+func (nopGPU) upload(devPtr, unsafe.Pointer, uint64) error   { return nil }
+func (nopGPU) copy(devPtr, devPtr, uint64) error             { return nil }
+
+// BenchmarkLaunchPath queues a training-like sequence of 7 launches
+// (BatchNorm's 3, an activation, an SGD update, a two-tensor SumSquares
+// with its struct parameter) on an executor that does nothing.
+func BenchmarkLaunchPath(bm *testing.B) {
+	f := &fakeGPU{next: 1 << 32, blocks: map[devPtr][]byte{}}
+	b, err := newBackend(nopGPU{f}, 0, deviceInfo{name: "nop", major: 9, sms: 4, totalMem: 80 << 30}, device.DefaultOptions())
+	if err != nil {
+		bm.Fatal(err)
+	}
+	const c = 16
+	act := func() *engine.Tensor { return b.Zeros(engine.Float32, 8, 4, 4, c) }
+	per := func() *engine.Tensor { return b.Zeros(engine.Float32, c) }
+	x, y, g, buf, out := act(), act(), act(), act(), b.Zeros(engine.Float32, 2)
+	bn := engine.BatchNormArgs{X: x, Y: y, Gamma: per(), Beta: per(), Mean: per(), InvStd: per(), RunMean: per(),
+		RunVar: per(), Momentum: 0.1, Eps: 1e-5, Train: true, Act: engine.ReLU}
+	bm.ReportAllocs()
+	for bm.Loop() {
+		b.BatchNorm(bn)
+		b.Activate(engine.ReLU, x, nil, y)
+		b.SGD(engine.SGDArgs{Param: x, Grad: g, Buf: buf, LR: 0.1, Momentum: 0.9})
+		b.SumSquares([]*engine.Tensor{x, y}, out)
+	}
+}

@@ -5,8 +5,6 @@ package cuda
 import (
 	"fmt"
 	"math/bits"
-	"os"
-	"strconv"
 	"unsafe"
 
 	"github.com/qmulgpu/qmulgpu/engine"
@@ -29,7 +27,7 @@ type blockSource interface {
 // runs out of memory (or at Close).
 type allocator struct {
 	src    blockSource
-	exact  bool // blocks of exactly the size asked for (see exactAllocFromEnv)
+	exact  bool // blocks of exactly the size asked for (device.Options.ExactAlloc)
 	cache  map[uint64][]devPtr
 	cached uint64 // bytes in the free lists
 	live   uint64 // bytes handed out and not yet returned
@@ -37,23 +35,6 @@ type allocator struct {
 
 func newAllocator(src blockSource, exact bool) allocator {
 	return allocator{src: src, exact: exact, cache: make(map[uint64][]devPtr)}
-}
-
-// exactAllocFromEnv reads QMUL_CUDA_EXACT_ALLOC: 1 makes every block
-// exactly the size asked for (cached under that size), so that a memory
-// checker behind the driver — compute-sanitizer on a GPU,
-// AddressSanitizer on the emulated device — sees an overrun of a tensor
-// as one, not as a write into its size class's slack.
-func exactAllocFromEnv() (bool, error) {
-	v := os.Getenv("QMUL_CUDA_EXACT_ALLOC")
-	if v == "" {
-		return false, nil
-	}
-	on, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("QMUL_CUDA_EXACT_ALLOC=%q: want 0 or 1", v)
-	}
-	return on, nil
 }
 
 // sizeClass rounds bytes up to its class: a multiple of 512 up to 4 KiB,

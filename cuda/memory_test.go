@@ -171,17 +171,3 @@ func TestExactAllocator(t *testing.T) {
 		t.Errorf("get(900) = %#x, class %d: want a new block of 900 bytes", q, class)
 	}
 }
-
-func TestExactAllocFromEnv(t *testing.T) {
-	for _, tc := range []struct {
-		v    string
-		want bool
-		ok   bool
-	}{{"", false, true}, {"0", false, true}, {"1", true, true}, {"yes", false, false}} {
-		t.Setenv("QMUL_CUDA_EXACT_ALLOC", tc.v)
-		got, err := exactAllocFromEnv()
-		if got != tc.want || (err == nil) != tc.ok {
-			t.Errorf("QMUL_CUDA_EXACT_ALLOC=%q: %v, %v", tc.v, got, err)
-		}
-	}
-}

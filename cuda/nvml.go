@@ -31,17 +31,31 @@ func (p provider) Discover() ([]device.GPU, error) {
 		return nil, nvmlInitError(ret, p.nvmlPath)
 	}
 	defer lib.Shutdown()
+	if path := pathOfLoaded(nvmlSoname(p.nvmlPath)); path != "" {
+		record("nvml", []device.Library{{Name: "NVML", Path: path, FoundIn: "loader path"}})
+	}
 	return listGPUs(lib)
 }
 
+// nvmlSoname is the NVML library go-nvml loads.
+func nvmlSoname(path string) string {
+	if path == "" {
+		return "libnvidia-ml.so.1"
+	}
+	return path
+}
+
 // Open implements device.Provider.
-func (p provider) Open(index int) (engine.Backend, error) { return Open(index) }
+func (p provider) Open(index int, opts device.Options) (engine.Backend, error) {
+	return Open(index, opts)
+}
+
+// Libraries implements device.Provider.
+func (provider) Libraries() []device.Library { return libraries() }
 
 // nvmlInitError explains a failed nvmlInit.
 func nvmlInitError(ret nvml.Return, path string) error {
-	if path == "" {
-		path = "libnvidia-ml.so.1"
-	}
+	path = nvmlSoname(path)
 	switch ret {
 	case nvml.ERROR_LIBRARY_NOT_FOUND:
 		return fmt.Errorf("no NVIDIA driver: cannot load %s", path)

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/cpu"
+	"github.com/qmulgpu/qmulgpu/engine/device"
 )
 
 // Every op case runs on the CPU backend (the reference) and on the CUDA
@@ -223,12 +225,19 @@ func compareOutputs(t *testing.T, c opCase, want, got []output) {
 	}
 }
 
-// theGPU is the backend the GPU tests share, opened once.
+// theGPU is the backend the GPU tests share, opened once with the
+// settings of the environment (device.OptionsFromEnv: QMUL_CONV,
+// QMUL_CUDA_EXACT_ALLOC, …), its notices on stderr.
 var theGPU = sync.OnceValues(func() (*Backend, error) {
 	if _, err := (provider{}).Discover(); err != nil {
 		return nil, errNoGPU{err}
 	}
-	return Open(0)
+	opts, err := device.OptionsFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	opts.Note = func(s string) { fmt.Fprintln(os.Stderr, "cuda.test: "+s) }
+	return Open(0, opts)
 })
 
 // errNoGPU says why no GPU test can run.

@@ -22,8 +22,8 @@ import (
 // one.
 func ghostCheaper(pixels, rsc, k int) bool { return pixels*(rsc+k) < rsc*k }
 
-// ConvPerSampleSqNorm implements engine.Backend.
-func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGeom) {
+// checkPerSample validates the operands of ConvPerSampleSqNorm.
+func checkPerSample(x, dy, out *engine.Tensor, g engine.ConvGeom) {
 	if err := g.Validate(); err != nil {
 		panic("cuda: " + err.Error())
 	}
@@ -34,6 +34,11 @@ func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGe
 	if g.N*g.H*g.W > maxPixels || g.N*g.OutH()*g.OutW() > maxPixels || g.R*g.S*(g.C/g.Groups) > maxWindow {
 		panic(fmt.Sprintf("cuda: per-sample norm %+v is too large for the CUDA backend", g))
 	}
+}
+
+// ConvPerSampleSqNorm implements engine.Backend.
+func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGeom) {
+	checkPerSample(x, dy, out, g)
 	if g.N == 0 || b.err != nil {
 		return
 	}
@@ -57,36 +62,37 @@ func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGe
 		perSample += p * rsc
 	}
 	chunk := max(1, min(g.N, maxColBytes/(4*perSample)))
-	acc, ok := b.scratch("ConvPerSampleSqNorm", 8*g.N)
+	accBuf, ok := b.scratch("ConvPerSampleSqNorm", 8*g.N)
 	if !ok {
 		return
 	}
-	defer b.release(acc)
+	defer b.release(accBuf)
 	work, ok := b.scratch("ConvPerSampleSqNorm", 4*chunk*perSample)
 	if !ok {
 		return
 	}
 	defer b.release(work)
-	b.memset32("ConvPerSampleSqNorm", acc.ptr, 0, uint64(2*g.N))
-	col := work.ptr // chunk·P rows of RSC, unless pointwise
-	prod := work.ptr
+	b.memset32("ConvPerSampleSqNorm", accBuf.ptr, 0, uint64(2*g.N))
+	acc := dptr[float64](accBuf.ptr)
+	col := dptr[float32](work.ptr) // chunk·P rows of RSC, unless pointwise
+	prod := col
 	if !pointwise {
-		prod = offset(work.ptr, chunk*p*rsc)
+		prod = col.add(chunk * p * rsc)
 	}
 	for n0 := 0; n0 < g.N; n0 += chunk {
 		nc := min(chunk, g.N-n0)
 		for grp := 0; grp < g.Groups; grp++ {
-			a, lda, strideA := offset(xp, n0*g.H*g.W*g.C), g.C, g.H*g.W*g.C // A_n of pointwise convolutions
+			a, lda, strideA := xp.add(n0*g.H*g.W*g.C), g.C, g.H*g.W*g.C // A_n of pointwise convolutions
 			if !pointwise {
 				b.im2col("ConvPerSampleSqNorm", xp, col, n0*p, nc*p, grp, g)
 				a, lda, strideA = col, rsc, p*rsc
 			}
-			d, strideD := offset(dyp, n0*p*g.K+grp*kg), p*g.K // D_n [P, kg], leading dimension K
+			d, strideD := dyp.add(n0*p*g.K+grp*kg), p*g.K // D_n [P, kg], leading dimension K
 			var cols int
-			var left, right devPtr
+			var left, right dptr[float32]
 			if ghost {
 				// A_nA_nᵀ and D_nD_nᵀ, [P, P] each.
-				gramA, gramD := prod, offset(prod, nc*p*p)
+				gramA, gramD := prod, prod.add(nc*p*p)
 				b.gemm("ConvPerSampleSqNorm", gemmArgs{transB: true, m: p, n: p, k: rsc, alpha: 1,
 					a: a, lda: lda, b: a, ldb: lda, c: gramA, ldc: p, batch: nc, strideA: strideA, strideB: strideA, strideC: p * p})
 				b.gemm("ConvPerSampleSqNorm", gemmArgs{transB: true, m: p, n: p, k: kg, alpha: 1,
@@ -98,11 +104,11 @@ func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGe
 					a: d, lda: g.K, b: a, ldb: lda, c: prod, ldc: rsc, batch: nc, strideA: strideD, strideB: strideA, strideC: kg * rsc})
 				left, right, cols = prod, prod, kg*rsc
 			}
-			var dst devPtr
+			var dst dptr[float32]
 			if grp == g.Groups-1 {
-				dst = offset(b.f32(out), n0)
+				dst = b.f32(out).add(n0)
 			}
-			b.launchBlocks("ConvPerSampleSqNorm", "qm_row_dot", nc, left, right, int64(cols), acc.ptr+devPtr(8*n0), dst)
+			b.launchBlocks("ConvPerSampleSqNorm", nc, qmRowDot(left, right, int64(cols), acc.add(n0), dst))
 		}
 	}
 }
@@ -110,23 +116,24 @@ func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGe
 // depthwisePerSample writes out[n] = Σ_{c,r,s} G_n[c, r, s]² for a
 // depthwise convolution, with G_n from qm_dwconv_dw_partial_f32 run with one
 // split per sample (at most maxGridY samples per launch).
-func (b *Backend) depthwisePerSample(xp, dyp, out devPtr, g engine.ConvGeom) {
+func (b *Backend) depthwisePerSample(xp, dyp, out dptr[float32], g engine.ConvGeom) {
 	oh, ow := g.OutH(), g.OutW()
 	rs := g.R * g.S
 	tiles := (g.C + tileX - 1) / tileX
 	chunk := min(g.N, maxGridY, max(1, maxColBytes/(4*rs*g.C)))
-	grad, ok := b.scratch("ConvPerSampleSqNorm", 4*chunk*rs*g.C)
+	gradBuf, ok := b.scratch("ConvPerSampleSqNorm", 4*chunk*rs*g.C)
 	if !ok {
 		return
 	}
-	defer b.release(grad)
+	defer b.release(gradBuf)
+	grad := dptr[float32](gradBuf.ptr)
 	for n0 := 0; n0 < g.N; n0 += chunk {
 		nc := min(chunk, g.N-n0)
-		b.launch("ConvPerSampleSqNorm", "qm_dwconv_dw_partial_f32", dim3{uint32(tiles), uint32(rs), uint32(nc)},
-			dim3{tileX, tileY, 1}, offset(xp, n0*g.H*g.W*g.C), offset(dyp, n0*oh*ow*g.C), grad.ptr,
-			narrow(nc), narrow(g.H), narrow(g.W), narrow(g.C), narrow(oh), narrow(ow),
-			narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad))
-		b.launchBlocks("ConvPerSampleSqNorm", "qm_row_dot", nc, grad.ptr, grad.ptr, int64(rs*g.C), devPtr(0), offset(out, n0))
+		b.launch("ConvPerSampleSqNorm", dim3{uint32(tiles), uint32(rs), uint32(nc)}, dim3{tileX, tileY, 1},
+			qmDwconvDwPartialF32(xp.add(n0*g.H*g.W*g.C), dyp.add(n0*oh*ow*g.C), grad,
+				narrow(nc), narrow(g.H), narrow(g.W), narrow(g.C), narrow(oh), narrow(ow),
+				narrow(g.R), narrow(g.S), narrow(g.Stride), narrow(g.Pad)))
+		b.launchBlocks("ConvPerSampleSqNorm", nc, qmRowDot(grad, grad, int64(rs*g.C), 0, out.add(n0)))
 	}
 }
 
@@ -159,13 +166,14 @@ func (b *Backend) BatchNormPerSampleSqNorm(a engine.BatchNormArgs, n int, outGam
 		return
 	}
 	defer b.release(sums)
-	dg, db := sums.ptr, sums.ptr+devPtr(8*n*c)
+	dg := dptr[float64](sums.ptr)
+	db := dg.add(n * c)
 	tiles := (c + tileX - 1) / tileX
 	if tiles > maxGridY {
 		panic(fmt.Sprintf("cuda: batch norm per-sample norm: %d channels", c))
 	}
-	b.launch("BatchNormPerSampleSqNorm", "qm_bn_persample_partial", dim3{uint32(n), uint32(tiles), 1}, dim3{tileX, tileY, 1},
-		b.f32(a.X), b.f32(a.DY), b.fusedOutput(a), fusedAct(a.Act), b.f32(a.Mean), b.f32(a.InvStd),
-		int64(a.X.Numel()/(c*n)), narrow(c), dg, db)
-	b.launchBlocks("BatchNormPerSampleSqNorm", "qm_bn_persample_final", n, dg, db, narrow(c), b.f32(outGamma), b.f32(outBeta))
+	b.launch("BatchNormPerSampleSqNorm", dim3{uint32(n), uint32(tiles), 1}, dim3{tileX, tileY, 1},
+		qmBnPersamplePartial(b.f32(a.X), b.f32(a.DY), b.fusedOutput(a), fusedAct(a.Act), b.f32(a.Mean), b.f32(a.InvStd),
+			int64(a.X.Numel()/(c*n)), narrow(c), dg, db))
+	b.launchBlocks("BatchNormPerSampleSqNorm", n, qmBnPersampleFinal(dg, db, narrow(c), b.f32(outGamma), b.f32(outBeta)))
 }

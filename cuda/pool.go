@@ -31,9 +31,11 @@ func checkPool(op string, kind engine.PoolKind, x, y, argmax *engine.Tensor, g e
 	}
 }
 
-// poolGeom lists the geometry parameters of the pooling kernels.
-func poolGeom(g engine.PoolGeom) []any {
-	return []any{narrow(g.N), narrow(g.H), narrow(g.W), narrow(g.C), narrow(g.OutH()), narrow(g.OutW()),
+// poolGeom is the geometry parameters of the pooling kernels.
+type poolGeom struct{ n, h, w, c, oh, ow, k, stride, pad int32 }
+
+func newPoolGeom(g engine.PoolGeom) poolGeom {
+	return poolGeom{narrow(g.N), narrow(g.H), narrow(g.W), narrow(g.C), narrow(g.OutH()), narrow(g.OutW()),
 		narrow(g.Kernel), narrow(g.Stride), narrow(g.Pad)}
 }
 
@@ -44,11 +46,12 @@ func (b *Backend) Pool2d(kind engine.PoolKind, x, y, argmax *engine.Tensor, g en
 	if b.err != nil {
 		return
 	}
-	n := y.Numel()
+	n, p := y.Numel(), newPoolGeom(g)
 	if kind == engine.MaxPool {
-		b.launchN("Pool2d", "qm_maxpool_f32", n, append([]any{b.f32(x), b.f32(y), b.i32(argmax)}, poolGeom(g)...)...)
+		b.launchN("Pool2d", n, qmMaxpoolF32(b.f32(x), b.f32(y), b.i32(argmax),
+			p.n, p.h, p.w, p.c, p.oh, p.ow, p.k, p.stride, p.pad))
 	} else {
-		b.launchN("Pool2d", "qm_avgpool_f32", n, append([]any{b.f32(x), b.f32(y)}, poolGeom(g)...)...)
+		b.launchN("Pool2d", n, qmAvgpoolF32(b.f32(x), b.f32(y), p.n, p.h, p.w, p.c, p.oh, p.ow, p.k, p.stride, p.pad))
 	}
 }
 
@@ -59,12 +62,13 @@ func (b *Backend) Pool2dBackward(kind engine.PoolKind, dy, argmax, dx *engine.Te
 	if b.err != nil {
 		return
 	}
-	var am devPtr
+	var am dptr[int32]
 	if kind == engine.MaxPool {
 		am = b.i32(argmax)
 	}
-	b.launchN("Pool2dBackward", "qm_pool_backward_f32", dx.Numel(),
-		append([]any{b.f32(dy), am, b.f32(dx)}, poolGeom(g)...)...)
+	p := newPoolGeom(g)
+	b.launchN("Pool2dBackward", dx.Numel(), qmPoolBackwardF32(b.f32(dy), am, b.f32(dx),
+		p.n, p.h, p.w, p.c, p.oh, p.ow, p.k, p.stride, p.pad))
 }
 
 // globalPoolDims returns N, H·W and C for x [N,H,W,C] and y [N,C].
@@ -86,7 +90,7 @@ func (b *Backend) GlobalAvgPool(x, y *engine.Tensor) {
 	if b.err != nil {
 		return
 	}
-	b.launchN("GlobalAvgPool", "qm_global_avgpool_f32", n*c, b.f32(x), b.f32(y), int64(n), narrow(hw), narrow(c))
+	b.launchN("GlobalAvgPool", n*c, qmGlobalAvgpoolF32(b.f32(x), b.f32(y), int64(n), narrow(hw), narrow(c)))
 }
 
 // GlobalAvgPoolBackward implements engine.Backend.
@@ -95,6 +99,6 @@ func (b *Backend) GlobalAvgPoolBackward(dy, dx *engine.Tensor) {
 	if b.err != nil {
 		return
 	}
-	b.launchN("GlobalAvgPoolBackward", "qm_global_avgpool_backward_f32", dx.Numel(), b.f32(dy), b.f32(dx),
-		int64(n), narrow(hw), narrow(c))
+	b.launchN("GlobalAvgPoolBackward", dx.Numel(), qmGlobalAvgpoolBackwardF32(b.f32(dy), b.f32(dx),
+		int64(n), narrow(hw), narrow(c)))
 }

@@ -3,7 +3,6 @@
 package cuda
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/qmulgpu/qmulgpu/engine"
@@ -51,19 +50,18 @@ func (b *Backend) dot(op string, as, bs []*engine.Tensor, out *engine.Tensor) {
 		return
 	}
 	defer b.release(partial)
+	sums := dptr[float64](partial.ptr)
 	for first := 0; first < len(as); first += dotMax {
 		chunk := min(len(as)-first, dotMax)
-		table := make([]byte, 24*dotMax)
+		table := new(qmDotTable)
 		for i := range chunk {
 			a, bt := as[first+i], bs[first+i]
-			binary.NativeEndian.PutUint64(table[8*i:], uint64(b.f32(a)))
-			binary.NativeEndian.PutUint64(table[8*(dotMax+i):], uint64(b.f32(bt)))
-			binary.NativeEndian.PutUint64(table[8*(2*dotMax+i):], uint64(a.Numel()))
+			table.a[i], table.b[i], table.len[i] = uint64(b.f32(a)), uint64(b.f32(bt)), int64(a.Numel())
 		}
-		b.launch(op, "qm_dot_partial", dim3{uint32(splits), uint32(chunk), 1}, dim3{blockSize, 1, 1},
-			rawArg{table, 8}, int32(first), partial.ptr)
+		b.launch(op, dim3{uint32(splits), uint32(chunk), 1}, dim3{blockSize, 1, 1},
+			qmDotPartial(table, int32(first), sums))
 	}
-	b.launchBlocks(op, "qm_dot_final", len(as), partial.ptr, int32(splits), b.f32(out))
+	b.launchBlocks(op, len(as), qmDotFinal(sums, int32(splits), b.f32(out)))
 }
 
 // RowSqNorm implements engine.Backend: one block per row, in double
@@ -75,7 +73,7 @@ func (b *Backend) RowSqNorm(x, out *engine.Tensor) {
 	if rows == 0 || b.err != nil {
 		return
 	}
-	b.launchBlocks("RowSqNorm", "qm_row_dot", rows, b.f32(x), b.f32(x), int64(cols), devPtr(0), b.f32(out))
+	b.launchBlocks("RowSqNorm", rows, qmRowDot(b.f32(x), b.f32(x), int64(cols), 0, b.f32(out)))
 }
 
 // columnSums queues the first kernel of a column reduction over x viewed as
@@ -91,6 +89,7 @@ func (b *Backend) columnSums(op string, x, y *engine.Tensor, rows, cols int) (sc
 	if !ok {
 		return partial, 0, false
 	}
-	b.launchLanes(op, "qm_colsum_partial", cols, lanes, b.f32(x), b.f32(y), int64(rows), narrow(cols), int32(lanes), partial.ptr)
+	b.launchLanes(op, cols, lanes,
+		qmColsumPartial(b.f32(x), b.f32(y), int64(rows), narrow(cols), int32(lanes), dptr[float64](partial.ptr)))
 	return partial, lanes, true
 }

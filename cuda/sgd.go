@@ -20,6 +20,6 @@ func (b *Backend) SGD(a engine.SGDArgs) {
 	if a.Nesterov {
 		nesterov = 1
 	}
-	b.launchN("SGD", "qm_sgd_f32", n, b.f32(a.Param), b.f32(a.Grad), b.f32(a.Buf), b.f32(a.Mask), int64(n),
-		float32(a.LR), float32(a.Momentum), float32(a.WeightDecay), float32(a.GradScale), nesterov)
+	b.launchN("SGD", n, qmSgdF32(b.f32(a.Param), b.f32(a.Grad), b.f32(a.Buf), b.f32(a.Mask), int64(n),
+		float32(a.LR), float32(a.Momentum), float32(a.WeightDecay), float32(a.GradScale), nesterov))
 }

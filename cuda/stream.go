@@ -12,8 +12,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"unsafe"
 )
 
@@ -35,19 +33,6 @@ type gpu struct {
 	dnnErr error      // why cuDNN is unusable, once tried
 	funcs  map[string]C.CUfunction
 	args   *argArena
-}
-
-// tf32FromEnv reads QMUL_TF32 (a boolean; unset means on).
-func tf32FromEnv() (bool, error) {
-	v := os.Getenv("QMUL_TF32")
-	if v == "" {
-		return true, nil
-	}
-	on, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("QMUL_TF32=%q: want 0 or 1", v)
-	}
-	return on, nil
 }
 
 // openGPU starts an executor on device index, with TF32 math in cuBLAS on
@@ -72,16 +57,12 @@ func openGPU(index int, tf32 bool) (*gpu, deviceInfo, error) {
 	if info, err = describeDevice(drv, dev); err != nil {
 		return nil, info, err
 	}
-	lib, err := theCublas()
-	if err != nil {
-		return nil, info, err
-	}
 	ctx, err := drv.primaryCtxRetain(dev)
 	if err != nil {
 		return nil, info, err
 	}
 	g := &gpu{drv: drv, dev: dev, ctx: ctx, funcs: make(map[string]C.CUfunction), args: newArgArena()}
-	if err := g.start(lib, tf32); err != nil {
+	if err := g.start(tf32); err != nil {
 		return nil, info, errors.Join(err, g.close())
 	}
 	return g, info, nil
@@ -108,8 +89,9 @@ func describeDevice(drv *driver, dev C.CUdevice) (deviceInfo, error) {
 }
 
 // start creates the stream, loads the kernels and creates the cuBLAS
-// handle; close undoes whatever it did.
-func (g *gpu) start(lib *cublas, tf32 bool) error {
+// handle (choosing the process's cuBLAS the first time); close undoes
+// whatever it did.
+func (g *gpu) start(tf32 bool) error {
 	var err error
 	if g.stream, err = g.drv.streamCreate(g.ctx, streamNonBlocking); err != nil {
 		return err
@@ -122,7 +104,7 @@ func (g *gpu) start(lib *cublas, tf32 bool) error {
 	if err != nil {
 		return fmt.Errorf("loading the kernels (built for sm_80, sm_86, sm_89, sm_90 and PTX compute_80): %w", err)
 	}
-	g.blas, err = newBlasHandle(lib, g.drv, g.ctx, g.stream, tf32)
+	g.blas, err = chooseCublas(g.drv, g.ctx, g.stream, tf32)
 	return err
 }
 
@@ -203,14 +185,11 @@ func (g *gpu) gemm(a gemmArgs) error { return g.blas.gemm(a) }
 
 func (g *gpu) setTF32(on bool) error { return g.blas.setTF32(on) }
 
-// convLibrary loads cuDNN and creates its handle on the first call.
+// convLibrary creates a cuDNN handle on the first call (choosing the
+// process's cuDNN if no backend has yet).
 func (g *gpu) convLibrary() (convLib, error) {
 	if g.dnn == nil && g.dnnErr == nil {
-		lib, err := theCudnn()
-		if err == nil {
-			g.dnn, err = newDnnHandle(lib, g.drv, g.ctx, g.stream)
-		}
-		g.dnnErr = err
+		g.dnn, g.dnnErr = chooseCudnn(g.drv, g.ctx, g.stream)
 	}
 	if g.dnnErr != nil {
 		return nil, g.dnnErr

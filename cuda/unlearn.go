@@ -16,7 +16,7 @@ func (b *Backend) AddSign(a float64, x, y *engine.Tensor) {
 	if b.err != nil {
 		return
 	}
-	b.launchN("AddSign", "qm_add_sign_f32", n, b.f32(x), b.f32(y), int64(n), float32(a))
+	b.launchN("AddSign", n, qmAddSignF32(b.f32(x), b.f32(y), int64(n), float32(a)))
 }
 
 // AddSqrt implements engine.Backend.
@@ -27,7 +27,7 @@ func (b *Backend) AddSqrt(dst, src *engine.Tensor) {
 	if b.err != nil {
 		return
 	}
-	b.launchN("AddSqrt", "qm_add_sqrt_f32", n, b.f32(dst), b.f32(src), int64(n))
+	b.launchN("AddSqrt", n, qmAddSqrtF32(b.f32(dst), b.f32(src), int64(n)))
 }
 
 // SoftmaxEntropy implements engine.Backend: one warp per row, sums in
@@ -46,8 +46,8 @@ func (b *Backend) SoftmaxEntropy(a engine.LossArgs) {
 	if n == 0 || k == 0 || b.err != nil {
 		return
 	}
-	b.launchRows("SoftmaxEntropy", "qm_softmax_entropy_f32", n, b.f32(a.Logits), b.f32(a.Weights), int64(n), narrow(k),
-		a.Scale, b.f32(a.DLogits), b.f32(a.Entropy))
+	b.launchRows("SoftmaxEntropy", n, qmSoftmaxEntropyF32(b.f32(a.Logits), b.f32(a.Weights), int64(n), narrow(k),
+		a.Scale, b.f32(a.DLogits), b.f32(a.Entropy)))
 }
 
 // SimilarLabels implements engine.Backend: one warp per row. A label out
@@ -63,6 +63,6 @@ func (b *Backend) SimilarLabels(logits, labels, out *engine.Tensor) {
 	if n == 0 || b.err != nil {
 		return
 	}
-	b.launchRows("SimilarLabels", "qm_similar_labels_f32", n, b.f32(logits), b.i32(labels), int64(n), narrow(k),
-		b.i32(out), b.status.ptr)
+	b.launchRows("SimilarLabels", n, qmSimilarLabelsF32(b.f32(logits), b.i32(labels), int64(n), narrow(k),
+		b.i32(out), b.statusWord()))
 }

@@ -43,6 +43,7 @@ all="
 ./qmul FuzzParamsJSON
 ./qmul FuzzReadOrigin
 ./qmul/sweep FuzzParseConfig
+./engine/device FuzzWorkers
 "
 
 selected() {

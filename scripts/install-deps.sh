@@ -6,7 +6,11 @@
 #   scripts/install-deps.sh emu        + g++ (with AddressSanitizer) and python3 for the emulated GPU
 #   scripts/install-deps.sh torch      + PyTorch (CPU), the benchmark reference
 #   scripts/install-deps.sh slurm      + a one-node Slurm cluster for the sweep tests
+#   scripts/install-deps.sh images     + podman (runc), mmdebstrap and python3 for the image tests
+# QMUL_DEPS=none skips it all: the environment provides the packages (the
+# build stages of docker/, which install what they need themselves).
 set -euo pipefail
+[ "${QMUL_DEPS:-}" = none ] && exit 0
 
 pkgs=(gcc libc6-dev pkg-config libopenblas-dev dataset-fashion-mnist)
 for extra in "$@"; do
@@ -16,6 +20,7 @@ for extra in "$@"; do
 	emu) pkgs+=(g++ python3) ;;
 	torch) pkgs+=(python3 python3-torch) ;;
 	slurm) pkgs+=(slurm-wlm munge) ;;
+	images) pkgs+=(podman runc containernetworking-plugins iptables mmdebstrap python3) ;;
 	*) echo "install-deps: unknown extra '$extra'" >&2; exit 2 ;;
 	esac
 done

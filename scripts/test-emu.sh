@@ -10,9 +10,10 @@
 #     shuffle and race checkers) in a seeded shuffled order. Each run checks
 #     every result against the CPU backend within the tests' bounds, so the
 #     two schedules agree within twice those bounds; no test may skip. The
-#     first run computes every convolution through cuDNN (the fake
-#     libcudnn.so.9), the second through im2col + SGEMM, and each runs the
-#     op cases again through the other path; each ends with its own census
+#     first run computes every convolution cuDNN accepts through cuDNN (the
+#     fake libcudnn.so.9) on a device reporting 132 multiprocessors, the
+#     second through im2col + SGEMM on the default 2, and each runs the op
+#     cases again through the other path; each ends with its own census
 #     line, so every kernel is launched in both schedules;
 #  3. end to end: `qmulgpu-cuda unlearn --method qmul` with each --agr on the
 #     emulated device (through cuDNN, and --agr epoch through im2col too)
@@ -35,14 +36,16 @@ ASAN_LIB=$(gcc -print-file-name=libasan.so)
 export ASAN_OPTIONS=detect_leaks=0:handle_segv=0:allow_user_segv_handler=1:abort_on_error=1
 
 # on_device VARIANT CMD...: runs CMD with the emulated device of VARIANT
-# found first by the dynamic loader (and libasan first for "checked").
+# found first by the dynamic loader (and libasan first for "checked"). The
+# library search finds the fake cuBLAS 13 there before any older cuBLAS of
+# the system; QM_EMU_LIBS tells TestLibrariesFromFakeVenv where the fakes
+# are.
 on_device() {
 	local v=$1
 	shift
 	local preload=""
 	[ "$v" = checked ] && preload=$ASAN_LIB
-	LD_PRELOAD=$preload LD_LIBRARY_PATH=$EMU/$v${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
-		QMUL_CUBLAS=$EMU/$v/libcublas.so.12 "$@"
+	LD_PRELOAD=$preload LD_LIBRARY_PATH=$EMU/$v${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} QM_EMU_LIBS=$EMU/$v "$@"
 }
 
 fail() {
@@ -120,14 +123,21 @@ suite() {
 		grep -e '--- SKIP' "$log" >&2
 		fail "suite $name: a test skipped on the emulated device"
 	fi
+	# The fake cuDNN rejects grouped float convolutions, as real cuDNN may:
+	# the depthwise cases must have fallen back, each with its one line.
+	grep -q 'convolutions: cuDNN .* rejects the .* depthwise convolution' "$log" ||
+		fail "suite $name: no depthwise convolution fell back from cuDNN with its one-line notice"
 	echo "   $(grep -c -e '^--- PASS' "$log") tests passed in $((SECONDS - start)) s (op cases through $other too)"
 	census "$name" "$dir"
 }
 # Each run takes one convolution path for the whole suite, so every
 # convolution case, the training-step parity tests and the rest run through
 # cuDNN (the fake libcudnn.so.9) in one and through im2col + SGEMM in the
-# other; each then runs the op cases through the other path.
-suite forward-cudnn plain forward cudnn im2col
+# other; each then runs the op cases through the other path. The first
+# reports an H100 SXM's 132 multiprocessors, so that grid-stride and lane
+# launches take the grid sizes of a real GPU; the second the default 2,
+# whose small grids make every thread loop.
+suite forward-cudnn plain forward cudnn im2col QM_EMU_SMS=132
 suite shuffled-im2col checked "shuffle:$SEED" im2col cudnn QMUL_CUDA_EXACT_ALLOC=1
 
 echo "== end to end: qmul with each --agr, emulated device against the CPU"

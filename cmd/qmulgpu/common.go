@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -20,7 +19,7 @@ func deviceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
 		&cli.IntFlag{Name: "threads", Value: 0, Usage: "CPU threads (0: all cores)"},
 		&cli.StringFlag{Name: "conv", Value: "auto", EnvVars: []string{"QMUL_CONV"},
-			Usage: "GPU convolutions: auto (cuDNN when it loads, else im2col + cuBLAS SGEMM), cudnn or im2col"},
+			Usage: "GPU convolutions: " + strings.Join(device.ConvModes, ", ") + " (auto: cuDNN when it loads, else im2col + cuBLAS SGEMM)"},
 	}
 }
 
@@ -29,29 +28,17 @@ func openBackend(c *cli.Context) (engine.Backend, error) {
 	return openDevice(c.String("device"), c.Int("threads"), c.String("conv"))
 }
 
-// openDevice opens a backend and sets its convolution path, saying on
-// stderr, in one line each, where it falls back and which path a GPU's
-// convolutions take.
+// openDevice opens a backend with its convolution path and the settings
+// of the environment (device.OptionsFromEnv), saying on stderr, in one
+// line each, where it falls back and which path a GPU's convolutions take.
 func openDevice(spec string, threads int, conv string) (engine.Backend, error) {
-	if err := device.CheckConv(conv); err != nil {
-		return nil, err
-	}
-	note := func(s string) { fmt.Fprintln(os.Stderr, "qmulgpu: "+s) }
-	b, err := device.Open(spec, threads, note)
+	opts, err := device.OptionsFromEnv()
 	if err != nil {
 		return nil, err
 	}
-	path, err := device.SetConv(b, conv)
-	if err != nil {
-		if c, ok := b.(engine.Closer); ok {
-			err = errors.Join(err, c.Close())
-		}
-		return nil, err
-	}
-	if path != "" {
-		note("convolutions: " + path)
-	}
-	return b, nil
+	opts.Threads, opts.Conv = threads, conv
+	opts.Note = func(s string) { fmt.Fprintln(os.Stderr, "qmulgpu: "+s) }
+	return device.Open(spec, opts)
 }
 
 // commandLine is the command as typed, for results and checkpoints.

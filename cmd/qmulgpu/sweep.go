@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -34,18 +33,12 @@ func sweepCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			shard, shards := 0, 1
-			if s := c.String("shard"); s != "" {
-				if shard, shards, err = sweep.ParseShard(s); err != nil {
-					return err
-				}
-			} else if i, n, ok, err := sweep.ShardFromEnv(c.Int("shards")); err != nil {
+			shard, shards, err := sweepShard(c)
+			if err != nil {
 				return err
-			} else if ok {
-				shard, shards = i, n
 			}
 			r := &sweep.Runner{Config: cfg, Out: c.String("out"), Shard: shard, Shards: shards,
-				Devices: sweepDevices(c.String("device")), Threads: c.Int("threads"), Log: os.Stderr, Command: commandLine(),
+				Devices: device.Workers(c.String("device")), Threads: c.Int("threads"), Log: os.Stderr, Command: commandLine(),
 				Open: func(dev string) (engine.Backend, error) {
 					return openDevice(dev, c.Int("threads"), sweepConv(c, cfg))
 				}}
@@ -73,6 +66,20 @@ func sweepCommand() *cli.Command {
 	}
 }
 
+// sweepShard is the shard this process runs: --shard I/N when given, else
+// the Slurm array task's or the Kubernetes indexed Job pod's
+// (sweep.ShardFromEnv, with --shards), else the whole grid (0 of 1).
+func sweepShard(c *cli.Context) (shard, shards int, err error) {
+	if s := c.String("shard"); s != "" {
+		return sweep.ParseShard(s)
+	}
+	i, n, ok, err := sweep.ShardFromEnv(c.Int("shards"))
+	if err != nil || !ok {
+		return 0, 1, err
+	}
+	return i, n, nil
+}
+
 // sweepConv is the convolution path of a sweep's workers: --conv (or
 // QMUL_CONV) when given, else the sweep file's conv key, else auto.
 func sweepConv(c *cli.Context, cfg *sweep.Config) string {
@@ -80,31 +87,6 @@ func sweepConv(c *cli.Context, cfg *sweep.Config) string {
 		return c.String("conv")
 	}
 	return cfg.Conv
-}
-
-// sweepDevices gives one worker per GPU for --device auto when GPUs are
-// present, else one worker on the named device. CUDA_VISIBLE_DEVICES (set
-// by Slurm's --gres and by container runtimes) limits the GPUs: CUDA
-// numbers the visible ones from 0, while discovery lists them all.
-func sweepDevices(spec string) []string {
-	if spec == "" || spec == "auto" {
-		if gpus, err := device.GPUs(); err == nil && len(gpus) > 0 {
-			n := len(gpus)
-			if v, ok := os.LookupEnv("CUDA_VISIBLE_DEVICES"); ok {
-				n = min(n, len(strings.FieldsFunc(v, func(r rune) bool { return r == ',' })))
-			}
-			if n == 0 {
-				return []string{"cpu"}
-			}
-			devs := make([]string, n)
-			for i := range gpus {
-				devs[i] = fmt.Sprintf("cuda:%d", i)
-			}
-			return devs
-		}
-		return []string{"cpu"}
-	}
-	return []string{spec}
 }
 
 func reportCommand() *cli.Command {

@@ -247,11 +247,16 @@ struct Kernel {
     const char* name;
     Invoker invoke;
 };
-// kernel_table is defined by the generated translation unit.
+// kernel_table is defined by the generated translation unit, from the
+// table kernelgen writes (cuda/emu/kernels.inc).
 extern const Kernel kernel_table[];
 extern const size_t kernel_count;
 } // namespace qm_emu
 
-#define QM_EMU_KERNEL(name) {#name, &::qm_emu::invoke<&name>},
+// QM_EMU_KERNEL(name, type) is the table entry of the kernel name, whose
+// function type kernelgen read as type, e.g. void(const float*, int): the
+// static_cast does not compile unless the kernel has exactly that type,
+// so the emulator's table, the Go launchers and the kernels agree.
+#define QM_EMU_KERNEL(name, type) {#name, &::qm_emu::invoke<static_cast<std::add_pointer_t<type>>(&name)>},
 
 #endif // QM_EMU_DEVICE_H

@@ -11,7 +11,9 @@
 //     are compiled in (gen-kernels.sh), and cuLaunchKernel runs them on the
 //     emulated device (launch.cpp);
 //   - a failed launch is sticky, as on a GPU: every later call that would
-//     touch the device returns CUDA_ERROR_LAUNCH_FAILED.
+//     touch the device returns CUDA_ERROR_LAUNCH_FAILED;
+//   - cuDriverGetVersion reports QM_EMU_DRIVER_VERSION (default 13000,
+//     CUDA 13.0), which the fake NVML and cuBLAS read too.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +74,17 @@ char context_token, module_token, stream_token;
     } while (0)
 
 API CUresult cuInit(unsigned int) { return CUDA_SUCCESS; }
+
+// The CUDA version the fake driver runs: QM_EMU_DRIVER_VERSION
+// (1000·major + 10·minor, as cuDriverGetVersion gives it), default 13000.
+API CUresult cuDriverGetVersion(int* v)
+{
+    if (!v)
+        return CUDA_ERROR_INVALID_VALUE;
+    const char* s = getenv("QM_EMU_DRIVER_VERSION");
+    *v = s && *s ? atoi(s) : 13000;
+    return CUDA_SUCCESS;
+}
 
 API CUresult cuDeviceGetCount(int* n)
 {

@@ -19,7 +19,16 @@
 //     CUDNN_STATUS_NOT_SUPPORTED; the ones that real cuDNN implements with
 //     atomics are marked non-deterministic; cudnnFind*AlgorithmEx returns
 //     the supported algorithms that fit the workspace given, fastest first,
-//     after writing the output.
+//     after writing the output;
+//   - grouped convolutions (group count > 1, depthwise ones included) of
+//     float NHWC tensors are described, but no algorithm of any pass
+//     supports them: the heuristics and searches report every algorithm
+//     with CUDNN_STATUS_NOT_SUPPORTED, and the workspace queries and the
+//     passes themselves return it (see docs/gpu.md for why);
+//   - the first convolution call (a heuristics query, search, workspace
+//     query or pass) opens the sub-library libcudnn_cnn.so.9 by bare name,
+//     as cuDNN 9 does, and fails with CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED
+//     when the loader cannot find it;
 //
 // Every algorithm computes the same sums (im2col and OpenBLAS SGEMM per
 // image and group), so results do not depend on which one runs, and the
@@ -28,6 +37,7 @@
 // binding's version check. Each call of an entry point that computes or
 // chooses is counted in the census directory QM_EMU_CENSUS names.
 #include <cblas.h>
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +62,7 @@ namespace {
 enum : cudnnStatus_t {
     SUCCESS = 0,
     NOT_INITIALIZED = 1001,
+    SUBLIBRARY_LOADING_FAILED = 1008,
     BAD_PARAM = 2000,
     BAD_PARAM_NULL_POINTER = 2002,
     NOT_SUPPORTED = 3000,
@@ -100,6 +111,20 @@ const char* const pass_names[3] = {"ConvolutionForward", "ConvolutionBackwardDat
 
 std::mutex lock;
 std::set<const void*> handles, tensors, filters, convs;
+
+// load_cnn opens the convolution sub-library, once, by bare name.
+cudnnStatus_t load_cnn()
+{
+    static const cudnnStatus_t st = [] {
+        void* h = dlopen("libcudnn_cnn.so.9", RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            fprintf(stderr, "fake cuDNN: %s\n", dlerror());
+            return SUBLIBRARY_LOADING_FAILED;
+        }
+        return SUCCESS;
+    }();
+    return st;
+}
 
 // count records one call of an entry point in the census (census.h).
 void count(const char* name)
@@ -163,6 +188,10 @@ cudnnStatus_t check_shape(const void* xd, const void* wd, const void* cd, const 
     *sh = Shape{x->n, x->h, x->w, x->c, w->k, w->r, w->s, y->h, y->w, w->c, w->k / c->groups, *c};
     return SUCCESS;
 }
+
+// grouped_unsupported reports whether no algorithm runs sh: a grouped
+// convolution of float NHWC tensors (the only kind the fake describes).
+bool grouped_unsupported(const Shape& sh) { return sh.conv.groups > 1; }
 
 size_t workspace_bytes(const Shape& sh, int kind)
 {
@@ -272,6 +301,8 @@ cudnnStatus_t run(int pass, void* handle, const void* alpha, const void* xd, con
     count(pass_names[pass]);
     if (!live<Handle>(handles, handle))
         return NOT_INITIALIZED;
+    if (cudnnStatus_t st = load_cnn())
+        return st;
     Shape sh;
     if (cudnnStatus_t st = check_shape(xd, wd, cd, yd, &sh))
         return st;
@@ -280,7 +311,7 @@ cudnnStatus_t run(int pass, void* handle, const void* alpha, const void* xd, con
     const Algo* a = find_algo(pass, algo);
     if (!a)
         return BAD_PARAM;
-    if (!a->supported)
+    if (!a->supported || grouped_unsupported(sh))
         return NOT_SUPPORTED;
     size_t need = workspace_bytes(sh, a->workspace);
     if (ws_bytes < need || (need > 0 && !ws))
@@ -309,6 +340,8 @@ cudnnStatus_t heuristics(int pass, void* handle, const void* xd, const void* wd,
     count((std::string("Get") + pass_names[pass] + "Algorithm_v7").c_str());
     if (!live<Handle>(handles, handle))
         return NOT_INITIALIZED;
+    if (cudnnStatus_t st = load_cnn())
+        return st;
     Shape sh;
     if (cudnnStatus_t st = check_shape(xd, wd, cd, yd, &sh))
         return st;
@@ -318,7 +351,8 @@ cudnnStatus_t heuristics(int pass, void* handle, const void* xd, const void* wd,
     for (const Algo& a : algos[pass]) {
         if (n == requested)
             break;
-        perf[n++] = Perf{a.id, a.supported ? SUCCESS : NOT_SUPPORTED, -1.0f, a.supported ? workspace_bytes(sh, a.workspace) : 0,
+        bool ok = a.supported && !grouped_unsupported(sh);
+        perf[n++] = Perf{a.id, ok ? SUCCESS : NOT_SUPPORTED, -1.0f, ok ? workspace_bytes(sh, a.workspace) : 0,
             a.deterministic ? 1 : 0, sh.conv.math, {0, 0, 0}};
     }
     *returned = n;
@@ -331,11 +365,21 @@ cudnnStatus_t find(int pass, void* handle, const void* xd, const void* x, const 
     count((std::string("Find") + pass_names[pass] + "AlgorithmEx").c_str());
     if (!live<Handle>(handles, handle))
         return NOT_INITIALIZED;
+    if (cudnnStatus_t st = load_cnn())
+        return st;
     Shape sh;
     if (cudnnStatus_t st = check_shape(xd, wd, cd, yd, &sh))
         return st;
     if (requested < 1 || !returned || !perf || !x || !w || !y || (ws_bytes > 0 && !ws))
         return BAD_PARAM;
+    if (grouped_unsupported(sh)) { // every algorithm fails, as the search reports it
+        int n = 0;
+        for (const Algo& a : algos[pass])
+            if (n < requested)
+                perf[n++] = Perf{a.id, NOT_SUPPORTED, -1.0f, 0, a.deterministic ? 1 : 0, sh.conv.math, {0, 0, 0}};
+        *returned = n;
+        return SUCCESS;
+    }
     // Every algorithm computes the same sums: compute once (the output
     // must hold a result afterwards, as after a real search) and report
     // times that keep the heuristics' order, so the choice is the same on
@@ -365,13 +409,15 @@ cudnnStatus_t workspace(int pass, void* handle, const void* xd, const void* wd, 
     count((std::string("Get") + pass_names[pass] + "WorkspaceSize").c_str());
     if (!live<Handle>(handles, handle))
         return NOT_INITIALIZED;
+    if (cudnnStatus_t st = load_cnn())
+        return st;
     Shape sh;
     if (cudnnStatus_t st = check_shape(xd, wd, cd, yd, &sh))
         return st;
     const Algo* a = find_algo(pass, algo);
     if (!a || !bytes)
         return BAD_PARAM;
-    if (!a->supported)
+    if (!a->supported || grouped_unsupported(sh))
         return NOT_SUPPORTED;
     *bytes = workspace_bytes(sh, a->workspace);
     return SUCCESS;
@@ -385,6 +431,9 @@ API size_t cudnnGetVersion(void)
     return v && *v ? (size_t)atoll(v) : 90100;
 }
 
+// The CUDA runtime the fake says it was built for: 12.8.
+API size_t cudnnGetCudartVersion(void) { return 12080; }
+
 API const char* cudnnGetErrorString(cudnnStatus_t s)
 {
     switch (s) {
@@ -396,6 +445,8 @@ API const char* cudnnGetErrorString(cudnnStatus_t s)
         return "CUDNN_STATUS_BAD_PARAM";
     case BAD_PARAM_NULL_POINTER:
         return "CUDNN_STATUS_BAD_PARAM_NULL_POINTER";
+    case SUBLIBRARY_LOADING_FAILED:
+        return "CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED";
     case NOT_SUPPORTED:
         return "CUDNN_STATUS_NOT_SUPPORTED";
     }

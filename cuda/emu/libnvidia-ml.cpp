@@ -2,6 +2,7 @@
 // cuda/nvml.go makes (through go-nvml) to discover devices, describing the
 // one emulated device of libcuda.cpp.
 #include <stdio.h>
+#include <stdlib.h>
 
 #define API extern "C" __attribute__((visibility("default")))
 
@@ -40,9 +41,12 @@ API nvmlReturn_t nvmlSystemGetDriverVersion(char* v, unsigned int len)
     return NVML_SUCCESS;
 }
 
+// The driver's CUDA version, as the fake driver reports it
+// (QM_EMU_DRIVER_VERSION, default 13000).
 API nvmlReturn_t nvmlSystemGetCudaDriverVersion(int* v)
 {
-    *v = 12000;
+    const char* s = getenv("QM_EMU_DRIVER_VERSION");
+    *v = s && *s ? atoi(s) : 13000;
     return NVML_SUCCESS;
 }
 

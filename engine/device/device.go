@@ -1,8 +1,10 @@
-// Package device chooses the compute backend from a --device string:
-// "cpu", "cuda", "cuda:N" or "auto" (a GPU when one is usable, else the CPU).
+// Package device chooses and opens the compute backend: from a --device
+// string ("cpu", "cuda", "cuda:N" or "auto": a GPU when one is usable,
+// else the CPU) and Options, and finds the workers of a sweep.
 package device
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -23,12 +25,35 @@ type GPU struct {
 	CUDA              string `json:"cuda_version"`
 }
 
+// Library is a shared library a GPU backend loaded at run time.
+type Library struct {
+	// Name says what it is: "CUDA driver", "NVML", "cuBLAS", "cuBLASLt",
+	// "cuDNN", "cuDNN sub-library".
+	Name string `json:"name"`
+	// Path is the file loaded, in full.
+	Path string `json:"path"`
+	// FoundIn says where the search found it, e.g. "loader path",
+	// "$CUDA_HOME", "pip wheel nvidia/cu13 in /venv/lib/python3.12/site-packages
+	// ($VIRTUAL_ENV)", "beside libcudnn.so.9".
+	FoundIn string `json:"found_in"`
+	// Version is the library's own version, when it reports one.
+	Version string `json:"version,omitempty"`
+	// Note says why this one was chosen over others that were found.
+	Note string `json:"note,omitempty"`
+}
+
 // Provider is a GPU backend, registered by the cuda build.
 type Provider interface {
-	// Discover lists usable GPUs; an error says why none can be used.
+	// Discover lists the GPUs; an error says why none can be used.
 	Discover() ([]GPU, error)
-	// Open starts a backend on GPU index.
-	Open(index int) (engine.Backend, error)
+	// Open starts a backend on GPU index with the options' GPU settings.
+	Open(index int, opts Options) (engine.Backend, error)
+	// Libraries lists the shared libraries loaded so far, in the order
+	// they were loaded.
+	Libraries() []Library
+	// ConvStatus says, without opening a device, which path GPU
+	// convolutions take under --conv auto, and why.
+	ConvStatus() string
 }
 
 var gpu Provider
@@ -36,11 +61,14 @@ var gpu Provider
 // Register installs the GPU provider (called from the cuda package's init).
 func Register(p Provider) { gpu = p }
 
+// errNoCUDA is the reason for no GPU in a build without the cuda tag.
+var errNoCUDA = errors.New("this binary was built without CUDA support (build tag cuda)")
+
 // GPUs lists usable GPUs; the error says why there are none (no CUDA
 // support compiled in, no driver, no device).
 func GPUs() ([]GPU, error) {
 	if gpu == nil {
-		return nil, fmt.Errorf("this binary was built without CUDA support (build tag cuda)")
+		return nil, errNoCUDA
 	}
 	return gpu.Discover()
 }
@@ -62,96 +90,121 @@ func CheckThreads(threads int) error {
 	return nil
 }
 
-// Open returns the backend named by spec. For "auto" it picks GPU 0 when
-// one is usable and otherwise the CPU, reporting why through note (one line)
-// when it falls back. threads bounds the CPU backend (0: all cores).
-func Open(spec string, threads int, note func(string)) (engine.Backend, error) {
-	if err := CheckThreads(threads); err != nil {
+// Open returns the backend named by spec, set up with opts. For "auto" it
+// picks GPU 0 when one opens and otherwise the CPU, saying why through
+// opts.Note (one line) when it falls back. A GPU backend's convolution
+// path is said through opts.Note too.
+func Open(spec string, opts Options) (engine.Backend, error) {
+	if err := opts.Check(); err != nil {
 		return nil, err
 	}
+	var b engine.Backend
 	switch {
 	case spec == "" || spec == "auto":
-		if gpu != nil {
-			gpus, err := gpu.Discover()
-			if err == nil && len(gpus) > 0 {
-				b, err := gpu.Open(0)
-				if err == nil {
-					return b, nil
-				}
-				note(fmt.Sprintf("GPU unusable (%v); running on the CPU", err))
-			} else if err != nil {
-				note(fmt.Sprintf("no usable GPU (%v); running on the CPU", err))
-			}
-		}
-		return cpu.New(threads), nil
+		b = openAuto(opts)
 	case spec == "cpu":
-		return cpu.New(threads), nil
+		b = cpu.New(opts.Threads)
 	case spec == "cuda" || strings.HasPrefix(spec, "cuda:"):
-		idx := 0
-		if rest, ok := strings.CutPrefix(spec, "cuda:"); ok {
-			n, err := strconv.Atoi(rest)
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("--device %q: want cuda:N with N a GPU index", spec)
-			}
-			idx = n
+		var err error
+		if b, err = openCUDA(spec, opts); err != nil {
+			return nil, err
 		}
-		gpus, err := GPUs()
-		if err != nil {
-			return nil, fmt.Errorf("--device %s: %w", spec, err)
-		}
-		if idx >= len(gpus) {
-			return nil, fmt.Errorf("--device %s: only %d GPU(s) present", spec, len(gpus))
-		}
-		return gpu.Open(idx)
-	}
-	return nil, fmt.Errorf("--device %q: want auto, cpu, cuda or cuda:N", spec)
-}
-
-// ConvModes are the convolution paths --conv names: auto (cuDNN when it
-// loads and works, else im2col + cuBLAS SGEMM), cudnn and im2col. They
-// concern GPU backends; the CPU backend always computes im2col + GEMM.
-var ConvModes = []string{"auto", "cudnn", "im2col"}
-
-// CheckConv reports an unknown --conv value.
-func CheckConv(mode string) error {
-	for _, m := range ConvModes {
-		if mode == m {
-			return nil
-		}
-	}
-	return fmt.Errorf("--conv %q: want %s", mode, strings.Join(ConvModes, ", "))
-}
-
-// SetConv applies --conv to b and returns the line that says which path
-// its convolutions take ("" for a backend without a choice). --conv cudnn
-// on such a backend is an error.
-func SetConv(b engine.Backend, mode string) (string, error) {
-	if err := CheckConv(mode); err != nil {
-		return "", err
+	default:
+		return nil, fmt.Errorf("--device %q: want auto, cpu, cuda or cuda:N", spec)
 	}
 	c, ok := b.(engine.ConvPathChooser)
-	if !ok {
-		if mode == "cudnn" {
-			return "", fmt.Errorf("--conv cudnn: the %s backend has no cuDNN (use --device cuda)", b.Name())
-		}
-		return "", nil
+	switch {
+	case ok:
+		opts.note("convolutions: " + c.ConvPath())
+	case opts.Conv == ConvCudnn:
+		return nil, fmt.Errorf("--conv cudnn: the %s backend has no cuDNN (use --device cuda)", b.Name())
 	}
-	if err := c.SetConv(mode); err != nil {
-		return "", fmt.Errorf("--conv %s: %w", mode, err)
-	}
-	return c.ConvPath(), nil
+	return b, nil
 }
 
-// convReporter is a Provider that can say, without opening a device, which
-// path --conv auto takes.
-type convReporter interface{ ConvStatus() string }
-
-// ConvStatus says in one line which path GPU convolutions take under
-// --conv auto, and why, for `qmulgpu devices`.
-func ConvStatus() string {
-	r, ok := gpu.(convReporter)
-	if !ok {
-		return "none (this binary was built without CUDA support)"
+// openAuto opens GPU 0 when one is there and opens, else the CPU.
+func openAuto(opts Options) engine.Backend {
+	if gpu != nil {
+		gpus, err := gpu.Discover()
+		switch {
+		case err != nil:
+			opts.note(fmt.Sprintf("no usable GPU (%v); running on the CPU", err))
+		case len(gpus) > 0:
+			b, err := gpu.Open(0, opts)
+			if err == nil {
+				return b
+			}
+			opts.note(fmt.Sprintf("GPU unusable (%v); running on the CPU", err))
+		}
 	}
-	return r.ConvStatus()
+	return cpu.New(opts.Threads)
+}
+
+// openCUDA opens the GPU "cuda" or "cuda:N" names.
+func openCUDA(spec string, opts Options) (engine.Backend, error) {
+	idx := 0
+	if rest, ok := strings.CutPrefix(spec, "cuda:"); ok {
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("--device %q: want cuda:N with N a GPU index", spec)
+		}
+		idx = n
+	}
+	gpus, err := GPUs()
+	if err != nil {
+		return nil, fmt.Errorf("--device %s: %w", spec, err)
+	}
+	if idx >= len(gpus) {
+		return nil, fmt.Errorf("--device %s: only %d GPU(s) present", spec, len(gpus))
+	}
+	return gpu.Open(idx, opts)
+}
+
+// Report is what `qmulgpu devices` says about GPUs.
+type Report struct {
+	GPUs []GPU
+	// Error says why no GPU is usable ("" when GPU 0 opened).
+	Error string
+	// Auto is the backend --device auto picks: "cuda:0" or "cpu".
+	Auto string
+	// Conv is the path GPU convolutions take under --conv auto, and why.
+	Conv string
+	// Libraries are the shared libraries loaded on the way.
+	Libraries []Library
+}
+
+// Inspect finds the GPUs and, when there is one, opens GPU 0 with the
+// default options and closes it again, so that --device auto is named
+// only once the driver, the kernels, cuBLAS (a handle created) and cuDNN
+// have loaded on it. The report lists every library loaded and where it
+// was found.
+func Inspect() Report {
+	r := Report{Auto: "cpu"}
+	if gpu == nil {
+		r.Error, r.Conv = errNoCUDA.Error(), "none ("+errNoCUDA.Error()+")"
+		return r
+	}
+	gpus, err := gpu.Discover()
+	r.GPUs = gpus
+	switch {
+	case err != nil:
+		r.Error, r.Conv = err.Error(), gpu.ConvStatus()
+	default:
+		b, err := gpu.Open(0, DefaultOptions())
+		if err != nil {
+			r.Error, r.Conv = "cuda:0 does not open: "+err.Error(), gpu.ConvStatus()
+			break
+		}
+		r.Auto = "cuda:0"
+		if c, ok := b.(engine.ConvPathChooser); ok {
+			r.Conv = c.ConvPath()
+		}
+		if c, ok := b.(engine.Closer); ok {
+			if err := c.Close(); err != nil {
+				r.Error = "closing cuda:0: " + err.Error()
+			}
+		}
+	}
+	r.Libraries = gpu.Libraries()
+	return r
 }

@@ -17,7 +17,9 @@ func TestCheckThreads(t *testing.T) {
 			t.Errorf("--threads %d: error %v, want ok=%v", tc.threads, err, tc.ok)
 		}
 	}
-	if _, err := Open("cpu", 100000, func(string) {}); err == nil {
+	opts := DefaultOptions()
+	opts.Threads = 100000
+	if _, err := Open("cpu", opts); err == nil {
 		t.Error("Open accepted --threads 100000")
 	}
 }
