@@ -288,18 +288,61 @@ func (u *unpickler) run() (any, error) {
 // step executes one opcode.
 func (u *unpickler) step(op byte) error {
 	switch op {
-	case 0x80: // PROTO
+	case 0x80, 0x95:
+		return u.header(op)
+	case '(', '0', '1', '2', 'N', 0x88, 0x89:
+		return u.stackOp(op)
+	case 'J', 'K', 'M', 0x8a, 0x8b, 'G':
+		return u.number(op)
+	case 'X', 0x8c, 0x8d, 'T', 'U', 'B', 'C', 0x8e:
+		return u.text(op)
+	case ')':
+		u.push(emptyTuple)
+	case 't', 0x85, 0x86, 0x87:
+		return u.tuple(op)
+	case ']':
+		u.push(&pyList{depth: 1})
+	case '}':
+		u.push(&pyDict{depth: 1})
+	case 'a', 'e', 's', 'u':
+		return u.fill(op)
+	case 'q', 'r', 0x94, 'h', 'j':
+		return u.memoOp(op)
+	case 'c', 0x93:
+		return u.globalOp(op)
+	case 'R', 0x81:
+		return u.reduce()
+	case 'b':
+		return u.build()
+	case 'Q':
+		return u.persistentID()
+	default:
+		return fmt.Errorf("unsupported opcode 0x%02x", op)
+	}
+	return nil
+}
+
+// header executes PROTO and FRAME.
+func (u *unpickler) header(op byte) error {
+	if op == 0x80 { // PROTO
 		v, err := u.uint(1)
 		if err == nil && (v < 2 || v > 5) {
 			err = fmt.Errorf("pickle protocol %d (torch.save writes 2 to 5)", v)
 		}
 		return err
-	case 0x95: // FRAME: an I/O hint; the frame's opcodes follow inline.
-		n, err := u.uint(8)
-		if err == nil && n > uint64(len(u.data)-u.pos) {
-			err = fmt.Errorf("frame of %d bytes, %d left", n, len(u.data)-u.pos)
-		}
-		return err
+	}
+	// FRAME: an I/O hint; the frame's opcodes follow inline.
+	n, err := u.uint(8)
+	if err == nil && n > uint64(len(u.data)-u.pos) {
+		err = fmt.Errorf("frame of %d bytes, %d left", n, len(u.data)-u.pos)
+	}
+	return err
+}
+
+// stackOp executes MARK, POP, POP_MARK, DUP and the constants None, True
+// and False.
+func (u *unpickler) stackOp(op byte) error {
+	switch op {
 	case '(': // MARK
 		u.marks = append(u.marks, len(u.stack))
 	case '0': // POP
@@ -320,23 +363,14 @@ func (u *unpickler) step(op byte) error {
 		u.push(true)
 	case 0x89:
 		u.push(false)
-	case 'J', 'K', 'M', 0x8a, 0x8b, 'G':
-		return u.number(op)
-	case 'X', 0x8c, 0x8d, 'T', 'U', 'B', 'C', 0x8e:
-		return u.text(op)
-	case ')':
-		u.push(emptyTuple)
-	case 't', 0x85, 0x86, 0x87:
-		return u.tuple(op)
-	case ']':
-		u.push(&pyList{depth: 1})
-	case '}':
-		u.push(&pyDict{depth: 1})
-	case 'a', 'e', 's', 'u':
-		return u.fill(op)
-	case 'q', 'r', 0x94, 'h', 'j':
-		return u.memoOp(op)
-	case 'c':
+	}
+	return nil
+}
+
+// globalOp executes GLOBAL (module and name as two lines) and
+// STACK_GLOBAL (as two strings on the stack).
+func (u *unpickler) globalOp(op byte) error {
+	if op == 'c' {
 		module, err := u.line()
 		if err != nil {
 			return err
@@ -346,37 +380,33 @@ func (u *unpickler) step(op byte) error {
 			return err
 		}
 		return u.global(module, name)
-	case 0x93: // STACK_GLOBAL
-		v, err := u.popN(2)
-		if err != nil {
-			return err
-		}
-		module, ok1 := v[0].(string)
-		name, ok2 := v[1].(string)
-		if !ok1 || !ok2 {
-			return fmt.Errorf("STACK_GLOBAL of %s and %s, not two strings", describe(v[0]), describe(v[1]))
-		}
-		return u.global(module, name)
-	case 'R', 0x81:
-		return u.reduce()
-	case 'b':
-		return u.build()
-	case 'Q': // BINPERSID
-		pid, err := u.pop()
-		if err != nil {
-			return err
-		}
-		if u.persist == nil {
-			return fmt.Errorf("persistent id outside a checkpoint's object pickle")
-		}
-		v, err := u.persist(pid)
-		if err != nil {
-			return err
-		}
-		u.push(v)
-	default:
-		return fmt.Errorf("unsupported opcode 0x%02x", op)
 	}
+	v, err := u.popN(2)
+	if err != nil {
+		return err
+	}
+	module, ok1 := v[0].(string)
+	name, ok2 := v[1].(string)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("STACK_GLOBAL of %s and %s, not two strings", describe(v[0]), describe(v[1]))
+	}
+	return u.global(module, name)
+}
+
+// persistentID executes BINPERSID: a storage of the checkpoint.
+func (u *unpickler) persistentID() error {
+	pid, err := u.pop()
+	if err != nil {
+		return err
+	}
+	if u.persist == nil {
+		return fmt.Errorf("persistent id outside a checkpoint's object pickle")
+	}
+	v, err := u.persist(pid)
+	if err != nil {
+		return err
+	}
+	u.push(v)
 	return nil
 }
 
