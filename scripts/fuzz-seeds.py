@@ -6,6 +6,10 @@ documented layouts. Run from the repository root:
 
     python3 scripts/fuzz-seeds.py
 
+Running it again changes a few bytes of the MAT seeds (savemat writes the
+time into the header) and of the legacy torch.save seeds (a random key);
+restore those with git checkout unless the seed itself changed.
+
 The targets' code adds more seeds of its own (f.Add); failing inputs that
 fuzzing found sit beside these under their hash names and are never
 removed.
@@ -140,6 +144,22 @@ def small_seeds():
     header += b" " * (-len(header) % 8)
     data = struct.pack("<ffq", 0.5, -1.0, 7)
     write("engine/safetensors", "FuzzParse", "small", struct.pack("<Q", len(header)) + header + data)
+    # Method parameters as cell.json and metrics.json hold them.
+    write("qmul", "FuzzParamsJSON", "qmul", b'{"agr":"epoch","augment":true,"lr_milestones":[91,136],"lr_schedule":"cosine",'
+          b'"schedule":"sequential","similar_labels":"described"}')
+    write("qmul", "FuzzParamsJSON", "scrub", b'{"augment":false,"ce_weight":0.99,"forget_batch":512,"kd_weight":0.001,'
+          b'"lr_milestones":[3,5,9],"lr_schedule":"multistep","max_steps":2,"temperature":4}')
+    # A checkpoint's origin: the job train writes, and the keys import writes.
+    job = json.dumps({"data": {"dataset": "fashion-mnist", "dir": "/usr/share/datasets/fashion-mnist", "val_frac": 0.1,
+                               "split_seed": 1, "size": 0},
+                      "model": {"arch": "smallcnn", "classes": 10, "h": 28, "w": 28, "c": 1},
+                      "recipe": {"epochs": 15, "batch": 128}})
+    quant = '{"scheme":"lsq","wbits":4,"abits":4,"float":["stem","downsample","classifier"]}'
+    write("qmul", "FuzzReadOrigin", "train-job", job, "", "", "", quant)
+    write("qmul", "FuzzReadOrigin", "import", "", "svhn", "0.1", "7", quant)
+    # CUDA_VISIBLE_DEVICES as CUDA's documentation writes it, on 4 GPUs.
+    write("engine/device", "FuzzWorkers", "indices", "2,3", 4)
+    write("engine/device", "FuzzWorkers", "uuids", "GPU-8a2f,MIG-1", 4)
     write("qat", "FuzzOpen", "float-lsq", False, "qmulgpu-model/1", '{"arch":"smallcnn","classes":2,"h":8,"w":8,"c":1}',
           '{"scheme":"lsq","wbits":4,"abits":4,"float":["stem","downsample","classifier"]}', "", 4, b"\x00\x00\x80\x3f")
 
