@@ -29,11 +29,8 @@ func FuzzParseForget(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
-		var s ForgetSpec
-		var err error
-		fuzzcheck.Alloc(t, len(spec), allocBase, allocPerByte, func() { s, err = ParseForget(spec) })
-		if err != nil {
-			fuzzcheck.Message(t, err)
+		s, ok := fuzzcheck.Read(t, len(spec), allocBase, allocPerByte, func() (ForgetSpec, error) { return ParseForget(spec) })
+		if !ok {
 			return
 		}
 		var again string
@@ -65,11 +62,8 @@ func FuzzParseIndices(f *testing.F) {
 	f.Add([]byte("[1.5]"))
 	f.Add([]byte("-4\n99999999999999999999\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var idx []int
-		var err error
-		fuzzcheck.Alloc(t, len(raw), allocBase, allocPerByte, func() { idx, err = ParseIndices(raw) })
-		if err != nil {
-			fuzzcheck.Message(t, err)
+		idx, ok := fuzzcheck.Read(t, len(raw), allocBase, allocPerByte, func() ([]int, error) { return ParseIndices(raw) })
+		if !ok {
 			return
 		}
 		var lines strings.Builder
@@ -92,11 +86,8 @@ func FuzzParseMetrics(f *testing.F) {
 	f.Add([]byte(`{"fa": "x", "ra": 1, "ta": 1, "mia": 1, "mia_features": {"entropy": 3}, "mia_warnings": ["a"]}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var m *Metrics
-		var err error
-		fuzzcheck.Alloc(t, len(raw), allocBase, allocPerByte, func() { m, err = ParseMetrics(raw) })
-		if err != nil {
-			fuzzcheck.Message(t, err)
+		m, ok := fuzzcheck.Read(t, len(raw), allocBase, allocPerByte, func() (*Metrics, error) { return ParseMetrics(raw) })
+		if !ok {
 			return
 		}
 		b, err := json.Marshal(m)
@@ -133,11 +124,8 @@ func FuzzReadOrigin(f *testing.F) {
 			}
 		}
 		n := len(job) + len(dataset) + len(valFrac) + len(splitSeed) + len(quant)
-		var o Origin
-		var err error
-		fuzzcheck.Alloc(t, n, allocBase, allocPerByte, func() { o, err = ReadOrigin(meta, "") })
-		if err != nil {
-			fuzzcheck.Message(t, err)
+		o, ok := fuzzcheck.Read(t, n, allocBase, allocPerByte, func() (Origin, error) { return ReadOrigin(meta, "") })
+		if !ok {
 			return
 		}
 		raw, err := json.Marshal(train.Job{Data: o.Data, Model: o.Model, Recipe: o.Recipe})

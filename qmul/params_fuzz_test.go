@@ -25,11 +25,10 @@ func FuzzParamsJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var ps Params
-		var err error
-		fuzzcheck.Alloc(t, len(raw), allocBase, allocPerByte, func() { err = json.Unmarshal(raw, &ps) })
-		if err != nil {
-			fuzzcheck.Message(t, err)
+		ps, ok := fuzzcheck.Read(t, len(raw), allocBase, allocPerByte, func() (ps Params, err error) {
+			return ps, json.Unmarshal(raw, &ps)
+		})
+		if !ok {
 			return
 		}
 		for name, v := range ps {

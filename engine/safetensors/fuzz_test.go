@@ -49,11 +49,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(rawFile(`{"`+long+`":`+u8(1, 0, 1)+`,"`+long+`":`+u8(1, 0, 1)+`}`, 1))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var file *File
-		var err error
-		fuzzcheck.Alloc(t, len(b), allocBase, allocPerByte, func() { file, err = Parse(b) })
-		if err != nil {
-			fuzzcheck.Message(t, err)
+		file, ok := fuzzcheck.Read(t, len(b), allocBase, allocPerByte, func() (*File, error) { return Parse(b) })
+		if !ok {
 			return
 		}
 		enc := encodeBytes(t, file)

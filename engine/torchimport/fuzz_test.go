@@ -71,11 +71,11 @@ func FuzzUnpickle(f *testing.F) {
 	f.Add(newPickle().Op(')').Op(bytes.Repeat([]byte{0x85}, maxDepth)...).Stop())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		refs := storageTable{}
-		var v any
-		var err error
-		fuzzcheck.Alloc(t, len(b), allocBase, allocPerByte, func() { v, _, err = unpickle(b, 0, refs.load) })
-		if err != nil {
-			fuzzcheck.Message(t, err)
+		v, ok := fuzzcheck.Read(t, len(b), allocBase, allocPerByte, func() (any, error) {
+			v, _, err := unpickle(b, 0, refs.load)
+			return v, err
+		})
+		if !ok {
 			return
 		}
 		if d := treeDepth(t, v, 0); d > maxDepth {
@@ -165,19 +165,15 @@ func FuzzParseLegacy(f *testing.F) {
 }
 
 func checkParse(t *testing.T, b []byte, parse func([]byte) (*Checkpoint, error)) {
-	var c *Checkpoint
-	var err error
-	fuzzcheck.Alloc(t, len(b), allocBase, allocPerByte, func() { c, err = parse(b) })
-	if err != nil {
-		fuzzcheck.Message(t, err)
+	c, ok := fuzzcheck.Read(t, len(b), allocBase, allocPerByte, func() (*Checkpoint, error) { return parse(b) })
+	if !ok {
 		return
 	}
 	roundTrip(t, c)
 	over := overlay(fuzzModelCheckpoint(), c)
-	fuzzcheck.Alloc(t, len(b), allocBase, allocPerByte, func() {
-		_, err = Load(over, cpu.New(1), fuzzModel(), Normalization{Mean: torchtest.FashionMean, Std: torchtest.FashionStd})
+	fuzzcheck.Read(t, len(b), allocBase, allocPerByte, func() (*Report, error) {
+		return Load(over, cpu.New(1), fuzzModel(), Normalization{Mean: torchtest.FashionMean, Std: torchtest.FashionStd})
 	})
-	fuzzcheck.Message(t, err)
 }
 
 // fuzzModelCheckpoint is the fuzz model's state_dict, parsed.

@@ -66,3 +66,15 @@ func unquoted(msg string) string {
 	}
 	return b.String()
 }
+
+// Read runs read, failing t if it allocated more than base + perByte*n
+// bytes (see Alloc) or returned an error that Message refuses. It returns
+// what read returned and whether read succeeded.
+func Read[T any](t testing.TB, n int, base, perByte uint64, read func() (T, error)) (T, bool) {
+	t.Helper()
+	var v T
+	var err error
+	Alloc(t, n, base, perByte, func() { v, err = read() })
+	Message(t, err)
+	return v, err == nil
+}

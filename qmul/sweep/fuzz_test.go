@@ -31,11 +31,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("datasets: !!binary aGk=\nval_frac: .nan\nseeds: [-1]\n"))
 	f.Add(mergeBomb(12))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var c *Config
-		var err error
-		fuzzcheck.Alloc(t, len(raw), 4<<20, 4096, func() { c, err = Parse(raw) })
-		if err != nil {
-			fuzzcheck.Message(t, err)
+		c, ok := fuzzcheck.Read(t, len(raw), 4<<20, 4096, func() (*Config, error) { return Parse(raw) })
+		if !ok {
 			return
 		}
 		out := marshalGiven(t, c)
