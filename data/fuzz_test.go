@@ -43,6 +43,10 @@ func FuzzParseIDX(f *testing.F) {
 	f.Add(gzipped(images), gzipped(labels))
 	f.Add(images[:20], labels)
 	f.Add(idxImages(1, 28, 28), gzipped(idxLabels(3)))
+	// Headers claiming MNIST's 47 MB of pixels over no pixels at all.
+	claim := encodeIDXImages(&Dataset{N: 60000, H: 28, W: 28})
+	f.Add(claim, labels)
+	f.Add(gzipped(claim), labels)
 	f.Fuzz(func(t *testing.T, images, labels []byte) {
 		var (
 			ds  *Dataset
