@@ -169,6 +169,8 @@ func FuzzParseMATCompressed(f *testing.F) {
 		f.Add(matCompressed(matMatrix(v))[8:])
 	}
 	f.Add(matCompressed(bytes.Repeat([]byte{0}, 4096))[8:])
+	// A matrix declaring 4 GB over a stream of a few bytes.
+	f.Add(matCompressed(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, miMATRIX), 1<<32-8))[8:])
 	f.Fuzz(func(t *testing.T, z []byte) {
 		b := binary.LittleEndian.AppendUint32(matHeader(), miCOMPRESSED)
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(z)))
