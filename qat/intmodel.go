@@ -149,26 +149,9 @@ func newIntLayer(b *cpu.Backend, il IntLayer, s models.Site, byName map[string]*
 		}
 	}
 	n := w.Value.Numel()
-	var codes []int32
-	switch {
-	case il.Packed && ct.DType == "U8" && len(ct.Data) == (n+1)/2 && il.Bits <= 4:
-		codes = unpack4(ct.Data, n, il.Signed)
-	case !il.Packed && ct.DType == "I8" && len(ct.Data) == n && il.Bits <= 8:
-		codes = make([]int32, n)
-		for i, v := range ct.Data {
-			codes[i] = int32(int8(v))
-		}
-	default:
-		return nil, fmt.Errorf("weight codes %s[%d] do not match %d %d-bit codes (packed %v)", ct.DType, len(ct.Data), n, il.Bits, il.Packed)
-	}
-	lo, hi := int32(0), int32(1)<<il.Bits-1
-	if il.Signed {
-		lo, hi = -(int32(1) << (il.Bits - 1)), int32(1)<<(il.Bits-1)-1
-	}
-	for _, c := range codes {
-		if c < lo || c > hi {
-			return nil, fmt.Errorf("weight code %d outside the %d-bit range [%d, %d]", c, il.Bits, lo, hi)
-		}
+	codes, err := readCodes(il, ct, n)
+	if err != nil {
+		return nil, err
 	}
 	if l.scale, err = safetensors.Float32s(st.Data); err != nil || (len(l.scale) != 1 && len(l.scale) != l.g.K) {
 		return nil, fmt.Errorf("weight scales: want F32[1] or F32[%d]", l.g.K)
@@ -201,6 +184,33 @@ func newIntLayer(b *cpu.Backend, il IntLayer, s models.Site, byName map[string]*
 		}
 	}
 	return l, nil
+}
+
+// readCodes decodes a layer's n weight codes from ct (4-bit packed in
+// U8, or one I8 each) and checks each lies in the layer's bit range.
+func readCodes(il IntLayer, ct *safetensors.Tensor, n int) ([]int32, error) {
+	var codes []int32
+	switch {
+	case il.Packed && ct.DType == "U8" && len(ct.Data) == (n+1)/2 && il.Bits <= 4:
+		codes = unpack4(ct.Data, n, il.Signed)
+	case !il.Packed && ct.DType == "I8" && len(ct.Data) == n && il.Bits <= 8:
+		codes = make([]int32, n)
+		for i, v := range ct.Data {
+			codes[i] = int32(int8(v))
+		}
+	default:
+		return nil, fmt.Errorf("weight codes %s[%d] do not match %d %d-bit codes (packed %v)", ct.DType, len(ct.Data), n, il.Bits, il.Packed)
+	}
+	lo, hi := int32(0), int32(1)<<il.Bits-1
+	if il.Signed {
+		lo, hi = -(int32(1) << (il.Bits - 1)), int32(1)<<(il.Bits-1)-1
+	}
+	for _, c := range codes {
+		if c < lo || c > hi {
+			return nil, fmt.Errorf("weight code %d outside the %d-bit range [%d, %d]", c, il.Bits, lo, hi)
+		}
+	}
+	return codes, nil
 }
 
 // Forward implements nn.Layer.
