@@ -412,13 +412,18 @@ var yamlTypes = strings.NewReplacer(
 	"cannot unmarshal", "cannot read",
 )
 
-// yamlError rewrites a YAML decoder error in the file's terms: one line per
-// problem, without the decoder's prefix.
+// yamlError rewrites a YAML decoder error in the file's terms, without the
+// decoder's prefix: of several problems, the first and how many follow.
 func yamlError(err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
-	msg = strings.ReplaceAll(msg, "\n  ", "; ")
-	return errors.New(yamlTypes.Replace(msg))
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg := yamlTypes.Replace(te.Errors[0])
+		if more := len(te.Errors) - 1; more > 0 {
+			msg += fmt.Sprintf(" (and %d more problems)", more)
+		}
+		return errors.New(msg)
+	}
+	return errors.New(yamlTypes.Replace(strings.TrimPrefix(err.Error(), "yaml: ")))
 }
 
 // lineIndex maps dotted key paths ("methods.2.lr") to their line numbers.

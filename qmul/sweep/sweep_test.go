@@ -52,6 +52,7 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n    lr: -1\n", "line 7"},
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: ft\n", "line 7"},
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: x}\n", "line 3"},
+		{"models:\n  - {}\n  - {}\n  - {}\n", "line 2: cannot read mapping into a string (and 2 more problems)"},
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\noriginal: {lr: 0.1}\n", "line 5"},
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\nconv: fft\n", "line 6: conv: \"fft\": want auto, cudnn, im2col"},
 	}
