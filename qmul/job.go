@@ -113,6 +113,8 @@ type Job struct {
 	Quant     qat.Config
 	Reference string
 	Scores    string
+	// Search, when set, searches the learning rate (Hyper.LR is not read).
+	Search *LRSearch
 	// Out is the run folder (staged beside it and moved into place when
 	// complete, see package rundir); Force replaces a finished run there.
 	Out      string
@@ -145,6 +147,7 @@ type Result struct {
 	Phases    map[string]float64 `json:"phases_s"`
 	Epochs    []EpochTrace       `json:"epochs,omitempty"`
 	Work      *DeviceWork        `json:"device_work,omitempty"`
+	Search    *SearchRecord      `json:"search,omitempty"`
 	Metrics
 }
 
@@ -191,6 +194,9 @@ func (j *Job) run(stage *rundir.Stage, t0 time.Time) (*Result, error) {
 	if err := j.evaluate(r); err != nil {
 		return nil, err
 	}
+	if err := j.guardTotalLoss(r); err != nil {
+		return nil, err
+	}
 	if err := j.save(r, t0); err != nil {
 		return nil, err
 	}
@@ -227,8 +233,10 @@ type run struct {
 	sets   Sets
 	free   func()
 	model  *models.Model // the unlearned model
-	res    *Result
-	phases map[string]float64
+	// original is θ_o's evaluation, when known (nil: not measured).
+	original *Evaluation
+	res      *Result
+	phases   map[string]float64
 }
 
 // check validates what needs neither the checkpoint nor the data.
@@ -238,6 +246,11 @@ func (j *Job) check() error {
 	}
 	if _, err := Lookup(j.Method); err != nil {
 		return err
+	}
+	if j.Search != nil {
+		if err := j.Search.Check(j.Method, j.Reference != ""); err != nil {
+			return err
+		}
 	}
 	if FromScratch(j.Method) {
 		return nil
@@ -300,6 +313,9 @@ func (j *Job) unlearn(r *run) error {
 		m, err := j.retrain(r)
 		r.model = m
 		return err
+	}
+	if j.Search != nil {
+		return j.search(r)
 	}
 	b := j.Backend
 	h := j.Hyper.Resolve(j.Method, r.model.Config.Classes)

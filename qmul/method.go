@@ -131,10 +131,12 @@ type Hyper struct {
 	Momentum    float64 `json:"momentum"`
 	WeightDecay float64 `json:"weight_decay"`
 	Seed        uint64  `json:"seed"`
-	// AllowCollapse turns off the collapse guard (train.CollapseGuard),
-	// which otherwise stops an unlearning run whose epoch loss rises above
-	// ln(classes) after having been below half of it. Methods that ascend
-	// the loss by design (Method.Ascends) are never guarded.
+	// AllowCollapse turns off the collapse guards: the epoch guard
+	// (train.CollapseGuard), which stops an unlearning run whose epoch loss
+	// rises above ln(classes) after having been below half of it (methods
+	// that ascend the loss by design, Method.Ascends, are not under it),
+	// and the total-loss guard (TotalLoss), which refuses a result near
+	// chance on D_r.
 	AllowCollapse bool `json:"allow_collapse,omitempty"`
 	// Params are the method's own hyper-parameters, by flag name.
 	Params Params `json:"params,omitempty"`
@@ -325,6 +327,7 @@ func Unlearn(s *Study, method string, h Hyper) error {
 		opt:   optim.NewSGD(s.B, s.Model.Params(), h.Momentum, h.WeightDecay, false),
 		sched: h.schedule(),
 		ctx:   &nn.Ctx{B: s.B, Train: true}}
+	defer u.release()
 	if h.Bool("augment") {
 		u.aug = s.Aug
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 
 	"github.com/qmulgpu/qmulgpu/engine"
@@ -25,6 +24,11 @@ type Metrics struct {
 	// the attack on every feature.
 	MIA         float64            `json:"mia"`
 	MIAFeatures map[string]float64 `json:"mia_features,omitempty"`
+	// MIATest is what the confidence attack says of D_t, data the model
+	// never saw: the percentage it calls non-members (the Retrain-free
+	// criterion's estimate of Retrain's MIA on a random forget set,
+	// ProxyTarget).
+	MIATest float64 `json:"mia_test"`
 	// MIAWarnings names the attacks whose feature is constant over the
 	// shadow sets as far as the attacker can tell (mia.SVC.Spread): their
 	// efficacy is decided by rounding and means nothing.
@@ -38,7 +42,7 @@ type Metrics struct {
 
 // Gap sets AvgGap against a reference.
 func (m *Metrics) Gap(ref Metrics) {
-	g := (math.Abs(m.FA-ref.FA) + math.Abs(m.RA-ref.RA) + math.Abs(m.TA-ref.TA) + math.Abs(m.MIA-ref.MIA)) / 4
+	g := Distance(*m, ref)
 	m.AvgGap = &g
 }
 
@@ -77,11 +81,14 @@ func Evaluate(b engine.Backend, m *models.Model, s Sets, batch int) (*Evaluation
 	shadow := min(len(s.TestIdx), len(s.Retain))
 	e.MIAFeatures = map[string]float64{}
 	for _, f := range MIAFeatures {
-		v, warning, err := attack(f, e.Retain, shadow, e.Test, e.Forget)
+		v, unseen, warning, err := attack(f, e.Retain, shadow, e.Test, e.Forget)
 		if err != nil {
 			return nil, fmt.Errorf("MIA (%s): %w", f, err)
 		}
 		e.MIAFeatures[string(f)] = v
+		if f == mia.Confidence {
+			e.MIATest = unseen
+		}
 		if warning != "" {
 			e.MIAWarnings = append(e.MIAWarnings, warning)
 		}
@@ -91,9 +98,9 @@ func Evaluate(b engine.Backend, m *models.Model, s Sets, batch int) (*Evaluation
 }
 
 // attack trains the SVM on shadow data and returns the efficacy on D_f,
-// and a warning when the feature is constant over the shadow sets for the
-// attacker.
-func attack(f mia.Feature, retain *train.Outputs, shadow int, test, forget *train.Outputs) (efficacy float64, warning string, err error) {
+// the share of D_t it calls non-members, and a warning when the feature is
+// constant over the shadow sets for the attacker.
+func attack(f mia.Feature, retain *train.Outputs, shadow int, test, forget *train.Outputs) (efficacy, unseen float64, warning string, err error) {
 	feats := func(o *train.Outputs, n int) ([][]float64, error) {
 		labels := make([]int, n)
 		for i := range labels {
@@ -103,22 +110,32 @@ func attack(f mia.Feature, retain *train.Outputs, shadow int, test, forget *trai
 	}
 	members, err := feats(retain, shadow)
 	if err != nil {
-		return 0, "", err
+		return 0, 0, "", err
 	}
 	nonMembers, err := feats(test, len(test.Labels))
 	if err != nil {
-		return 0, "", err
+		return 0, 0, "", err
 	}
 	target, err := feats(forget, len(forget.Labels))
 	if err != nil {
-		return 0, "", err
+		return 0, 0, "", err
 	}
 	svc := mia.AttackSVC()
 	if spread, constant := svc.Spread(members, nonMembers); constant {
 		warning = fmt.Sprintf("%s: the feature is constant over the shadow sets for the attacker (spread %.3g), so its MIA-efficacy is decided by rounding and means nothing", f, spread)
 	}
-	efficacy, err = mia.Efficacy(members, nonMembers, target, svc)
-	return efficacy, warning, err
+	if len(target) == 0 {
+		return 0, 0, "", fmt.Errorf("mia: efficacy: no forget samples")
+	}
+	a, err := mia.Train(members, nonMembers, svc)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	if efficacy, err = a.NonMembers(target); err != nil {
+		return 0, 0, "", err
+	}
+	unseen, err = a.NonMembers(nonMembers)
+	return efficacy, unseen, warning, err
 }
 
 // WriteScores writes one CSV row per evaluated sample — split, index,

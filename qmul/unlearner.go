@@ -41,6 +41,25 @@ type unlearner struct {
 	retained train.StepResult
 }
 
+// release frees what the run allocated besides the model: the momentum
+// buffers, SalUn's masks and the relabelled targets (a learning-rate search
+// runs many methods in one process, on a GPU too).
+func (u *unlearner) release() {
+	for i, t := range u.opt.Buffers() {
+		if t != nil {
+			u.B.Free(t)
+		}
+		if m := u.opt.Mask(i); m != nil {
+			u.B.Free(m)
+			u.opt.SetMask(i, nil)
+		}
+	}
+	if u.labels != nil {
+		u.B.Free(u.labels)
+		u.labels = nil
+	}
+}
+
 // Event is one random choice of an unlearning run, as a Recorder sees it.
 type Event struct {
 	// Kind is "batches" (the minibatch order of one pass) or "labels" (a

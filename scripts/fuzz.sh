@@ -43,6 +43,7 @@ all="
 ./qmul FuzzParamsJSON
 ./qmul FuzzReadOrigin
 ./qmul/sweep FuzzParseConfig
+./qmul/sweep FuzzParseSearch
 ./engine/device FuzzWorkers
 "
 

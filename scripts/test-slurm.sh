@@ -16,8 +16,10 @@
 #      deploy/slurm/sweep.sbatch, cancels one task (scancel JOB_TASK) while
 #      it is in the middle of a cell, waits for the other tasks, then
 #      resubmits only that task index (sbatch --array=I) and waits for it;
-#   4. runs `qmulgpu report` and checks that every cell of the grid appears
-#      exactly once in results.csv, that report.md exists and that no lock
+#   4. runs `qmulgpu report` and checks that every cell of the grid and of
+#      its learning-rate search (whose rounds the tasks share out as they
+#      finish their own cells) appears exactly once in results.csv, that
+#      the search is complete, that report.md exists and that no lock
 #      file is left.
 #
 # Environment: QMUL_BIN (a built binary; default: build one with go),
@@ -33,14 +35,22 @@ SBATCH_SCRIPT=$ROOT/deploy/slurm/sweep.sbatch
 CONFIG=$ROOT/qmul/sweep/testdata/slurm.yaml
 SHARDS=4
 TIMEOUT=${TIMEOUT:-600}
-# The grid of slurm.yaml: 1 data set x 1 model x 1 bit width x 2 seeds x
-# 1 forget set, and per (seed, forget set) one Retrain cell plus ft at two
-# learning rates, qmul and qmul-sample: 2 x (1 + 4) = 10 cells, of which 8
-# are unlearning cells (2 per shard) and 2 are Retrain cells; 2 originals.
-EXPECTED_CELLS=10
+# The fixed grid of slurm.yaml: 1 data set x 1 model x 1 bit width x 2
+# seeds x 1 forget set, and per (seed, forget set) one Retrain cell, one
+# evaluation of the original, ft at two learning rates, qmul and
+# qmul-sample: 2 x (2 + 4) = 12 cells; 2 originals. The cells of rl's
+# learning-rate search are added from its record in searches/.
+GRID_CELLS=12
 EXPECTED_ORIGINALS=2
-# name lr seed of every expected row (lr empty for Retrain).
-EXPECTED_ROWS="retrain,,1 retrain,,2 ft,0.01,1 ft,0.01,2 ft,0.05,1 ft,0.05,2 qmul,0.01,1 qmul,0.01,2 qmul-sample,0.01,1 qmul-sample,0.01,2"
+SEARCHED=rl
+# The cells a cancelled task is caught in: unlearning cells of the fixed
+# grid, which only their own shard runs (Retrain cells and the original's
+# evaluations are made by whichever task needs them first, and the search
+# needs the evaluations).
+VICTIM_NAMES="ft|qmul|qmul-sample"
+# name lr seed of every row of the fixed grid (lr empty for Retrain and the
+# original).
+GRID_ROWS="retrain,,1 retrain,,2 original,,1 original,,2 ft,0.01,1 ft,0.01,2 ft,0.05,1 ft,0.05,2 qmul,0.01,1 qmul,0.01,2 qmul-sample,0.01,1 qmul-sample,0.01,2"
 
 export PATH=$PATH:/usr/sbin:/sbin
 # Let OpenBLAS pick its kernels (some environments force a slower set); sbatch
@@ -303,6 +313,9 @@ find_victim() {
 		[ -f "$l" ] || continue
 		key=$(basename "$l" .lock)
 		[ -f "$OUT/cells/$key/cell.json" ] && [ ! -f "$OUT/cells/$key/metrics.json" ] || continue
+		# An unlearning cell of the fixed grid: no other task takes it
+		# over, so the grid cannot finish without the resubmitted task.
+		grep -Eq "^  \"name\": \"($VICTIM_NAMES)\"" "$OUT/cells/$key/cell.json" || continue
 		pid=$(awk '{print $3; exit}' "$l" 2>/dev/null) || continue # token host pid time
 		[ -n "$pid" ] && [ -r "/proc/$pid/environ" ] || continue
 		env=$({ tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null) || continue
@@ -341,8 +354,8 @@ for i in $(seq 0 $((SHARDS - 1))); do
 	[ "$s" = COMPLETED ] && [ "$e" = 0:0 ] || fail "task ${JOB}_$i ended as $s (exit $e)"
 done
 before=$(finished_cells)
-log "other tasks finished $(($(date +%s) - cancel_time))s after the cancel; $before of $EXPECTED_CELLS cells finished"
-[ "$before" -lt "$EXPECTED_CELLS" ] || fail "every cell finished although task $victim_task was cancelled: the cancel came too late"
+log "other tasks finished $(($(date +%s) - cancel_time))s after the cancel (and the search); $before cells finished"
+[ -f "$OUT/cells/$victim_cell/metrics.json" ] && fail "cell $victim_cell of the cancelled task finished without it: the cancel came too late"
 
 # Plainly resubmitted, the lone task is shard 0 of 1 (Slurm tells it of no
 # other task) and runs whatever is unfinished; RESUBMIT=shards passes
@@ -369,6 +382,21 @@ esac
 
 # ---- the report ----
 "$BIN" report "$OUT" >"$T/log/report.out" 2>&1 || { cat "$T/log/report.out" >&2; fail "qmulgpu report failed"; }
+# The search's rows: each round's rates on its seeds, then its choice (and
+# any rejected one) on the other seeds.
+search_rows=$(python3 -c 'import glob, json, sys
+files = glob.glob(sys.argv[1] + "/searches/*.json")
+if len(files) != 1:
+    sys.exit("%d search records, want 1" % len(files))
+s = json.load(open(files[0]))
+if not s["complete"] or not s.get("lr"):
+    sys.exit("the search is not complete: %s" % s)
+g = lambda lr: "%g" % lr
+rows = [(g(lr), seed) for r in s["rounds"] for lr in r for seed in s["seeds"]]
+rows += [(g(lr), seed) for lr in s.get("rejected", []) + [s["lr"]] for seed in s.get("final_seeds", [])]
+print(" ".join("%s,%s,%d" % (s["name"], lr, seed) for lr, seed in rows))' "$OUT") || fail "searches/: $search_rows"
+EXPECTED_ROWS="$GRID_ROWS $search_rows"
+EXPECTED_CELLS=$(wc -w <<<"$EXPECTED_ROWS")
 [ -s "$OUT/report.md" ] || fail "report.md missing"
 [ -s "$OUT/results.csv" ] || fail "results.csv missing"
 # results.csv quotes fields that hold commas (the lr_search note): read it
@@ -403,7 +431,7 @@ cells=$(find "$OUT/cells" -mindepth 1 -maxdepth 1 -type d | wc -l)
 [ "$cells" -eq "$EXPECTED_CELLS" ] || fail "$cells cell directories, want $EXPECTED_CELLS"
 dir_keys=""
 for d in "$OUT"/cells/*/; do
-	[ -f "$d/metrics.json" ] || fail "cell $(basename "$d") unfinished"
+	[ -f "$d/metrics.json" ] || [ -f "$d/collapsed.json" ] || fail "cell $(basename "$d") unfinished"
 	dir_keys="$dir_keys $(basename "$d")"
 done
 key_check=$(awk -F'\t' -v dirs="$dir_keys" '
@@ -424,4 +452,4 @@ cmp -s "$OUT/results.csv" "$T/results.csv.first" || fail "a second report wrote 
 locks=$(find "$OUT/locks" -mindepth 1 | wc -l)
 [ "$locks" -eq 0 ] || fail "$locks file(s) left in locks/: $(ls "$OUT/locks")"
 
-log "PASS in $(($(date +%s) - START))s: job $JOB, task $victim_task cancelled in cell $victim_cell and resubmitted as $JOB2 ($resubmitted_summary); $csv_check cells in results.csv, each once; $originals originals; report.md written; no locks left"
+log "PASS in $(($(date +%s) - START))s: job $JOB, task $victim_task cancelled in cell $victim_cell and resubmitted as $JOB2 ($resubmitted_summary); $csv_check cells in results.csv ($GRID_CELLS of the grid, the rest the search's: $search_rows), each once; $originals originals; report.md written; no locks left"

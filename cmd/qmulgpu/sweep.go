@@ -94,12 +94,22 @@ func reportCommand() *cli.Command {
 		Name:      "report",
 		Usage:     "merge a results directory into results.csv, results.jsonl, report.md and plots",
 		ArgsUsage: "DIR",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "report only the cells and searches this sweep file asks for"},
+		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("report takes one argument: the results directory")
 			}
 			dir := c.Args().First()
-			skipped, err := sweep.Report(dir)
+			var cfg *sweep.Config
+			if path := c.String("config"); path != "" {
+				var err error
+				if cfg, err = sweep.Load(path); err != nil {
+					return err
+				}
+			}
+			skipped, err := sweep.ReportConfig(dir, cfg)
 			for _, c := range skipped.Corrupt {
 				fmt.Fprintf(os.Stderr, "qmulgpu: report: skipped damaged cell %s\n", c)
 			}

@@ -16,17 +16,18 @@ import (
 	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
-// recipeFlags are the optimiser and schedule flags shared by train and
-// unlearn; defaults are given per command.
-func recipeFlags(epochs int, lr float64, batch int) []cli.Flag {
+// recipeFlags are train's optimiser and schedule flags, with the defaults
+// of train.DefaultRecipe (the learning rate's depends on --model).
+func recipeFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "epochs", Value: epochs, Usage: "training epochs"},
-		&cli.Float64Flag{Name: "lr", Value: lr, Usage: "peak learning rate"},
-		&cli.IntFlag{Name: "batch", Value: batch, Usage: "minibatch size"},
-		&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
-		&cli.Float64Flag{Name: "wd", Value: 5e-4, Usage: "weight decay"},
+		&cli.IntFlag{Name: "epochs", Value: train.DefaultEpochs, Usage: "training epochs"},
+		&cli.Float64Flag{Name: "lr", Usage: "peak learning rate",
+			DefaultText: fmt.Sprintf("%g; smallcnn %g", train.DefaultLR("resnet18"), train.DefaultLR("smallcnn"))},
+		&cli.IntFlag{Name: "batch", Value: train.DefaultBatch, Usage: "minibatch size"},
+		&cli.Float64Flag{Name: "momentum", Value: train.DefaultMomentum, Usage: "SGD momentum"},
+		&cli.Float64Flag{Name: "wd", Value: train.DefaultWeightDecay, Usage: "weight decay"},
 		&cli.BoolFlag{Name: "nesterov", Usage: "Nesterov momentum"},
-		&cli.StringFlag{Name: "schedule", Value: "cosine", Usage: "learning-rate schedule: " + strings.Join(optim.ScheduleKinds(), ", ")},
+		&cli.StringFlag{Name: "schedule", Value: train.DefaultSchedule, Usage: "learning-rate schedule: " + strings.Join(optim.ScheduleKinds(), ", ")},
 		&cli.IntFlag{Name: "warmup", Usage: "linear warm-up epochs"},
 		&cli.IntFlag{Name: "lr-step", Value: 30, Usage: "epochs per decay of the step schedule"},
 		&cli.Float64Flag{Name: "lr-gamma", Value: 0.1, Usage: "decay factor of the step schedule"},
@@ -59,10 +60,14 @@ func dataSpec(c *cli.Context) (train.DataSpec, error) {
 	return s, err
 }
 
-func recipe(c *cli.Context, dataset string) (train.Recipe, error) {
+func recipe(c *cli.Context, dataset, arch string) (train.Recipe, error) {
 	r := train.Recipe{Epochs: c.Int("epochs"), Batch: c.Int("batch"), Momentum: c.Float64("momentum"),
 		WeightDecay: c.Float64("wd"), Nesterov: c.Bool("nesterov"), Seed: c.Uint64("seed")}
-	r.Schedule = optim.Schedule{Kind: c.String("schedule"), Base: c.Float64("lr"), Epochs: r.Epochs,
+	lr := train.DefaultLR(arch)
+	if c.IsSet("lr") {
+		lr = c.Float64("lr")
+	}
+	r.Schedule = optim.Schedule{Kind: c.String("schedule"), Base: lr, Epochs: r.Epochs,
 		Warmup: c.Int("warmup"), StepSize: c.Int("lr-step"), Gamma: c.Float64("lr-gamma")}
 	aug, err := data.ParseAugmentation(c.String("augment"), dataset)
 	if err != nil {
@@ -93,7 +98,7 @@ func modelConfig(c *cli.Context) (models.Config, error) {
 func trainCommand() *cli.Command {
 	flags := append(dataFlags(), modelFlags()...)
 	flags = append(flags, quantFlags()...)
-	flags = append(flags, recipeFlags(182, 0.1, 256)...)
+	flags = append(flags, recipeFlags()...)
 	flags = append(flags, deviceFlags()...)
 	flags = append(flags,
 		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json, log.jsonl); staged in .NAME.partial beside it and moved into place when complete"},
@@ -142,7 +147,7 @@ func trainJob(c *cli.Context) (*train.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := recipe(c, ds.Dataset)
+	r, err := recipe(c, ds.Dataset, mc.Arch)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ func unlearnCommand() *cli.Command {
 		&cli.IntFlag{Name: "subset", Usage: "replace the training subset the checkpoint was trained on (0: the whole split)"},
 		&cli.IntFlag{Name: "test-subset", Usage: "replace the test subset the checkpoint was evaluated on (0: the whole test set)"},
 		&cli.IntFlag{Name: "epochs", Usage: "epochs", DefaultText: methodsDefault},
-		&cli.Float64Flag{Name: "lr", Usage: "learning rate", DefaultText: methodsDefault},
+		&cli.StringFlag{Name: "lr", Usage: "learning rate, or auto: search it (see --select)", DefaultText: methodsDefault},
 		&cli.IntFlag{Name: "batch", Usage: "minibatch size", DefaultText: methodsDefault},
 		&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum", DefaultText: methodsDefault},
 		&cli.Float64Flag{Name: "wd", Usage: "weight decay", DefaultText: methodsDefault},
@@ -31,11 +31,12 @@ func unlearnCommand() *cli.Command {
 		&cli.StringFlag{Name: "scores", Usage: "also write per-sample scores to this CSV file"},
 		&cli.StringFlag{Name: "out", Usage: "output directory (model.safetensors, metrics.json); staged beside it and moved into place when complete"},
 		&cli.BoolFlag{Name: "force", Usage: "replace a finished run in --out"},
-		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below half of it"},
+		&cli.BoolFlag{Name: "allow-collapse", Usage: "go on when an epoch's mean loss rises above ln(classes) after having been below half of it, and keep a run that ends near chance on the retain set"},
 		&cli.BoolFlag{Name: "json", Usage: "print metrics.json to stdout"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 	}
 	flags = append(flags, paramFlags()...)
+	flags = append(flags, searchFlags()...)
 	flags = append(flags, quantFlags()...)
 	flags = append(flags, deviceFlags()...)
 	return &cli.Command{
@@ -62,6 +63,9 @@ func unlearnCommand() *cli.Command {
 			if res.AvgGap != nil {
 				gap = fmt.Sprintf(", avg gap %.2f", *res.AvgGap)
 			}
+			if s := res.Search; s != nil {
+				fmt.Printf("lr %g chosen by %s among %d rates tried%s (all in metrics.json)\n", s.Chosen, s.Select, len(s.Candidates), plateauWarning(s.Plateau))
+			}
 			fmt.Printf("%s on %s (%s): FA %.2f RA %.2f TA %.2f MIA %.2f%s, RTE %.1fs\n",
 				res.Method, res.Forget, res.Quant, res.FA, res.RA, res.TA, res.MIA, gap, res.RTE)
 			return nil
@@ -86,6 +90,10 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 	if c.IsSet("lr") && !qmul.TakesLR(method) {
 		return nil, fmt.Errorf("--lr is not a parameter of %s (it does not train)", method)
 	}
+	lr, lrSet, search, err := lrFlag(c, method)
+	if err != nil {
+		return nil, err
+	}
 	// The schedule's default depends on the data set: qmul.Job fills it in.
 	h := qmul.Defaults(method)
 	set := func(name string, fn func()) {
@@ -94,7 +102,9 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 		}
 	}
 	set("epochs", func() { h.Epochs = c.Int("epochs") })
-	set("lr", func() { h.LR = c.Float64("lr") })
+	if lrSet {
+		h.LR = lr
+	}
 	set("batch", func() { h.Batch = c.Int("batch") })
 	set("momentum", func() { h.Momentum = c.Float64("momentum") })
 	set("wd", func() { h.WeightDecay = c.Float64("wd") })
@@ -108,15 +118,16 @@ func unlearnJob(c *cli.Context) (*qmul.Job, error) {
 	}
 	j := &qmul.Job{Checkpoint: c.String("checkpoint"), Method: method, Forget: c.String("forget"), Hyper: h,
 		DataDir: c.String("data"), Quant: q, Subset: intFlag(c, "subset"), TestSubset: intFlag(c, "test-subset"), Reference: c.String("reference"), Scores: c.String("scores"),
-		Out: c.String("out"), Force: c.Bool("force"), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet")), Command: commandLine()}
+		Out: c.String("out"), Force: c.Bool("force"), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet")), Command: commandLine(),
+		Search: search}
 	if qmul.FromScratch(method) {
 		j.RetrainRecipe = func(r train.Recipe) train.Recipe {
 			if c.IsSet("epochs") {
 				r.Epochs = c.Int("epochs")
 				r.Schedule.Epochs = r.Epochs
 			}
-			if c.IsSet("lr") {
-				r.Schedule.Base = c.Float64("lr")
+			if lrSet {
+				r.Schedule.Base = lr
 			}
 			if c.IsSet("batch") {
 				r.Batch = c.Int("batch")

@@ -19,6 +19,23 @@ func Efficacy(shadowMembers, shadowNonMembers, target [][]float64, svc SVC) (flo
 		return 0, fmt.Errorf("mia: efficacy: %d shadow members, %d shadow non-members and %d targets, want all nonzero",
 			len(shadowMembers), len(shadowNonMembers), len(target))
 	}
+	a, err := Train(shadowMembers, shadowNonMembers, svc)
+	if err != nil {
+		return 0, err
+	}
+	return a.NonMembers(target)
+}
+
+// Attacker is a membership-inference attack trained on shadow data.
+type Attacker struct{ m *Model }
+
+// Train trains the attacker svc on the features of shadowMembers (label 1)
+// and shadowNonMembers (label 0), both nonempty.
+func Train(shadowMembers, shadowNonMembers [][]float64, svc SVC) (*Attacker, error) {
+	if len(shadowMembers) == 0 || len(shadowNonMembers) == 0 {
+		return nil, fmt.Errorf("mia: efficacy: %d shadow members and %d shadow non-members, want both nonzero",
+			len(shadowMembers), len(shadowNonMembers))
+	}
 	x := make([][]float64, 0, len(shadowMembers)+len(shadowNonMembers))
 	x = append(append(x, shadowMembers...), shadowNonMembers...)
 	y := make([]int, len(x))
@@ -27,9 +44,18 @@ func Efficacy(shadowMembers, shadowNonMembers, target [][]float64, svc SVC) (flo
 	}
 	m, err := svc.fit(x, y)
 	if err != nil {
-		return 0, fmt.Errorf("mia: efficacy: training the attacker: %w", err)
+		return nil, fmt.Errorf("mia: efficacy: training the attacker: %w", err)
 	}
-	pred, err := m.predictAll(target)
+	return &Attacker{m}, nil
+}
+
+// NonMembers returns 100 times the fraction of the samples (nonempty) that
+// the attacker predicts to be non-members.
+func (a *Attacker) NonMembers(samples [][]float64) (float64, error) {
+	if len(samples) == 0 {
+		return 0, fmt.Errorf("mia: efficacy: no target samples")
+	}
+	pred, err := a.m.predictAll(samples)
 	if err != nil {
 		return 0, fmt.Errorf("mia: efficacy: target: %w", err)
 	}
@@ -39,7 +65,7 @@ func Efficacy(shadowMembers, shadowNonMembers, target [][]float64, svc SVC) (flo
 			nonMembers++
 		}
 	}
-	return 100 * float64(nonMembers) / float64(len(target)), nil
+	return 100 * float64(nonMembers) / float64(len(samples)), nil
 }
 
 // Spread returns the diameter of the bounding box of the samples of all the

@@ -46,6 +46,16 @@ func (c Cell) retrain() Cell {
 	return Cell{Original: c.Original, Forget: c.Forget, Method: qmul.Reference(), Name: qmul.Reference(), Seed: c.Seed}
 }
 
+// originalMethod names the cells that evaluate the original model itself
+// (no unlearning) on a forget set: the tables' "do nothing" row, and what
+// the searches' plateau and proxy criterion compare with.
+const originalMethod = "original"
+
+// originalCell is the evaluation of c's original model on its forget set.
+func originalCell(c Cell) Cell {
+	return Cell{Original: c.Original, Forget: c.Forget, Method: originalMethod, Name: originalMethod, Seed: c.Seed}
+}
+
 // Group is what the report aggregates over seeds: everything but the seed.
 type Group struct {
 	Dataset string `json:"dataset"`
@@ -62,7 +72,7 @@ func (c Cell) Group() Group {
 // String describes the cell in one line.
 func (c Cell) String() string {
 	s := fmt.Sprintf("%s %s %s %s %s seed %d", c.Name, c.Forget, c.Original.Data.Dataset, c.Original.Model.Arch, c.Original.Quant, c.Seed)
-	if !qmul.FromScratch(c.Method) {
+	if !qmul.FromScratch(c.Method) && c.Method != originalMethod {
 		s += fmt.Sprintf(" lr %g", c.Hyper.LR)
 	}
 	return s
@@ -80,8 +90,9 @@ func classes(dataset string) int {
 	return 10
 }
 
-// Expand lists every cell of the grid — the Retrain cells first for each
-// original and forget set — in a fixed order.
+// Expand lists every cell of the fixed grid — for each original and forget
+// set the Retrain cell and the original's evaluation first — in a fixed
+// order. The cells of learning-rate searches depend on results: see Plan.
 func (c *Config) Expand() []Cell {
 	var cells []Cell
 	for _, ds := range c.Datasets {
@@ -100,7 +111,7 @@ func (c *Config) Expand() []Cell {
 					}
 					for _, f := range c.Forget {
 						base := Cell{Original: o, Forget: f, Seed: seed}
-						cells = append(cells, base.retrain())
+						cells = append(cells, base.retrain(), originalCell(base))
 						for _, e := range c.Methods {
 							for _, lr := range c.lrs(e) {
 								cell := base

@@ -97,28 +97,6 @@ type MethodEntry struct {
 	MethodConfig `yaml:",inline"`
 }
 
-// LRList is a learning rate or a list of them (the reference protocol's
-// search: per method, the rate with the smallest Avg. Gap is reported).
-type LRList []float64
-
-// UnmarshalYAML accepts a number or a list of numbers.
-func (l *LRList) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		var v float64
-		if err := n.Decode(&v); err != nil {
-			return err
-		}
-		*l = LRList{v}
-		return nil
-	}
-	var v []float64
-	if err := n.Decode(&v); err != nil {
-		return err
-	}
-	*l = v
-	return nil
-}
-
 // Load reads and validates a sweep file. Errors name the line.
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
@@ -168,6 +146,7 @@ var keyContexts = map[reflect.Type]string{
 	reflect.TypeFor[RecipeConfig](): "original",
 	reflect.TypeFor[MethodConfig](): "unlearn",
 	reflect.TypeFor[MethodEntry]():  "a method entry",
+	reflect.TypeFor[LRList]():       "lr: auto",
 }
 
 // yamlKeys lists the keys a struct type reads, inline fields included.
@@ -407,6 +386,7 @@ var yamlTypes = strings.NewReplacer(
 	"into sweep.RecipeConfig", "into the original's recipe (a mapping)",
 	"into sweep.MethodConfig", "into the unlearn settings (a mapping)",
 	"into sweep.MethodEntry", "into a method entry (a mapping)",
+	"into sweep.AutoLR", "into a learning-rate search (a mapping)",
 	"into sweep.Config", "into a sweep file (a mapping)",
 	"!!str", "text", "!!int", "integer", "!!float", "number", "!!seq", "list", "!!map", "mapping", "!!bool", "boolean",
 	"cannot unmarshal", "cannot read",
@@ -665,7 +645,7 @@ func (c *Config) validateMethods(lines map[string]int) error {
 	if len(c.Methods) == 0 {
 		return lineError(lines, "methods", "list at least one method (%s)", strings.Join(qmul.Methods(), ", "))
 	}
-	if err := validLRs(lines, "unlearn.lr", c.Unlearn.LR); err != nil {
+	if err := validLRs(lines, "unlearn.lr", c.Unlearn.LR, c.Seeds); err != nil {
 		return err
 	}
 	names := map[string]bool{}
@@ -687,14 +667,21 @@ func (c *Config) validateMethods(lines map[string]int) error {
 			return lineError(lines, path+".name", "method name %q appears twice (give variants a name)", e.Name)
 		}
 		names[e.Name] = true
-		if err := validLRs(lines, path+".lr", e.LR); err != nil {
+		if err := validLRs(lines, path+".lr", e.LR, c.Seeds); err != nil {
 			return err
 		}
-		if len(e.LR) > 0 && !qmul.TakesLR(e.Method) {
+		if e.LR.given() && !qmul.TakesLR(e.Method) {
 			return lineError(lines, path+".lr", "%s does not train and takes no learning rate", e.Method)
 		}
+		lrs := c.lrs(*e)
+		if a := c.search(*e); a != nil {
+			if err := a.spec(e.Method).Validate(); err != nil {
+				return lineError(lines, path+".lr", "%v", err)
+			}
+			lrs = a.spec(e.Method).Coarse()
+		}
 		for _, ds := range c.Datasets {
-			for _, lr := range c.lrs(*e) {
+			for _, lr := range lrs {
 				if err := c.hyper(*e, lr, 1, classes(ds)).Validate(e.Method); err != nil {
 					return lineError(lines, path, "%v", err)
 				}
@@ -704,13 +691,16 @@ func (c *Config) validateMethods(lines map[string]int) error {
 	return nil
 }
 
-// validLRs checks a list of learning rates given at path (none given is
-// fine: the defaults apply).
-func validLRs(lines map[string]int, path string, lrs LRList) error {
-	if _, given := lines[path]; given && len(lrs) == 0 {
-		return lineError(lines, path, "list at least one learning rate (or leave lr out for the method's default)")
+// validLRs checks the learning rates given at path: a list (none given is
+// fine: the defaults apply) or a search.
+func validLRs(lines map[string]int, path string, lrs LRList, seeds []uint64) error {
+	if _, given := lines[path]; given && !lrs.given() {
+		return lineError(lines, path, "list at least one learning rate, or auto (or leave lr out for the method's default)")
 	}
-	for i, lr := range lrs {
+	if lrs.Auto {
+		return lrs.AutoLR.validate(lines, path, seeds)
+	}
+	for i, lr := range lrs.Rates {
 		if math.IsNaN(lr) || math.IsInf(lr, 0) || lr <= 0 {
 			p := path
 			if _, ok := lines[fmt.Sprintf("%s.%d", path, i)]; ok {
@@ -719,7 +709,7 @@ func validLRs(lines map[string]int, path string, lrs LRList) error {
 			return lineError(lines, p, "learning rate %g must be a positive finite number", lr)
 		}
 	}
-	return noDuplicates(lines, path, lrs)
+	return noDuplicates(lines, path, lrs.Rates)
 }
 
 func (c *Config) quantConfig(bits int) qat.Config {
@@ -746,16 +736,18 @@ func (c *Config) recipe(dataset string, seed uint64) train.Recipe {
 	return t
 }
 
-// lrs lists a method's learning rates: its own list, the shared list, or
-// its reference default.
+// lrs lists a method's fixed learning rates: its own list, the shared
+// list, or its reference default; none when it searches (see Plan).
 func (c *Config) lrs(e MethodEntry) []float64 {
 	switch {
 	case !qmul.TakesLR(e.Method):
 		return []float64{qmul.Defaults(e.Method).LR} // not read; keeps the cells' keys
-	case len(e.LR) > 0:
-		return e.LR
-	case len(c.Unlearn.LR) > 0:
-		return c.Unlearn.LR
+	case c.search(e) != nil:
+		return nil
+	case len(e.LR.Rates) > 0:
+		return e.LR.Rates
+	case len(c.Unlearn.LR.Rates) > 0:
+		return c.Unlearn.LR.Rates
 	}
 	return []float64{qmul.Defaults(e.Method).LR}
 }

@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"bytes"
 	"maps"
 	"os"
 	"reflect"
@@ -16,8 +17,8 @@ import (
 
 // FuzzParseConfig reads any bytes as a sweep file: no panic, no runaway on
 // aliases and merge keys, memory bounded by the input, one-line errors
-// (several problems of one document joined), and a configuration that,
-// written again as YAML, parses to the same.
+// (of several problems, the first and how many follow), and a
+// configuration that, written again as YAML, parses to the same.
 func FuzzParseConfig(f *testing.F) {
 	for _, path := range []string{"testdata/tiny.yaml", "testdata/slurm.yaml", "../../docs/study/fmnist-class.yaml", "../../docs/study/search-mnist-random.yaml"} {
 		raw, err := os.ReadFile(path)
@@ -47,9 +48,9 @@ func FuzzParseConfig(f *testing.F) {
 }
 
 // marshalGiven writes a configuration as YAML without the keys that mean
-// "not given" (nulls, empty learning-rate lists), which Parse reads
-// differently from absent ones, and with the method parameters, which the
-// encoder leaves out.
+// "not given" (nulls), which Parse reads differently from absent ones,
+// with the method parameters, which the encoder leaves out, and with the
+// learning rates as a file gives them (setLR).
 func marshalGiven(t *testing.T, c *Config) []byte {
 	var doc yaml.Node
 	if err := doc.Encode(c); err != nil {
@@ -61,7 +62,7 @@ func marshalGiven(t *testing.T, c *Config) []byte {
 			kept := n.Content[:0]
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
-				if v.Tag == "!!null" || k.Value == "lr" && v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+				if v.Tag == "!!null" {
 					continue
 				}
 				kept = append(kept, k, v)
@@ -102,10 +103,57 @@ func addParams(t *testing.T, doc *yaml.Node, c *Config) {
 		switch k, v := top.Content[i].Value, top.Content[i+1]; k {
 		case "unlearn":
 			add(v, c.Unlearn.Params)
+			setLR(t, v, c.Unlearn.LR)
 		case "methods":
 			for j, item := range v.Content {
 				add(item, c.Methods[j].Params)
+				setLR(t, item, c.Methods[j].LR)
 			}
 		}
 	}
+}
+
+// setLR writes a method entry's learning rates as the file gives them: a
+// search's mapping when auto, else the list of rates (left out when empty).
+func setLR(t *testing.T, m *yaml.Node, lr LRList) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != "lr" || lr.Auto {
+			continue
+		}
+		if len(lr.Rates) == 0 {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+		var v yaml.Node
+		if err := v.Encode(lr.Rates); err != nil {
+			t.Fatalf("marshal lr: %v", err)
+		}
+		m.Content[i+1] = &v
+		return
+	}
+}
+
+// FuzzParseSearch feeds search records (searches/*.json, which the report
+// reads from a results directory anyone may have written to) to the parser
+// and renders what it accepts: no input may panic, and an accepted record
+// renders within its size.
+func FuzzParseSearch(f *testing.F) {
+	f.Add([]byte(`{"key":"k","dataset":"mnist","model":"smallcnn","quant":"lsq W4A4","forget":"random:10%","name":"ft","method":"ft","select":"gap",` +
+		`"spec":{"lo":0.01,"hi":0.04,"factor":2,"budget":8},"seeds":[1],"final_seeds":[2],"rounds":[[0.01,0.02,0.04],[0.08]],` +
+		`"trials":[{"lr":0.01,"round":1,"score":3.3},{"lr":0.02,"round":1,"score":2.3},{"lr":0.04,"round":1,"score":1.3,"plateau":true},{"lr":0.08,"round":2,"score":0,"failed":true}],` +
+		`"done":true,"stop":"refined","lr":0.04,"rejected":[0.02],"complete":true}`))
+	f.Add([]byte(`{"name":"x","seeds":[1],"rounds":[[]],"trials":[]}`))
+	f.Add([]byte(`{"name":"x","seeds":[1],"rounds":[[1e308,-1,0]],"trials":[{"lr":1e308,"score":1e308}]}`))
+	f.Add([]byte(`[1, 2]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		s, err := parseSearch(raw)
+		if err != nil {
+			return
+		}
+		var b bytes.Buffer
+		writeSearchRounds(&b, Table{Rows: []Row{{Name: s.Name, Method: s.Method, Search: s}}})
+		if b.Len() > 4096+200*len(raw) {
+			t.Errorf("a %d-byte record renders as %d bytes", len(raw), b.Len())
+		}
+	})
 }

@@ -340,8 +340,8 @@ func TestSlurmTestConfigGivesEveryShardWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	cells := c.Expand()
-	if len(cells) != 10 {
-		t.Fatalf("testdata/slurm.yaml expands to %d cells; scripts/test-slurm.sh expects 10", len(cells))
+	if len(cells) != 12 {
+		t.Fatalf("testdata/slurm.yaml expands to %d cells; scripts/test-slurm.sh expects 12", len(cells))
 	}
 	for i := 0; i < 4; i++ {
 		if n := len(Shard(cells, i, 4)); n < 2 {

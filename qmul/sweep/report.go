@@ -34,6 +34,9 @@ type Record struct {
 	// unlearning collapsed; such a record has no metrics.
 	Collapsed string `json:"collapsed,omitempty"`
 	qmul.Metrics
+	// Proxy is the Retrain-free criterion (qmul.ProxyGap) against the
+	// original's evaluation of the same seed, when the directory has it.
+	Proxy *float64 `json:"proxy_gap,omitempty"`
 }
 
 // Skipped tells which cells a report leaves out.
@@ -70,7 +73,33 @@ func Collect(dir string) ([]Record, Skipped, error) {
 		}
 	}
 	sort.Slice(recs, func(i, j int) bool { return recordLess(recs[i], recs[j]) })
+	addProxies(recs)
 	return recs, skipped, nil
+}
+
+// addProxies sets each unlearning record's proxy criterion from the
+// original's evaluation of its group and seed.
+func addProxies(recs []Record) {
+	type at struct {
+		g    Group
+		seed uint64
+	}
+	originals := map[at]qmul.Metrics{}
+	for _, r := range recs {
+		if r.Method == originalMethod {
+			originals[at{r.Group, r.Seed}] = r.Metrics
+		}
+	}
+	for i := range recs {
+		r := &recs[i]
+		o, ok := originals[at{r.Group, r.Seed}]
+		if !ok || r.Collapsed != "" || qmul.FromScratch(r.Method) {
+			continue
+		}
+		spec, _ := qmul.ParseForget(r.Forget) // a cell's forget set was checked when it ran
+		p := qmul.ProxyGap(r.Metrics, o, spec.ClassWise())
+		r.Proxy = &p
+	}
 }
 
 // readCell reads the cell in directory cd, named key; it reports false for
@@ -139,12 +168,22 @@ func readCellMetrics(cd string) (*qmul.Metrics, error) {
 	return &m, nil
 }
 
-// methodRank orders methods as qmul.Methods lists them (Retrain first).
+// methodRank orders methods as qmul.Methods lists them, after the
+// original model's row (then Retrain, then the methods).
 func methodRank(method string) int {
+	if method == originalMethod {
+		return -1
+	}
 	if i := slices.Index(qmul.Methods(), method); i >= 0 {
 		return i
 	}
 	return len(qmul.Methods())
+}
+
+// hasLR reports whether a table row or record of the method shows a
+// learning rate: not the original model, not Retrain, not SSD.
+func hasLR(method string) bool {
+	return method != originalMethod && !qmul.FromScratch(method) && qmul.TakesLR(method)
 }
 
 func recordLess(a, b Record) bool {
@@ -211,6 +250,14 @@ type Row struct {
 	// chose the smallest or largest rate it tried: the best rate may lie
 	// beyond the grid, which should be extended.
 	Edge string
+	// Plateau: at the chosen rate every seed's model stayed where its
+	// original was (qmul.OnPlateau): the best this method did was nothing.
+	Plateau bool
+	// Search is the learning-rate search that chose the rate, if any.
+	Search *Search
+	// Selection compares the rates the two criteria would choose (nil
+	// without two rates or without the original's evaluation).
+	Selection *Selection
 }
 
 // lrSearch describes a record's part in its row's learning-rate search
@@ -229,6 +276,11 @@ func (r Row) lrSearch(lr float64) string {
 	return "best"
 }
 
+// doesNothing reports a row whose best rate is the smallest tried and
+// leaves the model where the original was: smaller rates cannot do
+// better, so the edge calls for no wider grid.
+func (r Row) doesNothing() bool { return r.Plateau && r.Edge == "smallest" }
+
 // Table is one (data set, model, quantization, forget set) group.
 type Table struct {
 	Group
@@ -239,22 +291,23 @@ type Table struct {
 }
 
 // Tables aggregates records over seeds and, per method, keeps the learning
-// rate with the smallest mean Avg. Gap (the reference protocol; ties go to
-// the smaller rate). Retrain comes first in every table.
-func Tables(recs []Record) []Table {
+// rate its search chose, or else the one with the smallest mean Avg. Gap
+// (the reference protocol; ties go to the smaller rate). The original
+// model's row comes first in every table, then Retrain's.
+func Tables(recs []Record, searches []*Search) []Table {
 	var tables []Table
 	for i := 0; i < len(recs); {
 		j := i
 		for j < len(recs) && recs[j].Group == recs[i].Group {
 			j++
 		}
-		tables = append(tables, table(recs[i:j]))
+		tables = append(tables, table(recs[i:j], searches))
 		i = j
 	}
 	return tables
 }
 
-func table(recs []Record) Table {
+func table(recs []Record, searches []*Search) Table {
 	t := Table{Group: recs[0].Group}
 	byName := map[string][]Record{}
 	var names []string
@@ -276,11 +329,19 @@ func table(recs []Record) Table {
 		}
 		sort.Float64s(lrs)
 		row, ok := chooseLR(name, rs[0].Method, lrs, byLR)
-		if !ok {
+		row.Selection = compareCriteria(lrs, byLR)
+		if s := searchOf(searches, t.Group, name); s != nil {
+			row.Search = s
+			if len(byLR[s.LR]) > 0 {
+				row.LR, row.Edge, ok = s.LR, s.Edge, true
+			}
+		}
+		chosen := slices.DeleteFunc(slices.Clone(byLR[row.LR]), func(r Record) bool { return r.Collapsed != "" })
+		if !ok || len(chosen) == 0 {
 			t.AllCollapsed = append(t.AllCollapsed, row)
 			continue
 		}
-		chosen := byLR[row.LR]
+		row.Plateau = onPlateau(chosen, recs)
 		for _, r := range chosen {
 			for _, w := range r.MIAWarnings {
 				if strings.HasPrefix(w, string(mia.Confidence)+":") {
@@ -337,22 +398,43 @@ func collect(rs []Record, f func(Record) float64) []float64 {
 }
 
 // Report writes results.csv, results.jsonl, report.md and the plots into
-// dir. The output depends only on the finished cells, so a second run
-// writes the same bytes.
-func Report(dir string) (Skipped, error) {
+// dir, from every finished cell and the searches recorded there. The
+// output depends only on the finished cells, so a second run writes the
+// same bytes.
+func Report(dir string) (Skipped, error) { return ReportConfig(dir, nil) }
+
+// ReportConfig is Report over the cells and searches a sweep file asks
+// for (every cell when cfg is nil): a directory shared by several sweep
+// files, such as a search and the run of its choices on more seeds,
+// reports each file's cells alone.
+func ReportConfig(dir string, cfg *Config) (Skipped, error) {
 	recs, skipped, err := Collect(dir)
 	if err != nil {
 		return skipped, err
 	}
+	var searches []*Search
+	if cfg == nil {
+		if searches, err = readSearches(dir); err != nil {
+			return skipped, err
+		}
+	} else {
+		plan := cfg.Plan(dir)
+		asked := map[string]bool{}
+		for _, c := range plan.Cells {
+			asked[c.Key()] = true
+		}
+		recs = slices.DeleteFunc(recs, func(r Record) bool { return !asked[r.Key] })
+		searches = plan.Searches
+	}
 	if len(recs) == 0 {
 		return skipped, fmt.Errorf("report: no finished cell in %s", dir)
 	}
-	return skipped, write(dir, recs, skipped)
+	return skipped, write(dir, recs, searches, skipped)
 }
 
 // write writes the report of the records.
-func write(dir string, recs []Record, skipped Skipped) error {
-	tables := Tables(recs)
+func write(dir string, recs []Record, searches []*Search, skipped Skipped) error {
+	tables := Tables(recs, searches)
 	if err := atomicfile.Write(filepath.Join(dir, "results.csv"), func(w io.Writer) error { return writeCSV(w, recs, tables) }); err != nil {
 		return err
 	}
@@ -365,6 +447,9 @@ func write(dir string, recs []Record, skipped Skipped) error {
 		}
 		return nil
 	}); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteJSON(filepath.Join(dir, RatesFile), ratesOf(tables)); err != nil {
 		return err
 	}
 	plots, err := writePlots(dir, tables)
@@ -387,19 +472,22 @@ func writeCSV(w io.Writer, recs []Record, tables []Table) error {
 		}
 	}
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"dataset", "model", "quant", "forget", "name", "method", "lr", "lr_search", "seed", "fa", "ra", "ta", "mia", "avg_gap", "rte_s", "key"})
+	cw.Write([]string{"dataset", "model", "quant", "forget", "name", "method", "lr", "lr_search", "seed", "fa", "ra", "ta", "mia", "avg_gap", "rte_s", "proxy_gap", "key"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	for _, r := range recs {
 		lr, search := "", ""
-		if qmul.TakesLR(r.Method) && !qmul.FromScratch(r.Method) {
+		if hasLR(r.Method) {
 			lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
 			search = rows[r.Group][r.Name].lrSearch(r.LR)
 		}
-		metrics := []string{"", "", "", "", "", ""} // a collapsed run has none
+		metrics := []string{"", "", "", "", "", "", ""} // a collapsed run has none
 		if r.Collapsed != "" {
 			search = "collapsed"
 		} else {
-			metrics = []string{f(r.FA), f(r.RA), f(r.TA), f(r.MIA), f(*r.AvgGap), f(r.RTE)}
+			metrics = []string{f(r.FA), f(r.RA), f(r.TA), f(r.MIA), f(*r.AvgGap), f(r.RTE), ""}
+			if r.Proxy != nil {
+				metrics[6] = f(*r.Proxy)
+			}
 		}
 		cw.Write(slices.Concat([]string{r.Dataset, r.Model, r.Quant, r.Forget, r.Name, r.Method, lr, search, strconv.FormatUint(r.Seed, 10)},
 			metrics, []string{r.Key}))
@@ -428,24 +516,27 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 	if len(skipped.Corrupt) > 0 {
 		fmt.Fprintf(&b, ", %d damaged (not included; listed at the end, and run again by the next sweep)", len(skipped.Corrupt))
 	}
-	b.WriteString(". Values are mean ± standard deviation over seeds, in percent (RTE in seconds); each method at the learning rate with the smallest mean Avg. Gap to Retrain. **Bold**: the best method per column (closest to Retrain for FA, RA, TA and MIA; smallest Avg. Gap and RTE).\n")
+	b.WriteString(". Values are mean ± standard deviation over seeds, in percent (RTE in seconds); the first row is the original model itself (no unlearning: its Avg. Gap is the gap of doing nothing), then Retrain, then each method at the learning rate its search chose, or else the one with the smallest mean Avg. Gap to Retrain. **Bold**: the best method per column (closest to Retrain for FA, RA, TA and MIA; smallest Avg. Gap and RTE).\n")
 	for _, t := range tables {
 		fmt.Fprintf(&b, "\n## %s, %s, %s, forget %s\n\n", t.Dataset, t.Model, t.Quant, t.Forget)
 		b.WriteString("| method | lr | FA | RA | TA | MIA | Avg. Gap | RTE (s) | seeds |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		best := bestPerColumn(t)
 		for i, r := range t.Rows {
 			lr := "–"
-			if qmul.TakesLR(r.Method) && !qmul.FromScratch(r.Method) {
+			if hasLR(r.Method) {
 				lr = strconv.FormatFloat(r.LR, 'g', -1, 64)
 			}
-			if r.Edge != "" {
+			if r.Edge != "" && !r.doesNothing() {
 				lr += " ⚠ " + r.Edge
+			}
+			if r.Plateau && hasLR(r.Method) {
+				lr += " ⚠ does nothing"
 			}
 			cells := []Stat{r.FA, r.RA, r.TA, r.MIA, r.Gap, r.RTE}
 			fmt.Fprintf(&b, "| %s | %s", r.Name, lr)
 			for c, s := range cells {
 				v := s.String()
-				if qmul.FromScratch(r.Method) && c == 4 {
+				if qmul.FromScratch(r.Method) && c == 4 || r.Method == originalMethod && c == 5 {
 					v = "–"
 				} else if best[c] == i {
 					v = "**" + v + "**"
@@ -457,27 +548,10 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 			}
 			fmt.Fprintf(&b, " | %d |\n", r.FA.N)
 		}
+		writeSearchRounds(&b, t)
 		writeSearch(&b, t)
-		var meaningless []string
-		for _, r := range t.Rows {
-			if r.MIAMeaningless > 0 {
-				meaningless = append(meaningless, fmt.Sprintf("%s (%d of %d seeds)", r.Name, r.MIAMeaningless, r.MIA.N))
-			}
-		}
-		if len(meaningless) > 0 {
-			fmt.Fprintf(&b, "\n⚠ MIA-efficacy means nothing where the confidence is constant over the shadow sets for the attacker (mia_warnings): %s.\n",
-				strings.Join(meaningless, "; "))
-		}
-		var edges []string
-		for _, r := range t.Rows {
-			if r.Edge != "" {
-				edges = append(edges, fmt.Sprintf("%s (%g, the %s tried)", r.Name, r.LR, r.Edge))
-			}
-		}
-		if len(edges) > 0 {
-			fmt.Fprintf(&b, "\n⚠ Best learning rate at the edge of the searched grid, so the best may lie beyond it: %s. Extend the search.\n",
-				strings.Join(edges, "; "))
-		}
+		writeSelection(&b, t)
+		writeNotes(&b, t)
 		for _, p := range plots[t.slug()] {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", p, p)
 		}
@@ -492,6 +566,41 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 	return err
 }
 
+// writeNotes writes the warnings under a table: meaningless MIA values,
+// best rates at a grid's edge, rates that do nothing.
+func writeNotes(b *bytes.Buffer, t Table) {
+	var meaningless []string
+	for _, r := range t.Rows {
+		if r.MIAMeaningless > 0 {
+			meaningless = append(meaningless, fmt.Sprintf("%s (%d of %d seeds)", r.Name, r.MIAMeaningless, r.MIA.N))
+		}
+	}
+	if len(meaningless) > 0 {
+		fmt.Fprintf(b, "\n⚠ MIA-efficacy means nothing where the confidence is constant over the shadow sets for the attacker (mia_warnings): %s.\n",
+			strings.Join(meaningless, "; "))
+	}
+	var edges []string
+	for _, r := range t.Rows {
+		if r.Edge != "" && !r.doesNothing() {
+			edges = append(edges, fmt.Sprintf("%s (%g, the %s tried)", r.Name, r.LR, r.Edge))
+		}
+	}
+	if len(edges) > 0 {
+		fmt.Fprintf(b, "\n⚠ Best learning rate at the edge of the searched grid, so the best may lie beyond it: %s. Extend the search.\n",
+			strings.Join(edges, "; "))
+	}
+	var idle []string
+	for _, r := range t.Rows {
+		if r.Plateau && hasLR(r.Method) {
+			idle = append(idle, fmt.Sprintf("%s (%g)", r.Name, r.LR))
+		}
+	}
+	if len(idle) > 0 {
+		fmt.Fprintf(b, "\n⚠ Does nothing: at its chosen rate the model stays within %g point of the original on FA, RA, TA and MIA, so no rate tried did better than leaving the model as it was (the original's row): %s.\n",
+			qmul.PlateauPoints, strings.Join(idle, "; "))
+	}
+}
+
 // writeSearch writes the learning-rate searches of a table: the mean Avg.
 // Gap per rate, or how many seeds collapsed there, and the methods that
 // collapsed at every rate.
@@ -499,7 +608,7 @@ func writeSearch(b *bytes.Buffer, t Table) {
 	var searched []string
 	what := "mean Avg. Gap"
 	for _, r := range slices.Concat(t.Rows, t.AllCollapsed) {
-		if len(r.searchedLRs) < 2 && len(r.Collapsed) == 0 {
+		if r.Search != nil || len(r.searchedLRs) < 2 && len(r.Collapsed) == 0 {
 			continue
 		}
 		var parts []string
@@ -551,7 +660,7 @@ func bestPerColumn(t Table) [6]int {
 	for c := range best {
 		bv := math.Inf(1)
 		for i, r := range t.Rows {
-			if qmul.FromScratch(r.Method) {
+			if qmul.FromScratch(r.Method) || r.Method == originalMethod {
 				continue
 			}
 			if v := score(r, c); v < bv {

@@ -45,7 +45,7 @@ func TestReportMarksLRSearchAtEdge(t *testing.T) {
 	add("ssd", map[float64]float64{0.01: 8}) // takes no learning rate
 	sort.Slice(recs, func(i, j int) bool { return recordLess(recs[i], recs[j]) })
 
-	tables := Tables(recs)
+	tables := Tables(recs, nil)
 	if len(tables) != 1 {
 		t.Fatalf("%d tables, want 1", len(tables))
 	}

@@ -194,7 +194,7 @@ func (r *Runner) Run() (Summary, error) {
 			return Summary{}, fmt.Errorf("results directory: %w", err)
 		}
 	}
-	cells := Shard(r.Config.Expand(), r.Shard, r.Shards)
+	cells := r.dealt()
 	sum := Summary{Cells: len(cells)}
 	backends := make([]engine.Backend, len(r.Devices))
 	for i, dev := range r.Devices {
@@ -205,8 +205,39 @@ func (r *Runner) Run() (Summary, error) {
 		backends[i] = b
 	}
 	r.logf("sweep: shard %d/%d: %d cells, %d worker(s)", r.Shard, r.Shards, len(cells), len(r.Devices))
+	busy, err := r.pool(backends, cells, &sum)
+	if err != nil {
+		return sum, err
+	}
+	// Cells another process was running: wait for them, or take them over
+	// when that process died.
+	for _, c := range busy {
+		for !r.finished(c) {
+			ran, err := r.runCell(backends[0], c, 0, 0)
+			if err != nil {
+				return sum, err
+			}
+			if ran {
+				sum.Ran++
+				break
+			}
+			time.Sleep(r.Poll)
+		}
+	}
+	return sum, r.search(backends, &sum)
+}
+
+// dealt returns the cells of this process's shard. Only the fixed grid is
+// dealt: a search's cells depend on results, so dealing them too would move
+// fixed cells between shards as the searches grow, and a resubmitted shard
+// would not find its own again.
+func (r *Runner) dealt() []Cell { return Shard(r.Config.Expand(), r.Shard, r.Shards) }
+
+// pool runs cells on one worker per backend and returns those that another
+// live process holds.
+func (r *Runner) pool(backends []engine.Backend, cells []Cell, sum *Summary) ([]Cell, error) {
 	queue := make(chan int)
-	errs := make(chan error, len(r.Devices))
+	errs := make(chan error, len(backends))
 	var busy []Cell
 	var wg sync.WaitGroup
 	for _, b := range backends {
@@ -250,28 +281,61 @@ feed:
 		default:
 		}
 	}
-	if err != nil {
-		return sum, err
-	}
-	// Cells another process was running: wait for them, or take them over
-	// when that process died.
-	if len(busy) > 0 {
-		b := backends[0]
-		for _, c := range busy {
-			for !r.finished(c) {
-				ran, err := r.runCell(b, c, 0, 0)
-				if err != nil {
-					return sum, err
+	return busy, err
+}
+
+// search runs the learning-rate searches until every one is complete.
+// Each pass replays them over the results so far and runs the cells they
+// wait for that no live process holds. Search cells belong to no shard: a
+// later round is decided only when the round before has ended, so every
+// process that has finished its own cells works on the searches until
+// they are done, and none can leave a round unfinished by exiting.
+func (r *Runner) search(backends []engine.Backend, sum *Summary) error {
+	logged := map[string]string{}
+	stalled := "" // the plan of a pass that found nothing to run
+	for {
+		plan := r.Config.Plan(r.Out)
+		if err := writeSearches(r.Out, plan.Searches); err != nil {
+			return err
+		}
+		var todo []Cell
+		queued := map[string]bool{}
+		for _, s := range plan.Searches {
+			if line := s.describe(); logged[s.Key] != line {
+				r.logf("sweep: search %s", line)
+				logged[s.Key] = line
+			}
+			for _, c := range s.cells {
+				if k := c.Key(); !s.Complete && !queued[k] && !r.finished(c) {
+					queued[k] = true
+					todo = append(todo, c)
 				}
-				if ran {
-					sum.Ran++
-					break
-				}
-				time.Sleep(r.Poll)
 			}
 		}
+		switch {
+		case plan.Done():
+			return nil
+		case len(todo) == 0 && stalled == plan.fingerprint():
+			return fmt.Errorf("sweep: a learning-rate search waits for cells that have ended but cannot be read; run `qmulgpu report %s` to see which", r.Out)
+		case len(todo) == 0:
+			// Another process ended the last cells since this plan was
+			// made: plan again, and stop only if nothing moves.
+			stalled = plan.fingerprint()
+			continue
+		}
+		stalled = ""
+		// Each shard starts at its own place in the list, so that processes
+		// that reach this point together do not all wait on one lock.
+		k := len(todo) * r.Shard / r.Shards
+		todo = append(todo[k:], todo[:k]...)
+		ran := sum.Ran
+		if _, err := r.pool(backends, todo, sum); err != nil {
+			return err
+		}
+		if sum.Ran == ran {
+			time.Sleep(r.Poll) // everything it waits for is held by other processes
+		}
 	}
-	return sum, nil
 }
 
 func (r *Runner) cellDir(c Cell) string { return filepath.Join(r.Out, cellsDir, c.Key()) }
@@ -334,6 +398,9 @@ func (r *Runner) runCell(b engine.Backend, c Cell, i, n int) (bool, error) {
 		return err == nil, err
 	}
 	t := time.Now()
+	if c.Method == originalMethod {
+		return true, r.evaluateOriginal(b, ckpt, c, filepath.Join(retrainDir, train.MetricsFile))
+	}
 	if err := r.unlearn(b, ckpt, c, filepath.Join(retrainDir, train.MetricsFile)); err != nil {
 		return r.collapsed(dir, c, i, n, err)
 	}
@@ -469,13 +536,42 @@ func (r *Runner) ensureOriginal(b engine.Backend, o Original) (string, error) {
 	return filepath.Join(dir, train.ModelFile), err
 }
 
-// unlearn runs a cell (retrain included) into its directory.
-func (r *Runner) unlearn(b engine.Backend, ckpt string, c Cell, reference string) error {
+// startCell makes a cell's directory and writes the cell into it, so that
+// the directory says what it holds before any result is there.
+func (r *Runner) startCell(c Cell) (string, error) {
 	dir := r.cellDir(c)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, atomicfile.WriteJSON(filepath.Join(dir, cellFile), c)
+}
+
+// evaluateOriginal writes the original model's metrics on the cell's forget
+// set, against Retrain's, into the cell's directory.
+func (r *Runner) evaluateOriginal(b engine.Backend, ckpt string, c Cell, reference string) error {
+	dir, err := r.startCell(c)
+	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteJSON(filepath.Join(dir, cellFile), c); err != nil {
+	j := &qmul.EvalJob{Checkpoint: ckpt, Forget: c.Forget, Reference: reference, Batch: 256, Backend: b}
+	if d := c.Original.Data.Dir; d != "" {
+		j.Data = func(spec train.DataSpec, err error) (train.DataSpec, error) {
+			spec.Dir = d
+			return spec, err
+		}
+	}
+	rep, err := j.Unlearning()
+	if err != nil {
+		return fmt.Errorf("evaluating the original (%s): %w", c, err)
+	}
+	r.logf("sweep: %s: FA %.2f RA %.2f TA %.2f MIA %.2f gap %.2f", c, rep.FA, rep.RA, rep.TA, rep.MIA, *rep.AvgGap)
+	return atomicfile.WriteJSON(filepath.Join(dir, train.MetricsFile), rep)
+}
+
+// unlearn runs a cell (retrain included) into its directory.
+func (r *Runner) unlearn(b engine.Backend, ckpt string, c Cell, reference string) error {
+	dir, err := r.startCell(c)
+	if err != nil {
 		return err
 	}
 	j := &qmul.Job{Checkpoint: ckpt, Method: c.Method, Forget: c.Forget, Hyper: c.Hyper, DataDir: c.Original.Data.Dir,
@@ -487,6 +583,6 @@ func (r *Runner) unlearn(b engine.Backend, ckpt string, c Cell, reference string
 		j.Hyper.AllowCollapse = c.Original.AllowCollapse // Retrain is trained with the original's recipe
 		r.logf("sweep: retraining without %s (%s %s %s seed %d)", c.Forget, c.Original.Data.Dataset, c.Original.Model.Arch, c.Original.Quant, c.Seed)
 	}
-	_, err := j.Run()
+	_, err = j.Run()
 	return err
 }

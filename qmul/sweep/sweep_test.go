@@ -21,7 +21,9 @@ import (
 	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
-const testConfig = `
+// tinySetting is the setting of the tests' small sweeps: 300 training
+// images, one epoch each; a test adds its seeds and methods.
+const tinySetting = `
 datasets: [fashion-mnist]
 val_frac: 0
 subset: 300
@@ -30,8 +32,10 @@ models: [smallcnn]
 quant: {scheme: lsq, bits: [4]}
 original: {epochs: 1, lr: 0.05, batch: 50}
 forget: ["random:10%"]
-seeds: [1, 2]
 unlearn: {epochs: 1, batch: 50}
+`
+
+const testConfig = tinySetting + `seeds: [1, 2]
 methods:
   - method: ft
     lr: [0.01, 0.05]
@@ -96,18 +100,16 @@ func TestExpandAndShard(t *testing.T) {
 	}
 	cells := c.Expand()
 	keys := map[string]bool{}
-	retrains := 0
+	methods := map[string]int{}
 	for _, cell := range cells {
 		if keys[cell.Key()] {
 			t.Fatalf("duplicate cell key %s", cell)
 		}
 		keys[cell.Key()] = true
-		if qmul.FromScratch(cell.Method) {
-			retrains++
-		}
+		methods[cell.Method]++
 	}
-	if len(cells) != 6 || retrains != 2 {
-		t.Fatalf("%d cells with %d retrains, want 6 with 2 (2 seeds × (retrain + ft at 2 rates))", len(cells), retrains)
+	if len(cells) != 8 || methods[qmul.Reference()] != 2 || methods[originalMethod] != 2 {
+		t.Fatalf("%d cells by method %v, want 8: 2 seeds × (retrain + original + ft at 2 rates)", len(cells), methods)
 	}
 	for _, n := range []int{1, 3, 7} {
 		seen := map[string]int{}
@@ -116,8 +118,8 @@ func TestExpandAndShard(t *testing.T) {
 				seen[cell.Key()]++
 			}
 		}
-		if len(seen) != 4 {
-			t.Errorf("%d shards cover %d cells, want 4", n, len(seen))
+		if len(seen) != 6 {
+			t.Errorf("%d shards cover %d cells, want 6 (all but Retrain's)", n, len(seen))
 		}
 		for k, v := range seen {
 			if v != 1 {
@@ -191,8 +193,8 @@ func checkComplete(t *testing.T, out string) {
 	for _, r := range rows[1:] {
 		keys[r[len(r)-1]]++
 	}
-	if len(rows)-1 != 6 || len(keys) != 6 {
-		t.Errorf("results.csv has %d rows and %d distinct cells, want 6 and 6", len(rows)-1, len(keys))
+	if len(rows)-1 != 8 || len(keys) != 8 {
+		t.Errorf("results.csv has %d rows and %d distinct cells, want 8 and 8", len(rows)-1, len(keys))
 	}
 	originals, _ := os.ReadDir(filepath.Join(out, originalsDir))
 	if len(originals) != 2 {
@@ -204,31 +206,41 @@ func checkComplete(t *testing.T, out string) {
 	}
 }
 
+// runShards runs shards 0…n-1 at once, as the tasks of a job array would,
+// and fails the test on any shard's error.
+func runShards(t *testing.T, n int, run func(shard int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = run(i)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("shard %d of %d: %v", i, n, err)
+		}
+	}
+}
+
 // TestConcurrentShardsShareOneDirectory runs two shards at once into one
 // directory: each original and Retrain model is made once, every cell once.
 func TestConcurrentShardsShareOneDirectory(t *testing.T) {
 	needData(t)
 	out := t.TempDir()
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = runner(t, out, i, 2).Run()
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	runShards(t, 2, func(i int) error {
+		_, err := runner(t, out, i, 2).Run()
+		return err
+	})
 	checkComplete(t, out)
 	// A second run finds everything finished.
 	s, err := runner(t, out, 0, 1).Run()
-	if err != nil || s.Ran != 0 || s.Skipped != 4 {
-		t.Errorf("re-run: %+v, %v; want nothing run, 4 skipped", s, err)
+	if err != nil || s.Ran != 0 || s.Skipped != 6 {
+		t.Errorf("re-run: %+v, %v; want nothing run, 6 skipped", s, err)
 	}
 	// The report is reproducible byte for byte.
 	before := readAll(t, out)
@@ -252,8 +264,8 @@ func TestConcurrentShardsShareOneDirectory(t *testing.T) {
 		t.Fatalf("report of a damaged cell: %+v, %v", skipped, err)
 	}
 	s, err = runner(t, out, 0, 1).Run()
-	if err != nil || s.Ran != 1 || s.Skipped != 3 {
-		t.Errorf("re-run with a damaged cell: %+v, %v; want it run, 3 skipped", s, err)
+	if err != nil || s.Ran != 1 || s.Skipped != 5 {
+		t.Errorf("re-run with a damaged cell: %+v, %v; want it run, 5 skipped", s, err)
 	}
 	checkComplete(t, out)
 	// So is a damaged Retrain cell (which no shard is dealt).
@@ -265,7 +277,7 @@ func TestConcurrentShardsShareOneDirectory(t *testing.T) {
 		t.Fatalf("report of a damaged Retrain cell: %+v, %v", skipped, err)
 	}
 	s, err = runner(t, out, 0, 1).Run()
-	if err != nil || s.Ran < 1 || s.Ran+s.Skipped != 4 {
+	if err != nil || s.Ran < 1 || s.Ran+s.Skipped != 6 {
 		t.Errorf("re-run with a damaged Retrain cell: %+v, %v; want it made again", s, err)
 	}
 	checkComplete(t, out)
@@ -396,7 +408,7 @@ func TestParseMergeKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h := c.Expand()[1].Hyper; h.Epochs != 2 || h.Batch != 32 || h.LR != 0.02 {
+	if h := c.Expand()[2].Hyper; h.Epochs != 2 || h.Batch != 32 || h.LR != 0.02 {
 		t.Errorf("merged hyper-parameters %+v, want 2 epochs, batch 32, lr 0.02", h)
 	}
 	_, err = Parse([]byte(base + "unlearn: &u {epochs: 2}\nmethods:\n  - method: ft\n    <<: [*u, {bacth: 3}]\n"))
