@@ -60,15 +60,18 @@ def main():
         step()
     if dev.type == "cuda":
         torch.cuda.synchronize()
+    cpu = time.process_time()
     t = time.perf_counter()
     for _ in range(a.steps):
         step()
     if dev.type == "cuda":
         torch.cuda.synchronize()
     secs = time.perf_counter() - t
+    cpu = time.process_time() - cpu
     print(json.dumps(dict({
         "framework": "pytorch " + torch.__version__, "model": a.model, "batch": a.batch, "quant": a.quant,
         "input_hwc": [h, w, c], "threads": torch.get_num_threads(), "steps": a.steps, "seconds": secs,
+        "cpu_seconds": cpu,
         "images_per_sec": a.batch * a.steps / secs, "ms_per_step": 1000 * secs / a.steps,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }, **settings)))

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/qmulgpu/qmulgpu/engine"
-	"github.com/qmulgpu/qmulgpu/engine/cpu"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
@@ -94,7 +93,7 @@ const (
 
 // trainingStepsMatch runs SGD steps of one model on the CPU and on g.
 func trainingStepsMatch(t *testing.T, g *Backend, cfg models.Config, q qat.Config, n, steps int) {
-	ref := cpu.New(0)
+	ref := cpuReference(t)
 	build := func(b engine.Backend, seed uint64) *models.Model {
 		m, err := models.New(b, engine.Float32, cfg, seed)
 		if err != nil {

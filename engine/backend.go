@@ -430,6 +430,26 @@ type WorkCounter interface {
 	Work() Work
 }
 
+// OpTimer is implemented by backends that can time their ops by family
+// (the CPU backend, whose ops finish before they return): `qmulgpu bench
+// --profile` splits a training step with it.
+type OpTimer interface {
+	// TimeOps switches timing on, from zero, or off.
+	TimeOps(on bool)
+	// OpTimes returns the wall time spent in each family of ops since
+	// timing was switched on, in the backend's order of families.
+	OpTimes() []OpTime
+}
+
+// OpTime is the time a backend spent in one family of ops: wall time, and
+// the processor time of the process meanwhile (all threads).
+type OpTime struct {
+	Op         string  `json:"op"`
+	Calls      int64   `json:"calls"`
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+}
+
 // Work is device work, in total and by op.
 type Work struct {
 	OpWork

@@ -181,7 +181,7 @@ func record(cfg models.Config, q qat.Config, n int) (*recorder, error) {
 	if err := qat.Apply(r, m, q); err != nil {
 		return nil, err
 	}
-	if _, err := train.Bench(r, m, n, 0, 1); err != nil {
+	if _, err := train.Bench(r, m, train.BenchConfig{Batch: n, Steps: 1}); err != nil {
 		return nil, err
 	}
 	return r, nil

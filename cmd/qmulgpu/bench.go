@@ -32,6 +32,7 @@ func benchCommand() *cli.Command {
 		&cli.IntFlag{Name: "warmup-steps", Value: 2, Usage: "untimed steps first"},
 		&cli.StringFlag{Name: "input", Usage: "input HxWxC (default: 28x28x1 for smallcnn, 32x32x3 otherwise)"},
 		&cli.IntFlag{Name: "classes", Value: 10, Usage: "number of classes"},
+		&cli.BoolFlag{Name: "profile", Usage: "split the step into op families (conv forward, dX, dW, BatchNorm, ...; CPU backend)"},
 		&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 	)
 	flags = append(flags, deviceFlags()...)
@@ -77,7 +78,7 @@ func benchCommand() *cli.Command {
 			if err := qat.Apply(b, m, q); err != nil {
 				return err
 			}
-			r, err := train.Bench(b, m, batch, c.Int("warmup-steps"), steps)
+			r, err := train.Bench(b, m, train.BenchConfig{Batch: batch, Warmup: c.Int("warmup-steps"), Steps: steps, Profile: c.Bool("profile")})
 			if err != nil {
 				return err
 			}
@@ -93,6 +94,7 @@ func benchCommand() *cli.Command {
 				fmt.Printf("per step: %.0f kernel launches, %.0f cuBLAS/cuDNN calls, %.0f memsets and copies, %.0f allocations (%.1f MiB)\n",
 					per(w.Launches), per(w.LibraryCalls), per(w.MemoryOps), per(w.Allocs), per(w.AllocBytes)/(1<<20))
 			}
+			printProfile(r.Profile)
 			return nil
 		},
 	}
@@ -105,4 +107,15 @@ func peakRSSMiB() float64 {
 		return 0
 	}
 	return float64(ru.Maxrss) / 1024
+}
+
+// printProfile prints bench --profile's rows as a table.
+func printProfile(rows []train.ProfileRow) {
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Printf("\n%-24s %10s %7s %11s %7s %11s\n", "op family", "ms/step", "share", "CPU ms/step", "share", "calls/step")
+	for _, r := range rows {
+		fmt.Printf("%-24s %10.2f %6.1f%% %11.2f %6.1f%% %11.1f\n", r.Op, r.MsPerStep, 100*r.Share, r.CPUMsPerStep, 100*r.CPUShare, r.CallsPerStep)
+	}
 }

@@ -19,7 +19,7 @@ func deviceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
 		&cli.IntFlag{Name: "threads", Value: 0, Usage: "CPU threads (0: all cores)"},
 		&cli.StringFlag{Name: "conv", Value: "auto", EnvVars: []string{"QMUL_CONV"},
-			Usage: "GPU convolutions: " + strings.Join(device.ConvModes, ", ") + " (auto: cuDNN when it loads, else im2col + cuBLAS SGEMM)"},
+			Usage: "convolutions: " + strings.Join(device.ConvModes, ", ") + " (auto: on a GPU cuDNN when it loads, else im2col + cuBLAS SGEMM; on the CPU Winograd for 3x3 stride-1 layers of 16+ channels, else im2col + GEMM)"},
 	}
 }
 

@@ -6,30 +6,34 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine"
 )
 
+// activationArgs are the operands of Activate and ActivateBackward.
+type activationArgs struct {
+	act                         engine.Activation
+	x, alpha, y, dy, dx, dalpha *engine.Tensor
+}
+
 // Activate implements engine.Backend.
 func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
 	checkSame("activate", x, y)
-	if x.DType == engine.Float32 {
-		activate(b, act, F32(x), floatsOrNil[float32](alpha), F32(y))
-	} else {
-		activate(b, act, F64(x), floatsOrNil[float64](alpha), F64(y))
-	}
+	dispatch(b, opActivation, x.DType, activationArgs{act: act, x: x, alpha: alpha, y: y}, activate[float32], activate[float64])
 }
 
 // ActivateBackward implements engine.Backend.
 func (b *Backend) ActivateBackward(act engine.Activation, x, alpha, dy, dx, dalpha *engine.Tensor) {
 	checkSame("activate backward", x, dy)
 	checkSame("activate backward", x, dx)
-	if x.DType == engine.Float32 {
-		activateBackward(b, act, F32(x), floatsOrNil[float32](alpha), F32(dy), F32(dx), floatsOrNil[float32](dalpha))
-	} else {
-		activateBackward(b, act, F64(x), floatsOrNil[float64](alpha), F64(dy), F64(dx), floatsOrNil[float64](dalpha))
-	}
+	dispatch(b, opActivation, x.DType, activationArgs{act: act, x: x, alpha: alpha, dy: dy, dx: dx, dalpha: dalpha},
+		activateBackward[float32], activateBackward[float64])
 }
 
-func activate[T float](b *Backend, act engine.Activation, x, alpha, y []T) {
+func activate[T float](b *Backend, a activationArgs) {
+	act, x, alpha, y := a.act, floats[T](a.x), floatsOrNil[T](a.alpha), floats[T](a.y)
 	na := len(alpha)
 	b.parallel(len(x), minElems, func(_, lo, hi int) {
+		if x32, ok := native32(x[lo:hi]); ok && act != engine.PReLU {
+			nativeActivate(x32, nativeOrNil(y[lo:hi]), int(act))
+			return
+		}
 		switch act {
 		case engine.ReLU:
 			for i := lo; i < hi; i++ {
@@ -53,12 +57,18 @@ func activate[T float](b *Backend, act engine.Activation, x, alpha, y []T) {
 	})
 }
 
-func activateBackward[T float](b *Backend, act engine.Activation, x, alpha, dy, dx, dalpha []T) {
+func activateBackward[T float](b *Backend, a activationArgs) {
+	act, x, alpha, dy, dx := a.act, floats[T](a.x), floatsOrNil[T](a.alpha), floats[T](a.dy), floats[T](a.dx)
+	dalpha := floatsOrNil[T](a.dalpha)
 	if act == engine.PReLU {
 		preluBackward(b, x, alpha, dy, dx, dalpha)
 		return
 	}
 	b.parallel(len(x), minElems, func(_, lo, hi int) {
+		if x32, ok := native32(x[lo:hi]); ok {
+			nativeActivateGrad(x32, nativeOrNil(dy[lo:hi]), nativeOrNil(dx[lo:hi]), int(act))
+			return
+		}
 		switch act {
 		// Written so that the compiler emits conditional moves: the
 		// signs of activations are unpredictable branches.

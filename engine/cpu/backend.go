@@ -26,6 +26,11 @@ type Backend struct {
 	mu      sync.Mutex
 	cache   map[cacheKey][]*hostMemory
 	scratch []*hostMemory
+
+	// times accumulates op times while TimeOps is on.
+	times timesOn
+	// im2colOnly makes every convolution im2col + GEMM (--conv im2col).
+	im2colOnly bool
 }
 
 // New returns a CPU backend that uses up to threads goroutines per op;
@@ -43,13 +48,31 @@ func (b *Backend) Threads() int { return b.threads }
 // Name implements engine.Backend.
 func (b *Backend) Name() string { return "cpu" }
 
-// Describe implements engine.Backend.
+// Describe implements engine.Backend: the processor, threads, BLAS and
+// convolution algorithms, which together decide the bits a run computes.
 func (b *Backend) Describe() string {
-	return fmt.Sprintf("%s, %d threads, BLAS %s", CPUModel(), b.threads, BLASName())
+	return fmt.Sprintf("%s, %d threads, BLAS %s, %s convolutions", CPUModel(), b.threads, BLASName(), b.convAlgorithms())
 }
 
 // float is the element constraint of the generic kernels.
 type float interface{ ~float32 | ~float64 }
+
+// dispatch runs an op's generic kernel for the element type dt: k32 and k64
+// are its float32 and float64 instantiations, a the op's operands. It is the
+// one place where an op looks at the element type of its tensors; kernels
+// take their slices with floats[T]. The call is timed as one of family f
+// while TimeOps is on.
+func dispatch[A any](b *Backend, f opFamily, dt engine.DType, a A, k32, k64 func(*Backend, A)) {
+	defer b.span(f)()
+	switch dt {
+	case engine.Float32:
+		k32(b, a)
+	case engine.Float64:
+		k64(b, a)
+	default:
+		panic(fmt.Sprintf("cpu: no %s kernel", dt))
+	}
+}
 
 // floats returns t's elements as []T, where T matches t's type.
 func floats[T float](t *engine.Tensor) []T {
@@ -60,6 +83,33 @@ func floats[T float](t *engine.Tensor) []T {
 	default:
 		return any(F64(t)).([]T)
 	}
+}
+
+// isFloat32 reports whether T is float32.
+func isFloat32[T float]() bool {
+	var z T
+	_, ok := any(z).(float32)
+	return ok
+}
+
+// native32 returns v as []float32 when T is float32 and the C kernels are
+// in use (native.go): the test a Go kernel makes before handing a chunk to
+// its C twin.
+func native32[T float](v []T) ([]float32, bool) {
+	if !native || !useNative {
+		return nil, false
+	}
+	f, ok := any(v).([]float32)
+	return f, ok
+}
+
+// nativeOrNil is v as []float32 for a kernel that native32 already chose
+// for float32 (nil stays nil).
+func nativeOrNil[T float](v []T) []float32 {
+	if v == nil {
+		return nil
+	}
+	return any(v).([]float32)
 }
 
 // floatsOrNil is floats for an optional tensor.
@@ -117,8 +167,9 @@ func (b *Backend) chunks(n, minChunk int) int {
 }
 
 var (
-	_ engine.Backend    = (*Backend)(nil)
-	_ engine.Concurrent = (*Backend)(nil)
+	_ engine.Backend         = (*Backend)(nil)
+	_ engine.Concurrent      = (*Backend)(nil)
+	_ engine.ConvPathChooser = (*Backend)(nil)
 )
 
 // ConcurrentSafe implements engine.Concurrent: ops may be called from

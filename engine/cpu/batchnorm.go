@@ -8,20 +8,12 @@ import (
 
 // BatchNorm implements engine.Backend.
 func (b *Backend) BatchNorm(a engine.BatchNormArgs) {
-	if a.X.DType == engine.Float32 {
-		batchNorm[float32](b, a)
-	} else {
-		batchNorm[float64](b, a)
-	}
+	dispatch(b, opBatchNorm, a.X.DType, a, batchNorm[float32], batchNorm[float64])
 }
 
 // BatchNormBackward implements engine.Backend.
 func (b *Backend) BatchNormBackward(a engine.BatchNormArgs) {
-	if a.X.DType == engine.Float32 {
-		batchNormBackward[float32](b, a)
-	} else {
-		batchNormBackward[float64](b, a)
-	}
+	dispatch(b, opBatchNorm, a.X.DType, a, batchNormBackward[float32], batchNormBackward[float64])
 }
 
 func batchNorm[T float](b *Backend, a engine.BatchNormArgs) {
@@ -59,6 +51,10 @@ func batchNorm[T float](b *Backend, a engine.BatchNormArgs) {
 		shift[j] = beta[j] - mean[j]*scale[j]
 	}
 	b.parallel(rows, max(1, minElems/c), func(_, lo, hi int) {
+		if x32, ok := native32(x[lo*c : hi*c]); ok {
+			nativeBNApply(x32, nativeOrNil(y[lo*c:hi*c]), hi-lo, c, nativeOrNil(scale), nativeOrNil(shift), int(a.Act))
+			return
+		}
 		for r := lo; r < hi; r++ {
 			xs, ys := x[r*c:(r+1)*c], y[r*c:(r+1)*c]
 			switch a.Act {
@@ -97,7 +93,12 @@ func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumD
 	partial := make([][]float64, b.threads)
 	chunks := b.parallel(rows, max(1, minElems/c), func(w, lo, hi int) {
 		acc := make([]float64, 2*c)
+		partial[w] = acc
 		sd, sx := acc[:c], acc[c:]
+		if dy32, ok := native32(dy[lo*c : hi*c]); ok {
+			nativeBNGradSums(dy32, nativeOrNil(x[lo*c:hi*c]), nativeOrNil(y[lo*c:hi*c]), hi-lo, c, int(a.Act), sd, sx)
+			return
+		}
 		for r := lo; r < hi; r++ {
 			ds := dy[r*c : (r+1)*c]
 			xs := x[r*c : (r+1)*c][:len(ds)]
@@ -105,7 +106,7 @@ func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumD
 			sd, sx := sd[:len(ds)], sx[:len(ds)]
 			if a.Act == engine.ReLU {
 				for j, d := range ds {
-					if ys[j] > 0 {
+					if !(ys[j] <= 0) {
 						sd[j] += float64(d)
 						sx[j] += float64(d) * float64(xs[j])
 					}
@@ -119,7 +120,6 @@ func bnSums[T float](b *Backend, a engine.BatchNormArgs, x, dy []T, c int) (sumD
 				}
 			}
 		}
-		partial[w] = acc
 	})
 	sumDy, sumDyX = make([]float64, c), make([]float64, c)
 	for _, p := range partial[:chunks] {
@@ -176,7 +176,24 @@ func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
 	if a.Act != 0 {
 		y = floats[T](a.Y)
 	}
+	bnGradApply(b, a.Act, x, dy, y, dx, k, u, v)
+}
+
+// bnGradApply writes dx = dy'·k + x·u + v per channel, where dy' is dy
+// zeroed where the fused activation act (output y) is flat.
+func bnGradApply[T float](b *Backend, act engine.Activation, x, dy, y, dx, k, u, v []T) {
+	c := len(k)
+	rows := len(x) / c
 	b.parallel(rows, max(1, minElems/c), func(_, lo, hi int) {
+		if dy32, ok := native32(dy[lo*c : hi*c]); ok {
+			var ys []T
+			if y != nil {
+				ys = y[lo*c : hi*c]
+			}
+			nativeBNGradApply(dy32, nativeOrNil(x[lo*c:hi*c]), nativeOrNil(ys), nativeOrNil(dx[lo*c:hi*c]), hi-lo, c, int(act),
+				nativeOrNil(k), nativeOrNil(u), nativeOrNil(v))
+			return
+		}
 		for r := lo; r < hi; r++ {
 			xs, ds, os := x[r*c:(r+1)*c], dy[r*c:(r+1)*c], dx[r*c:(r+1)*c]
 			if y == nil {
@@ -186,7 +203,7 @@ func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
 				continue
 			}
 			ys := y[r*c : (r+1)*c]
-			if a.Act == engine.ReLU {
+			if act == engine.ReLU {
 				for j := range os {
 					d := ds[j]
 					if ys[j] <= 0 {
@@ -198,7 +215,7 @@ func batchNormBackward[T float](b *Backend, a engine.BatchNormArgs) {
 			}
 			for j := range os {
 				d := ds[j]
-				if flat(a.Act, ys[j]) {
+				if flat(act, ys[j]) {
 					d = 0
 				}
 				os[j] = d*k[j] + xs[j]*u[j] + v[j]

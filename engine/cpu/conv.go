@@ -6,24 +6,50 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine"
 )
 
-// Convolutions are computed as im2col + GEMM over blocks of whole samples.
-// Each goroutine takes a contiguous range of the batch and walks it in
-// blocks sized so that the column buffer stays bounded while the GEMMs stay
-// large enough to run at full speed. Pure depthwise convolutions (one input
-// and one output channel per group) use direct loops instead.
+// A convolution takes one of three paths: Winograd's F(4×4, 3×3) for
+// float32 3×3 stride-1 convolutions with at least 16 input and output
+// channels (conv_winograd.go), direct loops for depthwise ones
+// (conv_depthwise.go) and im2col + GEMM for the rest (conv_im2col.go).
+// --conv im2col (SetConv) sends the Winograd ones to im2col + GEMM too.
 
-const (
-	targetRows  = 1024    // GEMM rows per block worth reaching
-	maxColElems = 4 << 20 // column-buffer elements per block, at most
-)
-
-// samplesPerBlock is how many samples one im2col block holds.
-func samplesPerBlock(outPixels, rowLen int) int {
-	per := (targetRows + outPixels - 1) / outPixels
-	if limit := maxColElems / max(1, outPixels*rowLen); per > limit {
-		per = limit
+// SetConv implements engine.ConvPathChooser: "auto" lets Winograd take the
+// convolutions it is faster for, "im2col" computes every convolution as
+// im2col + GEMM, whose rounding is smaller (Winograd F(4×4, 3×3): up to
+// 1.4e-5 of the largest output on ResNet-18's layers, F(2×2, 3×3) 7.6e-7;
+// docs/performance.md); "cudnn" is for GPUs.
+func (b *Backend) SetConv(mode string) error {
+	switch mode {
+	case "auto":
+		b.im2colOnly = false
+	case "im2col":
+		b.im2colOnly = true
+	case "cudnn":
+		return fmt.Errorf("the %s backend has no cuDNN (use --device cuda)", b.Name())
+	default:
+		return fmt.Errorf("unknown convolution path %q", mode)
 	}
-	return max(1, per)
+	return nil
+}
+
+// ConvPath implements engine.ConvPathChooser. The CPU's algorithms are part
+// of Describe, which every run records, so there is no separate line to
+// print (a failing command's stderr stays one line).
+func (b *Backend) ConvPath() string { return "" }
+
+// convAlgorithms names the convolution algorithms in use, for Describe.
+func (b *Backend) convAlgorithms() string {
+	if b.im2colOnly || !native { // Winograd's transforms are C kernels
+		return "im2col + GEMM"
+	}
+	return "Winograd F(4×4, 3×3) and im2col + GEMM"
+}
+
+// winograd is the Winograd algorithm for g on this backend, or nil.
+func (b *Backend) winograd(g engine.ConvGeom) *winograd {
+	if b.im2colOnly {
+		return nil
+	}
+	return winogradFor(g)
 }
 
 func checkConv(x, w, y *engine.Tensor, g engine.ConvGeom) {
@@ -46,308 +72,78 @@ func isPointwise(g engine.ConvGeom) bool {
 	return g.R == 1 && g.S == 1 && g.Stride == 1 && g.Pad == 0 && g.Groups == 1
 }
 
+// convArgs are the operands of Conv2d, Conv2dBackward and
+// ConvPerSampleSqNorm (which writes norms).
+type convArgs struct {
+	x, w, y, dy, dx, dw *engine.Tensor
+	g                   engine.ConvGeom
+	norms               []float64
+}
+
 // Conv2d implements engine.Backend.
 func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
 	checkConv(x, w, y, g)
-	if x.DType == engine.Float32 {
-		convForward(b, F32(x), F32(w), F32(y), g)
-	} else {
-		convForward(b, F64(x), F64(w), F64(y), g)
-	}
+	dispatch(b, opConvForward, x.DType, convArgs{x: x, w: w, y: y, g: g}, convForward[float32], convForward[float64])
 }
 
-// Conv2dBackward implements engine.Backend.
+// Conv2dBackward implements engine.Backend: the input gradient (when dx is
+// given) and the weight gradient are two passes, timed as two op families.
 func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvGeom) {
 	checkConv(x, w, dy, g)
 	checkConv(dx, dw, nil, g)
-	if x.DType == engine.Float32 {
-		convBackward(b, F32(x), F32(w), F32(dy), floatsOrNil[float32](dx), F32(dw), g)
-	} else {
-		convBackward(b, F64(x), F64(w), F64(dy), floatsOrNil[float64](dx), F64(dw), g)
+	a := convArgs{x: x, w: w, dy: dy, dx: dx, dw: dw, g: g}
+	if dx != nil {
+		dispatch(b, opConvData, x.DType, a, convData[float32], convData[float64])
 	}
+	dispatch(b, opConvFilter, x.DType, a, convFilter[float32], convFilter[float64])
 }
 
-func convForward[T float](b *Backend, x, w, y []T, g engine.ConvGeom) {
-	if isDepthwise(g) {
+// convForward computes y = conv(x, w).
+func convForward[T float](b *Backend, a convArgs) {
+	x, w, y, g := floats[T](a.x), floats[T](a.w), floats[T](a.y), a.g
+	switch wg := b.winograd(g); {
+	case wg != nil && isFloat32[T]():
+		wg.forward(b, any(x).([]float32), any(w).([]float32), any(y).([]float32), g)
+	case isDepthwise(g):
 		depthwiseForward(b, x, w, y, g)
-		return
+	default:
+		im2colForward[T](b, a)
 	}
-	oh, ow := g.OutH(), g.OutW()
-	cg, kg := g.C/g.Groups, g.K/g.Groups
-	rsc := g.R * g.S * cg
-	pointwise := isPointwise(g)
-	per := samplesPerBlock(oh*ow, rsc)
-	b.parallel(g.N, 1, func(_, lo, hi int) {
-		var col []T
-		if !pointwise {
-			col = getScratch[T](b, min(per, hi-lo)*oh*ow*rsc)
-			defer putScratch(b, col)
-		}
-		for n0 := lo; n0 < hi; n0 += per {
-			n1 := min(hi, n0+per)
-			rows := (n1 - n0) * oh * ow
-			for grp := 0; grp < g.Groups; grp++ {
-				a, lda := x[n0*g.H*g.W*g.C:], g.C
-				if !pointwise {
-					im2col(x, col, n0, n1, grp, g)
-					a, lda = col, rsc
-				}
-				gemm(false, true, rows, kg, rsc, 1, a, lda, w[grp*kg*rsc:], rsc, 0, y[n0*oh*ow*g.K+grp*kg:], g.K)
-			}
-		}
-	})
 }
 
-func convBackward[T float](b *Backend, x, w, dy, dx, dw []T, g engine.ConvGeom) {
-	if isDepthwise(g) {
-		depthwiseBackward(b, x, w, dy, dx, dw, g)
-		return
+// convData computes dx = dy ⊛ w, the adjoint of the forward pass.
+func convData[T float](b *Backend, a convArgs) {
+	w, dy, dx, g := floats[T](a.w), floats[T](a.dy), floats[T](a.dx), a.g
+	switch wg := b.winograd(g); {
+	case wg != nil && isFloat32[T]():
+		wg.data(b, any(w).([]float32), any(dy).([]float32), any(dx).([]float32), g)
+	case isDepthwise(g):
+		depthwiseData(b, w, dy, dx, g)
+	default:
+		im2colData[T](b, a)
 	}
-	oh, ow := g.OutH(), g.OutW()
-	cg, kg := g.C/g.Groups, g.K/g.Groups
-	rsc := g.R * g.S * cg
-	pointwise := isPointwise(g)
-	per := samplesPerBlock(oh*ow, rsc)
-	partial := make([][]T, b.threads)
-	chunks := b.parallel(g.N, 1, func(wk, lo, hi int) {
-		// The first block of each chunk overwrites acc (beta 0), so the
-		// scratch needs no clearing.
-		acc := getScratch[T](b, len(dw))
-		partial[wk] = acc
-		var col, dcol []T
-		if !pointwise {
-			col = getScratch[T](b, min(per, hi-lo)*oh*ow*rsc)
-			defer putScratch(b, col)
-			if dx != nil {
-				dcol = getScratch[T](b, min(per, hi-lo)*oh*ow*rsc)
-				defer putScratch(b, dcol)
-			}
-		}
-		for n0 := lo; n0 < hi; n0 += per {
-			n1 := min(hi, n0+per)
-			rows := (n1 - n0) * oh * ow
-			if dx != nil && !pointwise {
-				clear(dx[n0*g.H*g.W*g.C : n1*g.H*g.W*g.C])
-			}
-			for grp := 0; grp < g.Groups; grp++ {
-				a, lda := x[n0*g.H*g.W*g.C:], g.C
-				if !pointwise {
-					im2col(x, col, n0, n1, grp, g)
-					a, lda = col, rsc
-				}
-				dyg := dy[n0*oh*ow*g.K+grp*kg:]
-				wg := w[grp*kg*rsc:]
-				beta := T(1)
-				if n0 == lo {
-					beta = 0
-				}
-				gemm(true, false, kg, rsc, rows, 1, dyg, g.K, a, lda, beta, acc[grp*kg*rsc:], rsc)
-				if dx == nil {
-					continue
-				}
-				if pointwise {
-					gemm(false, false, rows, rsc, kg, 1, dyg, g.K, wg, rsc, 0, dx[n0*g.H*g.W*g.C:], g.C)
-				} else {
-					gemm(false, false, rows, rsc, kg, 1, dyg, g.K, wg, rsc, 0, dcol, rsc)
-					col2im(dcol, dx, n0, n1, grp, g)
-				}
-			}
-		}
-	})
-	for _, p := range partial[:chunks] {
+}
+
+// convFilter accumulates the weight gradient dw.
+func convFilter[T float](b *Backend, a convArgs) {
+	x, dy, dw, g := floats[T](a.x), floats[T](a.dy), floats[T](a.dw), a.g
+	switch wg := b.winograd(g); {
+	case wg != nil && isFloat32[T]():
+		wg.filter(b, any(x).([]float32), any(dy).([]float32), any(dw).([]float32), g)
+	case isDepthwise(g):
+		depthwiseFilter(b, x, dy, dw, g)
+	default:
+		im2colFilter[T](b, a)
+	}
+}
+
+// addChunks adds the chunks' partial sums into dst in chunk order and
+// returns their buffers.
+func addChunks[T float](b *Backend, dst []T, partial [][]T) {
+	for _, p := range partial {
 		for i, v := range p {
-			dw[i] += v
+			dst[i] += v
 		}
 		putScratch(b, p)
-	}
-}
-
-// im2col writes, for samples [n0, n1) and group grp, one row per output
-// pixel holding the input window in (r, s, c) order.
-func im2col[T float](x, col []T, n0, n1, grp int, g engine.ConvGeom) {
-	oh, ow := g.OutH(), g.OutW()
-	cg := g.C / g.Groups
-	rsc := g.R * g.S * cg
-	sc := g.S * cg
-	row := 0
-	for n := n0; n < n1; n++ {
-		img := x[n*g.H*g.W*g.C:]
-		for oy := 0; oy < oh; oy++ {
-			for ox := 0; ox < ow; ox++ {
-				dst := col[row*rsc : (row+1)*rsc]
-				row++
-				ix0 := ox*g.Stride - g.Pad
-				inside := ix0 >= 0 && ix0+g.S <= g.W && g.Groups == 1
-				for r := 0; r < g.R; r++ {
-					iy := oy*g.Stride - g.Pad + r
-					seg := dst[r*sc : (r+1)*sc]
-					if iy < 0 || iy >= g.H {
-						clear(seg)
-						continue
-					}
-					line := img[iy*g.W*g.C:]
-					if inside {
-						copy(seg, line[ix0*g.C:ix0*g.C+sc])
-						continue
-					}
-					for s := 0; s < g.S; s++ {
-						ix := ix0 + s
-						d := seg[s*cg : (s+1)*cg]
-						if ix < 0 || ix >= g.W {
-							clear(d)
-						} else {
-							copy(d, line[ix*g.C+grp*cg:ix*g.C+grp*cg+cg])
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
-// col2im adds the rows of dcol back into dx: the adjoint of im2col.
-func col2im[T float](dcol, dx []T, n0, n1, grp int, g engine.ConvGeom) {
-	oh, ow := g.OutH(), g.OutW()
-	cg := g.C / g.Groups
-	rsc := g.R * g.S * cg
-	sc := g.S * cg
-	row := 0
-	for n := n0; n < n1; n++ {
-		img := dx[n*g.H*g.W*g.C:]
-		for oy := 0; oy < oh; oy++ {
-			for ox := 0; ox < ow; ox++ {
-				src := dcol[row*rsc : (row+1)*rsc]
-				row++
-				ix0 := ox*g.Stride - g.Pad
-				inside := ix0 >= 0 && ix0+g.S <= g.W && g.Groups == 1
-				for r := 0; r < g.R; r++ {
-					iy := oy*g.Stride - g.Pad + r
-					if iy < 0 || iy >= g.H {
-						continue
-					}
-					line := img[iy*g.W*g.C:]
-					if inside {
-						// The window row is one contiguous run of S·C values.
-						d := line[ix0*g.C : ix0*g.C+sc]
-						v := src[r*sc : (r+1)*sc]
-						for i := range d {
-							d[i] += v[i]
-						}
-						continue
-					}
-					for s := 0; s < g.S; s++ {
-						ix := ix0 + s
-						if ix < 0 || ix >= g.W {
-							continue
-						}
-						d := line[ix*g.C+grp*cg : ix*g.C+grp*cg+cg]
-						v := src[(r*g.S+s)*cg : (r*g.S+s+1)*cg]
-						for c := range d {
-							d[c] += v[c]
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
-// depthwiseWeights transposes [C, R, S] weights to [R·S, C] so that the
-// inner loops run over contiguous channels.
-func depthwiseWeights[T float](w []T, g engine.ConvGeom) []T {
-	rs := g.R * g.S
-	wt := make([]T, rs*g.C)
-	for c := 0; c < g.C; c++ {
-		for k := 0; k < rs; k++ {
-			wt[k*g.C+c] = w[c*rs+k]
-		}
-	}
-	return wt
-}
-
-func depthwiseForward[T float](b *Backend, x, w, y []T, g engine.ConvGeom) {
-	oh, ow, C := g.OutH(), g.OutW(), g.C
-	wt := depthwiseWeights(w, g)
-	b.parallel(g.N, 1, func(_, lo, hi int) {
-		for n := lo; n < hi; n++ {
-			img := x[n*g.H*g.W*C:]
-			for oy := 0; oy < oh; oy++ {
-				for ox := 0; ox < ow; ox++ {
-					out := y[((n*oh+oy)*ow+ox)*C:][:C]
-					clear(out)
-					for r := 0; r < g.R; r++ {
-						iy := oy*g.Stride - g.Pad + r
-						if iy < 0 || iy >= g.H {
-							continue
-						}
-						for s := 0; s < g.S; s++ {
-							ix := ox*g.Stride - g.Pad + s
-							if ix < 0 || ix >= g.W {
-								continue
-							}
-							in := img[(iy*g.W+ix)*C:][:C]
-							wr := wt[(r*g.S+s)*C:][:C]
-							for c := range out {
-								out[c] += in[c] * wr[c]
-							}
-						}
-					}
-				}
-			}
-		}
-	})
-}
-
-func depthwiseBackward[T float](b *Backend, x, w, dy, dx, dw []T, g engine.ConvGeom) {
-	oh, ow, C := g.OutH(), g.OutW(), g.C
-	rs := g.R * g.S
-	wt := depthwiseWeights(w, g)
-	partial := make([][]T, b.threads)
-	chunks := b.parallel(g.N, 1, func(wk, lo, hi int) {
-		acc := make([]T, rs*C)
-		partial[wk] = acc
-		if dx != nil {
-			clear(dx[lo*g.H*g.W*C : hi*g.H*g.W*C])
-		}
-		for n := lo; n < hi; n++ {
-			img := x[n*g.H*g.W*C:]
-			for oy := 0; oy < oh; oy++ {
-				for ox := 0; ox < ow; ox++ {
-					d := dy[((n*oh+oy)*ow+ox)*C:][:C]
-					for r := 0; r < g.R; r++ {
-						iy := oy*g.Stride - g.Pad + r
-						if iy < 0 || iy >= g.H {
-							continue
-						}
-						for s := 0; s < g.S; s++ {
-							ix := ox*g.Stride - g.Pad + s
-							if ix < 0 || ix >= g.W {
-								continue
-							}
-							k := r*g.S + s
-							in := img[(iy*g.W+ix)*C:][:C]
-							a := acc[k*C:][:C]
-							for c := range d {
-								a[c] += d[c] * in[c]
-							}
-							if dx != nil {
-								o := dx[((n*g.H+iy)*g.W+ix)*C:][:C]
-								wr := wt[k*C:][:C]
-								for c := range d {
-									o[c] += d[c] * wr[c]
-								}
-							}
-						}
-					}
-				}
-			}
-		}
-	})
-	for _, p := range partial[:chunks] {
-		for k := 0; k < rs; k++ {
-			for c := 0; c < C; c++ {
-				dw[c*rs+k] += p[k*C+c]
-			}
-		}
 	}
 }

@@ -14,6 +14,7 @@ const minElems = 1 << 15
 
 // Fill implements engine.Backend.
 func (b *Backend) Fill(x *engine.Tensor, v float64) {
+	defer b.span(opElementwise)()
 	switch x.DType {
 	case engine.Float32:
 		fill(b, F32(x), float32(v))
@@ -38,6 +39,7 @@ func fill[T any](b *Backend, x []T, v T) {
 // Copy implements engine.Backend.
 func (b *Backend) Copy(dst, src *engine.Tensor) {
 	checkSame("copy", dst, src)
+	defer b.span(opElementwise)()
 	switch dst.DType {
 	case engine.Float32:
 		copy(F32(dst), F32(src))
@@ -50,16 +52,20 @@ func (b *Backend) Copy(dst, src *engine.Tensor) {
 	}
 }
 
-// Scale implements engine.Backend.
-func (b *Backend) Scale(x *engine.Tensor, a float64) {
-	if x.DType == engine.Float32 {
-		scale(b, F32(x), float32(a))
-	} else {
-		scale(b, F64(x), a)
-	}
+// vectorArgs are the operands of the ops that treat tensors as flat
+// vectors: a scalar a and up to three tensors, as each op names them.
+type vectorArgs struct {
+	a         float64
+	x, y, dst *engine.Tensor
 }
 
-func scale[T float](b *Backend, x []T, a T) {
+// Scale implements engine.Backend.
+func (b *Backend) Scale(x *engine.Tensor, a float64) {
+	dispatch(b, opElementwise, x.DType, vectorArgs{a: a, x: x}, scale[float32], scale[float64])
+}
+
+func scale[T float](b *Backend, v vectorArgs) {
+	x, a := floats[T](v.x), T(v.a)
 	b.parallel(len(x), minElems, func(_, lo, hi int) {
 		s := x[lo:hi]
 		for i := range s {
@@ -85,14 +91,11 @@ func scaleRows[T float](c []T, m, n, ld int, beta T) {
 // Axpy implements engine.Backend.
 func (b *Backend) Axpy(a float64, x, y *engine.Tensor) {
 	checkSame("axpy", x, y)
-	if x.DType == engine.Float32 {
-		axpy(b, float32(a), F32(x), F32(y))
-	} else {
-		axpy(b, a, F64(x), F64(y))
-	}
+	dispatch(b, opElementwise, x.DType, vectorArgs{a: a, x: x, y: y}, axpy[float32], axpy[float64])
 }
 
-func axpy[T float](b *Backend, a T, x, y []T) {
+func axpy[T float](b *Backend, v vectorArgs) {
+	a, x, y := T(v.a), floats[T](v.x), floats[T](v.y)
 	b.parallel(len(x), minElems, func(_, lo, hi int) {
 		xs, ys := x[lo:hi], y[lo:hi]
 		for i := range xs {
@@ -105,14 +108,11 @@ func axpy[T float](b *Backend, a T, x, y []T) {
 func (b *Backend) Add(dst, x, y *engine.Tensor) {
 	checkSame("add", dst, x)
 	checkSame("add", dst, y)
-	if dst.DType == engine.Float32 {
-		add(b, F32(dst), F32(x), F32(y))
-	} else {
-		add(b, F64(dst), F64(x), F64(y))
-	}
+	dispatch(b, opElementwise, dst.DType, vectorArgs{dst: dst, x: x, y: y}, add[float32], add[float64])
 }
 
-func add[T float](b *Backend, dst, x, y []T) {
+func add[T float](b *Backend, v vectorArgs) {
+	dst, x, y := floats[T](v.dst), floats[T](v.x), floats[T](v.y)
 	b.parallel(len(dst), minElems, func(_, lo, hi int) {
 		d, xs, ys := dst[lo:hi], x[lo:hi], y[lo:hi]
 		for i := range d {
@@ -127,6 +127,7 @@ func (b *Backend) Gather(dst, src, index *engine.Tensor) {
 	if dst.DType != src.DType || dst.Rows() != len(idx) || dst.Cols() != src.Cols() {
 		panic(fmt.Sprintf("cpu: gather %v from %v by %v", dst, src, index))
 	}
+	defer b.span(opGather)()
 	switch dst.DType {
 	case engine.Float32:
 		gatherRows(F32(dst), F32(src), idx, src.Cols(), src.Rows())

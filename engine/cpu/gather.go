@@ -8,6 +8,7 @@ import (
 
 // GatherImages implements engine.Backend.
 func (b *Backend) GatherImages(a engine.GatherArgs) {
+	defer b.span(opGather)()
 	src := U8(a.Src)
 	idx := I32(a.Index)
 	var crop, flip []int32

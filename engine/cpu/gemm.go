@@ -16,20 +16,27 @@ func gemm[T float](ta, tb bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 	}
 }
 
+// gemmArgs are the operands of Gemm.
+type gemmArgs struct {
+	ta, tb      bool
+	m, n, k     int
+	alpha, beta float64
+	a, b, c     *engine.Tensor
+}
+
 // Gemm implements engine.Backend. Large products are split by rows of c
 // across goroutines.
 func (b *Backend) Gemm(ta, tb bool, m, n, k int, alpha float64, a, bm *engine.Tensor, beta float64, c *engine.Tensor) {
 	if a.Numel() != m*k || bm.Numel() != k*n || c.Numel() != m*n {
 		panic(fmt.Sprintf("cpu: gemm %dx%dx%d with %v, %v, %v", m, n, k, a, bm, c))
 	}
-	if c.DType == engine.Float32 {
-		gemmRows(b, ta, tb, m, n, k, float32(alpha), F32(a), F32(bm), float32(beta), F32(c))
-	} else {
-		gemmRows(b, ta, tb, m, n, k, alpha, F64(a), F64(bm), beta, F64(c))
-	}
+	dispatch(b, opLinear, c.DType, gemmArgs{ta: ta, tb: tb, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: bm, c: c},
+		gemmRows[float32], gemmRows[float64])
 }
 
-func gemmRows[T float](b *Backend, ta, tb bool, m, n, k int, alpha T, a, bm []T, beta T, c []T) {
+func gemmRows[T float](b *Backend, g gemmArgs) {
+	ta, tb, m, n, k := g.ta, g.tb, g.m, g.n, g.k
+	alpha, beta, a, bm, c := T(g.alpha), T(g.beta), floats[T](g.a), floats[T](g.b), floats[T](g.c)
 	lda, ldb := k, n
 	if ta {
 		lda = m
@@ -50,14 +57,12 @@ func gemmRows[T float](b *Backend, ta, tb bool, m, n, k int, alpha T, a, bm []T,
 
 // AddBias implements engine.Backend.
 func (b *Backend) AddBias(y, bias *engine.Tensor) {
-	if y.DType == engine.Float32 {
-		addBias(b, F32(y), F32(bias))
-	} else {
-		addBias(b, F64(y), F64(bias))
-	}
+	dispatch(b, opLinear, y.DType, vectorArgs{y: y, x: bias}, addBias[float32], addBias[float64])
 }
 
-func addBias[T float](b *Backend, y, bias []T) {
+// addBias adds the bias x to every row of y.
+func addBias[T float](b *Backend, v vectorArgs) {
+	y, bias := floats[T](v.y), floats[T](v.x)
 	n := len(bias)
 	b.parallel(len(y)/n, max(1, minElems/n), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -71,14 +76,12 @@ func addBias[T float](b *Backend, y, bias []T) {
 
 // BiasGrad implements engine.Backend.
 func (b *Backend) BiasGrad(dy, db *engine.Tensor) {
-	if dy.DType == engine.Float32 {
-		biasGrad(b, F32(dy), F32(db))
-	} else {
-		biasGrad(b, F64(dy), F64(db))
-	}
+	dispatch(b, opLinear, dy.DType, vectorArgs{x: dy, y: db}, biasGrad[float32], biasGrad[float64])
 }
 
-func biasGrad[T float](b *Backend, dy, db []T) {
+// biasGrad adds the column sums of x to y.
+func biasGrad[T float](b *Backend, v vectorArgs) {
+	dy, db := floats[T](v.x), floats[T](v.y)
 	n := len(db)
 	sums := columnSums(b, dy, n, nil)
 	for j := range db {

@@ -9,11 +9,7 @@ import (
 
 // SoftmaxCrossEntropy implements engine.Backend.
 func (b *Backend) SoftmaxCrossEntropy(a engine.LossArgs) {
-	if a.Logits.DType == engine.Float32 {
-		softmaxCrossEntropy[float32](b, a)
-	} else {
-		softmaxCrossEntropy[float64](b, a)
-	}
+	dispatch(b, opLoss, a.Logits.DType, a, softmaxCrossEntropy[float32], softmaxCrossEntropy[float64])
 }
 
 func softmaxCrossEntropy[T float](b *Backend, a engine.LossArgs) {

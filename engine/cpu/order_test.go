@@ -38,6 +38,9 @@ func TestChunkOrderDoesNotChangeTraining(t *testing.T) {
 			qat.Config{Scheme: "pact", WBits: 4, ABits: 4, Float: qat.DefaultFloat()}},
 		{"smallcnn minmax", models.Config{Arch: "smallcnn", Classes: 10, H: 28, W: 28, C: 1},
 			qat.Config{Scheme: "minmax", WBits: 4, ABits: 4, Float: qat.DefaultFloat()}},
+		// ResNet-18's 3×3 stride-1 convolutions take the Winograd path.
+		{"resnet18 lsq", models.Config{Arch: "resnet18", Classes: 10, H: 8, W: 8, C: 3},
+			qat.Config{Scheme: "lsq", WBits: 4, ABits: 4, Float: qat.DefaultFloat()}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

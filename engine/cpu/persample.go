@@ -18,15 +18,12 @@ func ghostCheaper(pixels, rsc, k int) bool { return pixels*(rsc+k) < rsc*k }
 func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGeom) {
 	checkConv(x, nil, dy, g)
 	res := make([]float64, g.N)
-	if x.DType == engine.Float32 {
-		convPerSample(b, F32(x), F32(dy), res, g)
-	} else {
-		convPerSample(b, F64(x), F64(dy), res, g)
-	}
+	dispatch(b, opPerSample, x.DType, convArgs{x: x, dy: dy, g: g, norms: res}, convPerSample[float32], convPerSample[float64])
 	storeFloats(out, res)
 }
 
-func convPerSample[T float](b *Backend, x, dy []T, out []float64, g engine.ConvGeom) {
+func convPerSample[T float](b *Backend, a convArgs) {
+	x, dy, out, g := floats[T](a.x), floats[T](a.dy), a.norms, a.g
 	oh, ow := g.OutH(), g.OutW()
 	pix := oh * ow
 	cg, kg := g.C/g.Groups, g.K/g.Groups
@@ -77,17 +74,21 @@ func convPerSample[T float](b *Backend, x, dy []T, out []float64, g engine.ConvG
 
 // BatchNormPerSampleSqNorm implements engine.Backend.
 func (b *Backend) BatchNormPerSampleSqNorm(a engine.BatchNormArgs, n int, outGamma, outBeta *engine.Tensor) {
-	sg, sb := make([]float64, n), make([]float64, n)
-	if a.X.DType == engine.Float32 {
-		bnPerSample[float32](b, a, n, sg, sb)
-	} else {
-		bnPerSample[float64](b, a, n, sg, sb)
-	}
-	storeFloats(outGamma, sg)
-	storeFloats(outBeta, sb)
+	p := bnPerSampleArgs{BatchNormArgs: a, gamma: make([]float64, n), beta: make([]float64, n)}
+	dispatch(b, opPerSample, a.X.DType, p, bnPerSample[float32], bnPerSample[float64])
+	storeFloats(outGamma, p.gamma)
+	storeFloats(outBeta, p.beta)
 }
 
-func bnPerSample[T float](b *Backend, a engine.BatchNormArgs, n int, sg, sb []float64) {
+// bnPerSampleArgs are the operands of BatchNormPerSampleSqNorm, with the
+// per-sample squared norms of dgamma's and dbeta's shares as outputs.
+type bnPerSampleArgs struct {
+	engine.BatchNormArgs
+	gamma, beta []float64
+}
+
+func bnPerSample[T float](b *Backend, p bnPerSampleArgs) {
+	a, n, sg, sb := p.BatchNormArgs, len(p.gamma), p.gamma, p.beta
 	x, dy := floats[T](a.X), floats[T](a.DY)
 	var y []T
 	if a.Act != 0 {

@@ -11,31 +11,32 @@ func (b *Backend) Pool2d(kind engine.PoolKind, x, y, argmax *engine.Tensor, g en
 	if x.Numel() != g.N*g.H*g.W*g.C || y.Numel() != g.N*g.OutH()*g.OutW()*g.C {
 		panic(fmt.Sprintf("cpu: pool %+v with %v, %v", g, x, y))
 	}
-	var am []int32
-	if kind == engine.MaxPool {
-		am = I32(argmax)
-	}
-	if x.DType == engine.Float32 {
-		pool(b, kind, F32(x), F32(y), am, g)
-	} else {
-		pool(b, kind, F64(x), F64(y), am, g)
-	}
+	dispatch(b, opPool, x.DType, poolArgs{kind: kind, x: x, y: y, argmax: argmax, g: g}, pool[float32], pool[float64])
 }
 
 // Pool2dBackward implements engine.Backend.
 func (b *Backend) Pool2dBackward(kind engine.PoolKind, dy, argmax, dx *engine.Tensor, g engine.PoolGeom) {
-	var am []int32
-	if kind == engine.MaxPool {
-		am = I32(argmax)
-	}
-	if dy.DType == engine.Float32 {
-		poolBackward(b, kind, F32(dy), am, F32(dx), g)
-	} else {
-		poolBackward(b, kind, F64(dy), am, F64(dx), g)
-	}
+	dispatch(b, opPool, dy.DType, poolArgs{kind: kind, dy: dy, argmax: argmax, dx: dx, g: g}, poolBackward[float32], poolBackward[float64])
 }
 
-func pool[T float](b *Backend, kind engine.PoolKind, x, y []T, argmax []int32, g engine.PoolGeom) {
+// poolArgs are the operands of the pooling ops (g and kind unused by the
+// global ones).
+type poolArgs struct {
+	kind                 engine.PoolKind
+	x, y, argmax, dy, dx *engine.Tensor
+	g                    engine.PoolGeom
+}
+
+// maxIndex is argmax's elements for max pooling, nil for average pooling.
+func (a poolArgs) maxIndex() []int32 {
+	if a.kind == engine.MaxPool {
+		return I32(a.argmax)
+	}
+	return nil
+}
+
+func pool[T float](b *Backend, a poolArgs) {
+	kind, x, y, argmax, g := a.kind, floats[T](a.x), floats[T](a.y), a.maxIndex(), a.g
 	oh, ow, C := g.OutH(), g.OutW(), g.C
 	inv := 1 / T(g.Kernel*g.Kernel)
 	b.parallel(g.N, 1, func(_, lo, hi int) {
@@ -88,7 +89,8 @@ func pool[T float](b *Backend, kind engine.PoolKind, x, y []T, argmax []int32, g
 	})
 }
 
-func poolBackward[T float](b *Backend, kind engine.PoolKind, dy []T, argmax []int32, dx []T, g engine.PoolGeom) {
+func poolBackward[T float](b *Backend, a poolArgs) {
+	kind, dy, argmax, dx, g := a.kind, floats[T](a.dy), a.maxIndex(), floats[T](a.dx), a.g
 	oh, ow, C := g.OutH(), g.OutW(), g.C
 	inv := 1 / T(g.Kernel*g.Kernel)
 	b.parallel(g.N, 1, func(_, lo, hi int) {
@@ -129,23 +131,16 @@ func poolBackward[T float](b *Backend, kind engine.PoolKind, dy []T, argmax []in
 
 // GlobalAvgPool implements engine.Backend.
 func (b *Backend) GlobalAvgPool(x, y *engine.Tensor) {
-	if x.DType == engine.Float32 {
-		globalAvgPool(b, F32(x), F32(y), x.Rows(), y.Cols())
-	} else {
-		globalAvgPool(b, F64(x), F64(y), x.Rows(), y.Cols())
-	}
+	dispatch(b, opPool, x.DType, poolArgs{x: x, y: y}, globalAvgPool[float32], globalAvgPool[float64])
 }
 
 // GlobalAvgPoolBackward implements engine.Backend.
 func (b *Backend) GlobalAvgPoolBackward(dy, dx *engine.Tensor) {
-	if dy.DType == engine.Float32 {
-		globalAvgPoolBackward(b, F32(dy), F32(dx), dx.Rows(), dy.Cols())
-	} else {
-		globalAvgPoolBackward(b, F64(dy), F64(dx), dx.Rows(), dy.Cols())
-	}
+	dispatch(b, opPool, dy.DType, poolArgs{dy: dy, dx: dx}, globalAvgPoolBackward[float32], globalAvgPoolBackward[float64])
 }
 
-func globalAvgPool[T float](b *Backend, x, y []T, n, c int) {
+func globalAvgPool[T float](b *Backend, a poolArgs) {
+	x, y, n, c := floats[T](a.x), floats[T](a.y), a.x.Rows(), a.y.Cols()
 	hw := len(x) / (n * c)
 	b.parallel(n, 1, func(_, lo, hi int) {
 		acc := make([]float64, c)
@@ -164,7 +159,8 @@ func globalAvgPool[T float](b *Backend, x, y []T, n, c int) {
 	})
 }
 
-func globalAvgPoolBackward[T float](b *Backend, dy, dx []T, n, c int) {
+func globalAvgPoolBackward[T float](b *Backend, a poolArgs) {
+	dy, dx, n, c := floats[T](a.dy), floats[T](a.dx), a.dx.Rows(), a.dy.Cols()
 	hw := len(dx) / (n * c)
 	inv := 1 / T(hw)
 	b.parallel(n, 1, func(_, lo, hi int) {

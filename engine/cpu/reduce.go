@@ -2,27 +2,25 @@ package cpu
 
 import "github.com/qmulgpu/qmulgpu/engine"
 
+// reduceArgs are the operands of the reductions: x (and y for Dot), and
+// where the float64 result goes.
+type reduceArgs struct {
+	x, y *engine.Tensor
+	out  []float64
+}
+
 // SumSquares implements engine.Backend.
 func (b *Backend) SumSquares(ts []*engine.Tensor, out *engine.Tensor) {
 	res := make([]float64, len(ts))
 	for i, t := range ts {
-		if t.DType == engine.Float32 {
-			res[i] = sumSquares(b, F32(t))
-		} else {
-			res[i] = sumSquares(b, F64(t))
-		}
+		dispatch(b, opReduce, t.DType, reduceArgs{x: t, out: res[i : i+1]}, sumSquares[float32], sumSquares[float64])
 	}
-	if out.DType == engine.Float32 {
-		o := F32(out)
-		for i, v := range res {
-			o[i] = float32(v)
-		}
-	} else {
-		copy(F64(out), res)
-	}
+	storeFloats(out, res)
 }
 
-func sumSquares[T float](b *Backend, x []T) float64 {
+// sumSquares writes Σ x² into out[0].
+func sumSquares[T float](b *Backend, a reduceArgs) {
+	x := floats[T](a.x)
 	partial := make([]float64, b.threads)
 	n := b.parallel(len(x), minElems, func(w, lo, hi int) {
 		var s float64
@@ -35,7 +33,7 @@ func sumSquares[T float](b *Backend, x []T) float64 {
 	for _, p := range partial[:n] {
 		s += p
 	}
-	return s
+	a.out[0] = s
 }
 
 // Dot implements engine.Backend.
@@ -43,16 +41,14 @@ func (b *Backend) Dot(as, bs []*engine.Tensor, out *engine.Tensor) {
 	res := make([]float64, len(as))
 	for i := range as {
 		checkSame("dot", as[i], bs[i])
-		if as[i].DType == engine.Float32 {
-			res[i] = dot(b, F32(as[i]), F32(bs[i]))
-		} else {
-			res[i] = dot(b, F64(as[i]), F64(bs[i]))
-		}
+		dispatch(b, opReduce, as[i].DType, reduceArgs{x: as[i], y: bs[i], out: res[i : i+1]}, dot[float32], dot[float64])
 	}
 	storeFloats(out, res)
 }
 
-func dot[T float](b *Backend, x, y []T) float64 {
+// dot writes Σ x·y into out[0].
+func dot[T float](b *Backend, a reduceArgs) {
+	x, y := floats[T](a.x), floats[T](a.y)
 	partial := make([]float64, b.threads)
 	n := b.parallel(len(x), minElems, func(w, lo, hi int) {
 		var s float64
@@ -65,7 +61,7 @@ func dot[T float](b *Backend, x, y []T) float64 {
 	for _, p := range partial[:n] {
 		s += p
 	}
-	return s
+	a.out[0] = s
 }
 
 // storeFloats writes float64 results into a float tensor.
@@ -82,17 +78,14 @@ func storeFloats(out *engine.Tensor, v []float64) {
 
 // RowSqNorm implements engine.Backend.
 func (b *Backend) RowSqNorm(x, out *engine.Tensor) {
-	rows, cols := x.Rows(), x.Cols()
-	res := make([]float64, rows)
-	if x.DType == engine.Float32 {
-		rowSqNorm(b, F32(x), cols, res)
-	} else {
-		rowSqNorm(b, F64(x), cols, res)
-	}
+	res := make([]float64, x.Rows())
+	dispatch(b, opReduce, x.DType, reduceArgs{x: x, out: res}, rowSqNorm[float32], rowSqNorm[float64])
 	storeFloats(out, res)
 }
 
-func rowSqNorm[T float](b *Backend, x []T, cols int, out []float64) {
+// rowSqNorm writes the squared norm of each row of x into out.
+func rowSqNorm[T float](b *Backend, a reduceArgs) {
+	x, cols, out := floats[T](a.x), a.x.Cols(), a.out
 	b.parallel(len(out), max(1, minElems/max(1, cols)), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			var s float64
@@ -119,7 +112,16 @@ func columnSums[T float](b *Backend, x []T, n int, y []T) []float64 {
 	partial := make([][]float64, b.threads)
 	chunks := b.parallel(rows, max(1, minElems/n), func(w, lo, hi int) {
 		acc := make([]float64, width)
+		partial[w] = acc
 		s1, s2 := acc[:n], acc[n:]
+		if x32, ok := native32(x[lo*n : hi*n]); ok {
+			var ys []T
+			if y != nil {
+				ys = y[lo*n : hi*n]
+			}
+			nativeColSums(x32, nativeOrNil(ys), hi-lo, n, s1, s2)
+			return
+		}
 		for r := lo; r < hi; r++ {
 			xs := x[r*n : (r+1)*n]
 			s1 := s1[:len(xs)]
@@ -136,7 +138,6 @@ func columnSums[T float](b *Backend, x []T, n int, y []T) []float64 {
 				s2[j] += float64(v) * float64(ys[j])
 			}
 		}
-		partial[w] = acc
 	})
 	out := make([]float64, width)
 	for _, p := range partial[:chunks] {

@@ -4,11 +4,7 @@ import "github.com/qmulgpu/qmulgpu/engine"
 
 // SGD implements engine.Backend.
 func (b *Backend) SGD(a engine.SGDArgs) {
-	if a.Param.DType == engine.Float32 {
-		sgd[float32](b, a)
-	} else {
-		sgd[float64](b, a)
-	}
+	dispatch(b, opSGD, a.Param.DType, a, sgd[float32], sgd[float64])
 }
 
 func sgd[T float](b *Backend, a engine.SGDArgs) {

@@ -10,14 +10,11 @@ import (
 // AddSign implements engine.Backend.
 func (b *Backend) AddSign(a float64, x, y *engine.Tensor) {
 	checkSame("add sign", x, y)
-	if x.DType == engine.Float32 {
-		addSign(b, float32(a), F32(x), F32(y))
-	} else {
-		addSign(b, a, F64(x), F64(y))
-	}
+	dispatch(b, opElementwise, x.DType, vectorArgs{a: a, x: x, y: y}, addSign[float32], addSign[float64])
 }
 
-func addSign[T float](b *Backend, a T, x, y []T) {
+func addSign[T float](b *Backend, v vectorArgs) {
+	a, x, y := T(v.a), floats[T](v.x), floats[T](v.y)
 	b.parallel(len(x), minElems, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			switch {
@@ -33,16 +30,13 @@ func addSign[T float](b *Backend, a T, x, y []T) {
 // AddSqrt implements engine.Backend.
 func (b *Backend) AddSqrt(dst, src *engine.Tensor) {
 	checkSame("add sqrt", dst, src)
-	if dst.DType == engine.Float32 {
-		d, s := F32(dst), F32(src)
-		for i := range d {
-			d[i] += float32(math.Sqrt(float64(s[i])))
-		}
-		return
-	}
-	d, s := F64(dst), F64(src)
+	dispatch(b, opElementwise, dst.DType, vectorArgs{dst: dst, x: src}, addSqrt[float32], addSqrt[float64])
+}
+
+func addSqrt[T float](_ *Backend, v vectorArgs) {
+	d, s := floats[T](v.dst), floats[T](v.x)
 	for i := range d {
-		d[i] += math.Sqrt(s[i])
+		d[i] += T(math.Sqrt(float64(s[i])))
 	}
 }
 
@@ -66,14 +60,12 @@ func softmaxRow[T float](z []T, p []float64) (logSum, zmax float64) {
 
 // SimilarLabels implements engine.Backend.
 func (b *Backend) SimilarLabels(logits, labels, out *engine.Tensor) {
-	if logits.DType == engine.Float32 {
-		similarLabels(b, F32(logits), logits.Cols(), I32(labels), I32(out))
-	} else {
-		similarLabels(b, F64(logits), logits.Cols(), I32(labels), I32(out))
-	}
+	dispatch(b, opLoss, logits.DType, engine.LossArgs{Logits: logits, Labels: labels, Pred: out}, similarLabels[float32], similarLabels[float64])
 }
 
-func similarLabels[T float](b *Backend, logits []T, k int, labels, out []int32) {
+// similarLabels writes each row's similar label into a.Pred.
+func similarLabels[T float](b *Backend, a engine.LossArgs) {
+	logits, k, labels, out := floats[T](a.Logits), a.Logits.Cols(), I32(a.Labels), I32(a.Pred)
 	b.parallel(len(labels), 64, func(_, lo, hi int) {
 		p := make([]float64, k)
 		for i := lo; i < hi; i++ {
@@ -98,11 +90,7 @@ func similarLabels[T float](b *Backend, logits []T, k int, labels, out []int32) 
 
 // SoftmaxEntropy implements engine.Backend.
 func (b *Backend) SoftmaxEntropy(a engine.LossArgs) {
-	if a.Logits.DType == engine.Float32 {
-		softmaxEntropy[float32](b, a)
-	} else {
-		softmaxEntropy[float64](b, a)
-	}
+	dispatch(b, opLoss, a.Logits.DType, a, softmaxEntropy[float32], softmaxEntropy[float64])
 }
 
 func softmaxEntropy[T float](b *Backend, a engine.LossArgs) {

@@ -99,31 +99,31 @@ func Open(spec string, opts Options) (engine.Backend, error) {
 		return nil, err
 	}
 	var b engine.Backend
+	var err error
 	switch {
 	case spec == "" || spec == "auto":
-		b = openAuto(opts)
+		b, err = openAuto(opts)
 	case spec == "cpu":
-		b = cpu.New(opts.Threads)
+		b, err = openCPU(opts)
 	case spec == "cuda" || strings.HasPrefix(spec, "cuda:"):
-		var err error
-		if b, err = openCUDA(spec, opts); err != nil {
-			return nil, err
-		}
+		b, err = openCUDA(spec, opts)
 	default:
 		return nil, fmt.Errorf("--device %q: want auto, cpu, cuda or cuda:N", spec)
 	}
-	c, ok := b.(engine.ConvPathChooser)
-	switch {
-	case ok:
+	if err != nil {
+		return nil, err
+	}
+	// The CPU's convolution algorithms are part of its Describe, which
+	// every run records; its ConvPath is empty, so that a failing
+	// command's stderr stays one line.
+	if c, ok := b.(engine.ConvPathChooser); ok && c.ConvPath() != "" {
 		opts.note("convolutions: " + c.ConvPath())
-	case opts.Conv == ConvCudnn:
-		return nil, fmt.Errorf("--conv cudnn: the %s backend has no cuDNN (use --device cuda)", b.Name())
 	}
 	return b, nil
 }
 
 // openAuto opens GPU 0 when one is there and opens, else the CPU.
-func openAuto(opts Options) engine.Backend {
+func openAuto(opts Options) (engine.Backend, error) {
 	if gpu != nil {
 		gpus, err := gpu.Discover()
 		switch {
@@ -132,12 +132,22 @@ func openAuto(opts Options) engine.Backend {
 		case len(gpus) > 0:
 			b, err := gpu.Open(0, opts)
 			if err == nil {
-				return b
+				return b, nil
 			}
 			opts.note(fmt.Sprintf("GPU unusable (%v); running on the CPU", err))
 		}
 	}
-	return cpu.New(opts.Threads)
+	return openCPU(opts)
+}
+
+// openCPU opens the CPU backend with the options' threads and convolution
+// path.
+func openCPU(opts Options) (engine.Backend, error) {
+	b := cpu.New(opts.Threads)
+	if err := b.SetConv(opts.Conv); err != nil {
+		return nil, fmt.Errorf("--conv %s: %w", opts.Conv, err)
+	}
+	return b, nil
 }
 
 // openCUDA opens the GPU "cuda" or "cuda:N" names.

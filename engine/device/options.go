@@ -7,15 +7,17 @@ import (
 	"strings"
 )
 
-// Convolution paths of GPU backends (--conv, QMUL_CONV, a sweep file's
-// conv key). The CPU backend always computes im2col + GEMM.
+// Convolution paths (--conv, QMUL_CONV, a sweep file's conv key).
 const (
-	// ConvAuto: cuDNN when it loads and works, else im2col + cuBLAS SGEMM.
+	// ConvAuto: on a GPU, cuDNN when it loads and works, else im2col +
+	// cuBLAS SGEMM; on the CPU, Winograd F(4×4, 3×3) for 3×3 stride-1
+	// float32 convolutions of 16 or more channels, else im2col + GEMM.
 	ConvAuto = "auto"
 	// ConvCudnn: every convolution cuDNN accepts through cuDNN; an error
-	// when cuDNN is unusable.
+	// when cuDNN is unusable, and on the CPU.
 	ConvCudnn = "cudnn"
-	// ConvIm2col: never cuDNN.
+	// ConvIm2col: im2col + GEMM (no cuDNN on a GPU, no Winograd on the
+	// CPU).
 	ConvIm2col = "im2col"
 )
 
@@ -39,7 +41,7 @@ func CheckConv(mode string) error {
 type Options struct {
 	// Threads bounds the CPU backend's goroutines (0: all cores).
 	Threads int
-	// Conv is the GPU convolution path: one of ConvModes.
+	// Conv is the convolution path: one of ConvModes.
 	Conv string
 	// TF32 allows TF32 tensor-op math in GPU matrix products and
 	// convolutions (inputs rounded to 10-bit mantissas, about 10× faster

@@ -3,6 +3,8 @@ package device
 import (
 	"strings"
 	"testing"
+
+	"github.com/qmulgpu/qmulgpu/engine/cpu"
 )
 
 func TestOptionsFromEnv(t *testing.T) {
@@ -54,7 +56,7 @@ func TestCheckConv(t *testing.T) {
 }
 
 // TestOpenCPU: the CPU backend opens with any convolution path but
-// cudnn, which it cannot honour.
+// cudnn, which it cannot honour, and takes the path it is given.
 func TestOpenCPU(t *testing.T) {
 	var notes []string
 	opts := DefaultOptions()
@@ -70,6 +72,13 @@ func TestOpenCPU(t *testing.T) {
 		}
 		if err != nil || b.Name() != "cpu" {
 			t.Errorf("Open(cpu, --conv %s) = %v, %v", conv, b, err)
+			continue
+		}
+		// The path reaches the backend, which names its algorithms:
+		// Winograd's (in builds with C kernels) only under auto.
+		auto := cpu.New(0).Describe()
+		if d := b.Describe(); conv == ConvAuto && d != auto || conv == ConvIm2col && strings.Contains(d, "Winograd") {
+			t.Errorf("--conv %s: backend says %q", conv, d)
 		}
 	}
 	if len(notes) != 0 {
