@@ -12,6 +12,8 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
+	"github.com/qmulgpu/qmulgpu/internal/jsonerr"
 )
 
 // LoadInt builds a model that runs an integer export on the CPU: each
@@ -24,11 +26,11 @@ func LoadInt(f *safetensors.File, b *cpu.Backend) (*models.Model, error) {
 		return nil, err
 	}
 	if f.Metadata[checkpoint.KeyFormat] != checkpoint.FormatInt {
-		return nil, fmt.Errorf("not an integer export (format %q)", f.Metadata[checkpoint.KeyFormat])
+		return nil, fmt.Errorf("not an integer export (format %s)", clip.Quote(f.Metadata[checkpoint.KeyFormat]))
 	}
 	var layers []IntLayer
 	if err := json.Unmarshal([]byte(f.Metadata[metaLayers]), &layers); err != nil {
-		return nil, fmt.Errorf("bad %q metadata: %w", metaLayers, err)
+		return nil, fmt.Errorf("bad %q metadata: %s", metaLayers, jsonerr.Describe(err))
 	}
 	if err := checkInt(f, layers); err != nil {
 		return nil, err
@@ -49,18 +51,18 @@ func LoadInt(f *safetensors.File, b *cpu.Backend) (*models.Model, error) {
 	for _, il := range layers {
 		s, ok := sites[il.Name]
 		if !ok {
-			return nil, fmt.Errorf("integer layer %q is not part of model %s", il.Name, cfg.Arch)
+			return nil, fmt.Errorf("integer layer %s is not part of model %s", clip.Quote(il.Name), cfg.Arch)
 		}
 		layer, err := newIntLayer(b, il, s, byName, used)
 		if err != nil {
-			return nil, fmt.Errorf("integer layer %q: %w", il.Name, err)
+			return nil, fmt.Errorf("integer layer %s: %w", clip.Quote(il.Name), err)
 		}
 		var old nn.Layer = s.Linear
 		if s.Conv != nil {
 			old = s.Conv
 		}
 		if !nn.Replace(m.Net, old, layer) {
-			return nil, fmt.Errorf("integer layer %q: not found in the network", il.Name)
+			return nil, fmt.Errorf("integer layer %s: not found in the network", clip.Quote(il.Name))
 		}
 	}
 	for _, p := range m.Params() {
@@ -88,7 +90,7 @@ func LoadInt(f *safetensors.File, b *cpu.Backend) (*models.Model, error) {
 	}
 	for name := range byName {
 		if !used[name] {
-			return nil, fmt.Errorf("tensor %q is not part of the integer model", name)
+			return nil, fmt.Errorf("tensor %s is not part of the integer model", clip.Quote(name))
 		}
 	}
 	return m, nil
@@ -147,26 +149,9 @@ func newIntLayer(b *cpu.Backend, il IntLayer, s models.Site, byName map[string]*
 		}
 	}
 	n := w.Value.Numel()
-	var codes []int32
-	switch {
-	case il.Packed && ct.DType == "U8" && len(ct.Data) == (n+1)/2 && il.Bits <= 4:
-		codes = unpack4(ct.Data, n, il.Signed)
-	case !il.Packed && ct.DType == "I8" && len(ct.Data) == n && il.Bits <= 8:
-		codes = make([]int32, n)
-		for i, v := range ct.Data {
-			codes[i] = int32(int8(v))
-		}
-	default:
-		return nil, fmt.Errorf("weight codes %s[%d] do not match %d %d-bit codes (packed %v)", ct.DType, len(ct.Data), n, il.Bits, il.Packed)
-	}
-	lo, hi := int32(0), int32(1)<<il.Bits-1
-	if il.Signed {
-		lo, hi = -(int32(1) << (il.Bits - 1)), int32(1)<<(il.Bits-1)-1
-	}
-	for _, c := range codes {
-		if c < lo || c > hi {
-			return nil, fmt.Errorf("weight code %d outside the %d-bit range [%d, %d]", c, il.Bits, lo, hi)
-		}
+	codes, err := readCodes(il, ct, n)
+	if err != nil {
+		return nil, err
 	}
 	if l.scale, err = safetensors.Float32s(st.Data); err != nil || (len(l.scale) != 1 && len(l.scale) != l.g.K) {
 		return nil, fmt.Errorf("weight scales: want F32[1] or F32[%d]", l.g.K)
@@ -199,6 +184,33 @@ func newIntLayer(b *cpu.Backend, il IntLayer, s models.Site, byName map[string]*
 		}
 	}
 	return l, nil
+}
+
+// readCodes decodes a layer's n weight codes from ct (4-bit packed in
+// U8, or one I8 each) and checks each lies in the layer's bit range.
+func readCodes(il IntLayer, ct *safetensors.Tensor, n int) ([]int32, error) {
+	var codes []int32
+	switch {
+	case il.Packed && ct.DType == "U8" && len(ct.Data) == (n+1)/2 && il.Bits <= 4:
+		codes = unpack4(ct.Data, n, il.Signed)
+	case !il.Packed && ct.DType == "I8" && len(ct.Data) == n && il.Bits <= 8:
+		codes = make([]int32, n)
+		for i, v := range ct.Data {
+			codes[i] = int32(int8(v))
+		}
+	default:
+		return nil, fmt.Errorf("weight codes %s[%d] do not match %d %d-bit codes (packed %v)", ct.DType, len(ct.Data), n, il.Bits, il.Packed)
+	}
+	lo, hi := int32(0), int32(1)<<il.Bits-1
+	if il.Signed {
+		lo, hi = -(int32(1) << (il.Bits - 1)), int32(1)<<(il.Bits-1)-1
+	}
+	for _, c := range codes {
+		if c < lo || c > hi {
+			return nil, fmt.Errorf("weight code %d outside the %d-bit range [%d, %d]", c, il.Bits, lo, hi)
+		}
+	}
+	return codes, nil
 }
 
 // Forward implements nn.Layer.
