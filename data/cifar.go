@@ -1,8 +1,6 @@
 package data
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -167,18 +165,27 @@ func readClassNames(path string, def []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	names, err := parseClassNames(b, len(def))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return names, nil
+}
+
+// parseClassNames reads want class names, one a line (surrounding space
+// trimmed, blank lines skipped).
+func parseClassNames(b []byte, want int) ([]string, error) {
 	var names []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if s := strings.TrimSpace(sc.Text()); s != "" {
+	for line := range strings.Lines(string(b)) {
+		if s := strings.TrimSpace(line); s != "" {
+			if len(names) == want {
+				return nil, fmt.Errorf("more than %d class names", want)
+			}
 			names = append(names, s)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(names) != len(def) {
-		return nil, fmt.Errorf("%s: %d class names, want %d", path, len(names), len(def))
+	if len(names) != want {
+		return nil, fmt.Errorf("%d class names, want %d", len(names), want)
 	}
 	return names, nil
 }

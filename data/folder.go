@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/image/draw"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // maxFolderSize is the largest side length folder images may be resized to.
@@ -155,8 +157,7 @@ func isTinyImageNet(dir string) bool {
 }
 
 // tinyImageNetVal lists Tiny-ImageNet's validation images and their labels
-// from val/val_annotations.txt: one line per image, "FILE<TAB>WNID" followed
-// by the bounding box, FILE in val/images/.
+// from val/val_annotations.txt.
 func tinyImageNetVal(dir string, classes []string) ([]string, []int32, error) {
 	path := filepath.Join(dir, tinyAnnotations)
 	fi, err := os.Stat(path)
@@ -170,8 +171,23 @@ func tinyImageNetVal(dir string, classes []string) ([]string, []int32, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("folder: %w", err)
 	}
+	files, labels, err := parseAnnotations(raw, classes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("folder: %s: %w", path, err)
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = filepath.Join(dir, "val", "images", f)
+	}
+	return paths, labels, nil
+}
+
+// parseAnnotations reads Tiny-ImageNet's val_annotations.txt: one line per
+// image, "FILE<TAB>WNID" followed by the bounding box, FILE a name in
+// val/images/ and WNID one of classes (sorted). Blank lines are skipped.
+func parseAnnotations(raw []byte, classes []string) ([]string, []int32, error) {
 	var (
-		paths  []string
+		files  []string
 		labels []int32
 	)
 	seen := map[string]int{}
@@ -182,27 +198,27 @@ func tinyImageNetVal(dir string, classes []string) ([]string, []int32, error) {
 		}
 		fields := strings.Split(line, "\t")
 		if len(fields) < 2 || fields[0] == "" || fields[1] == "" {
-			return nil, nil, fmt.Errorf("folder: %s: line %d: want FILE<tab>WNID<tab>box, got %q", path, i+1, line)
+			return nil, nil, fmt.Errorf("line %d: want FILE<tab>WNID<tab>box, got %s", i+1, clip.Quote(line))
 		}
 		file, wnid := fields[0], fields[1]
 		if file != filepath.Base(file) || strings.HasPrefix(file, ".") {
-			return nil, nil, fmt.Errorf("folder: %s: line %d: %q is not a file name in val/images", path, i+1, file)
+			return nil, nil, fmt.Errorf("line %d: %s is not a file name in val/images", i+1, clip.Quote(file))
 		}
 		label, found := slices.BinarySearch(classes, wnid)
 		if !found {
-			return nil, nil, fmt.Errorf("folder: %s: line %d: class %q is not in %s", path, i+1, wnid, filepath.Join(dir, "train"))
+			return nil, nil, fmt.Errorf("line %d: class %s is not a class of train/", i+1, clip.Quote(wnid))
 		}
 		if prev, dup := seen[file]; dup {
-			return nil, nil, fmt.Errorf("folder: %s: line %d: %s is already labelled on line %d", path, i+1, file, prev)
+			return nil, nil, fmt.Errorf("line %d: %s is already labelled on line %d", i+1, clip.Quote(file), prev)
 		}
 		seen[file] = i + 1
-		paths = append(paths, filepath.Join(dir, "val", "images", file))
+		files = append(files, file)
 		labels = append(labels, int32(label))
 	}
-	if len(paths) == 0 {
-		return nil, nil, fmt.Errorf("folder: %s: empty: no labelled validation images", path)
+	if len(files) == 0 {
+		return nil, nil, fmt.Errorf("empty: no labelled validation images")
 	}
-	return paths, labels, nil
+	return files, labels, nil
 }
 
 // testDir returns dir/test, or dir/val if there is no dir/test.
@@ -291,6 +307,12 @@ func decodeImages(paths []string, size int, out []uint8) error {
 	return nil
 }
 
+// maxPixelsPerByte bounds the pixels an image file may declare per byte it
+// holds: DEFLATE expands at most 1032 times and a 1-bit PNG holds 8 pixels
+// a byte; a JPEG needs at least a bit for each 8×8 block. A header alone
+// cannot make the decoder allocate a large image.
+const maxPixelsPerByte = 8 * 1032
+
 // decodeImage decodes the PNG or JPEG file path, resizes it onto canvas and
 // stores canvas's RGB bytes in dst.
 func decodeImage(path string, canvas *image.RGBA, dst []uint8) error {
@@ -305,16 +327,28 @@ func decodeImage(path string, canvas *image.RGBA, dst []uint8) error {
 	if err != nil {
 		return fmt.Errorf("folder: %w", err)
 	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
-	if err != nil {
+	if err := decodeImageBytes(b, canvas, dst); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	return nil
+}
+
+// decodeImageBytes decodes a PNG or JPEG image, resizes it onto canvas and
+// stores canvas's RGB bytes in dst.
+func decodeImageBytes(b []byte, canvas *image.RGBA, dst []uint8) error {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > maxFolderPixels/cfg.Height {
-		return fmt.Errorf("%s: wrong shape: %dx%d image (at most %d pixels)", path, cfg.Width, cfg.Height, maxFolderPixels)
+		return fmt.Errorf("wrong shape: %dx%d image (at most %d pixels)", cfg.Width, cfg.Height, maxFolderPixels)
+	}
+	if px := cfg.Width * cfg.Height; px/maxPixelsPerByte > len(b) {
+		return fmt.Errorf("wrong shape: a %d-byte file cannot hold a %dx%d image", len(b), cfg.Width, cfg.Height)
 	}
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	r := img.Bounds()
 	if r.Dx() == canvas.Rect.Dx() && r.Dy() == canvas.Rect.Dy() {

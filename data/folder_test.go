@@ -2,6 +2,9 @@ package data
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -179,5 +182,30 @@ func TestLoadFolderErrors(t *testing.T) {
 			_, err := Load("folder", dir, tt.split, tt.size)
 			wantError(t, err, filepath.FromSlash(tt.want))
 		})
+	}
+}
+
+// pngClaiming returns a 1x1 grey PNG whose header says it is w x h.
+func pngClaiming(w, h uint32) []byte {
+	b := encodePNG(image.NewGray(image.Rect(0, 0, 1, 1)))
+	// The IHDR chunk: length at 8, type at 12, width and height at 16 and
+	// 20, and its CRC over type and data after the 13 data bytes.
+	binary.BigEndian.PutUint32(b[16:], w)
+	binary.BigEndian.PutUint32(b[20:], h)
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	return b
+}
+
+// TestDecodeImageBoundsPixels: a 70-byte PNG whose header claims 8000 x
+// 8000 pixels is refused before the decoder allocates them; an image its
+// file can hold is decoded.
+func TestDecodeImageBoundsPixels(t *testing.T) {
+	canvas := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	dst := make([]uint8, 4*4*3)
+	bomb := pngClaiming(8000, 8000)
+	err := decodeImageBytes(bomb, canvas, dst)
+	wantError(t, err, fmt.Sprintf("a %d-byte file cannot hold a 8000x8000 image", len(bomb)))
+	if err := decodeImageBytes(patternPNG(1, 64), canvas, dst); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // MAT level-5 data types.
@@ -144,7 +146,7 @@ func ParseMAT(b []byte) (map[string]*MatArray, error) {
 			return nil, fmt.Errorf("element at byte %d: %w", off, err)
 		}
 		if _, dup := vars[a.Name]; dup {
-			return nil, fmt.Errorf("element at byte %d: duplicate variable %q", off, a.Name)
+			return nil, fmt.Errorf("element at byte %d: duplicate variable %s", off, clip.Quote(a.Name))
 		}
 		vars[a.Name] = a
 	}
@@ -240,13 +242,13 @@ func parseMatrix(b []byte) (*MatArray, error) {
 
 	cls, ok := mxClasses[class]
 	if !ok {
-		return nil, fmt.Errorf("variable %q: unknown array class %d", a.Name, class)
+		return nil, fmt.Errorf("variable %s: unknown array class %d", clip.Quote(a.Name), class)
 	}
 	if class < mxDOUBLE || class > mxUINT64 {
-		return nil, fmt.Errorf("variable %q: %s arrays are not supported", a.Name, cls)
+		return nil, fmt.Errorf("variable %s: %s arrays are not supported", clip.Quote(a.Name), cls)
 	}
 	if flagBits&matComplex != 0 {
-		return nil, fmt.Errorf("variable %q: complex arrays are not supported", a.Name)
+		return nil, fmt.Errorf("variable %s: complex arrays are not supported", clip.Quote(a.Name))
 	}
 	a.Class = cls
 
@@ -256,29 +258,29 @@ func parseMatrix(b []byte) (*MatArray, error) {
 	for i := range a.Dims {
 		d := int(int32(binary.LittleEndian.Uint32(rawDims[4*i:])))
 		if d < 0 {
-			return nil, fmt.Errorf("variable %q: wrong shape: negative dimension %d", a.Name, d)
+			return nil, fmt.Errorf("variable %s: wrong shape: negative dimension %d", clip.Quote(a.Name), d)
 		}
 		a.Dims[i] = d
 		if d != 0 && count > len(b)/d {
-			return nil, fmt.Errorf("variable %q: wrong shape: dimensions %v need more than the %d bytes left", a.Name, a.Dims[:i+1], len(b))
+			return nil, fmt.Errorf("variable %s: wrong shape: dimensions %s need more than the %d bytes left", clip.Quote(a.Name), clip.Shape(a.Dims[:i+1]), len(b))
 		}
 		count *= d
 	}
 
 	typ, re, _, err := matElement(b, false)
 	if err != nil {
-		return nil, fmt.Errorf("variable %q: real part: %w", a.Name, err)
+		return nil, fmt.Errorf("variable %s: real part: %w", clip.Quote(a.Name), err)
 	}
 	size, ok := miSize[typ]
 	if !ok {
-		return nil, fmt.Errorf("variable %q: real part has unsupported data type %d", a.Name, typ)
+		return nil, fmt.Errorf("variable %s: real part has unsupported data type %d", clip.Quote(a.Name), typ)
 	}
 	if len(re) != count*size {
-		return nil, fmt.Errorf("variable %q: wrong shape: real part has %d bytes, dimensions %v need %d of %d bytes each", a.Name, len(re), a.Dims, count, size)
+		return nil, fmt.Errorf("variable %s: wrong shape: real part has %d bytes, dimensions %s need %d of %d bytes each", clip.Quote(a.Name), len(re), clip.Shape(a.Dims), count, size)
 	}
 	if class == mxUINT8 {
 		if typ != miUINT8 {
-			return nil, fmt.Errorf("variable %q: uint8 array stored as data type %d", a.Name, typ)
+			return nil, fmt.Errorf("variable %s: uint8 array stored as data type %d", clip.Quote(a.Name), typ)
 		}
 		a.Uint8 = bytes.Clone(re)
 		return a, nil

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // SVHN cropped digits are 32x32 RGB images in ten classes.
@@ -50,11 +52,11 @@ func svhnFromMAT(vars map[string]*MatArray) (*Dataset, error) {
 		dims = append(slices.Clip(dims), 1)
 	}
 	if len(dims) != 4 || dims[0] != svhnSide || dims[1] != svhnSide || dims[2] != 3 || dims[3] == 0 {
-		return nil, fmt.Errorf("X: wrong shape %v, want [32 32 3 N] with N > 0", x.Dims)
+		return nil, fmt.Errorf("X: wrong shape %s, want [32 32 3 N] with N > 0", clip.Shape(x.Dims))
 	}
 	n := dims[3]
 	if y.Len() != n || len(y.Dims) != 2 || (y.Dims[0] != 1 && y.Dims[1] != 1) {
-		return nil, fmt.Errorf("y: wrong shape %v, want [%d 1] for %d images", y.Dims, n, n)
+		return nil, fmt.Errorf("y: wrong shape %s, want [%d 1] for %d images", clip.Shape(y.Dims), n, n)
 	}
 	labels := make([]int32, n)
 	for i := range labels {

@@ -99,10 +99,10 @@ func TestLoadTinyImageNetErrors(t *testing.T) {
 		name, annotations, want string
 		drop                    string
 	}{
-		{"unknown class", "val_0.JPEG\tn00000000\t0\t0\t1\t1\n", `line 1: class "n00000000" is not in`, ""},
+		{"unknown class", "val_0.JPEG\tn00000000\t0\t0\t1\t1\n", `line 1: class "n00000000" is not a class of train/`, ""},
 		{"no class column", "val_0.JPEG\n", "line 1: want FILE<tab>WNID<tab>box", ""},
 		{"path outside val/images", "val_0.JPEG\tn01443537\n../../train/x.JPEG\tn01443537\n", `line 2: "../../train/x.JPEG" is not a file name in val/images`, ""},
-		{"labelled twice", "val_0.JPEG\tn01443537\nval_0.JPEG\tn02124075\n", "line 2: val_0.JPEG is already labelled on line 1", ""},
+		{"labelled twice", "val_0.JPEG\tn01443537\nval_0.JPEG\tn02124075\n", "line 2: \"val_0.JPEG\" is already labelled on line 1", ""},
 		{"empty", "\n", "empty: no labelled validation images", ""},
 		{"missing image", "val_0.JPEG\tn01443537\nval_9.JPEG\tn01443537\n", "val_9.JPEG: no such file", ""},
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
+	"github.com/qmulgpu/qmulgpu/internal/jsonerr"
 )
 
 // Config selects a quantization scheme and where it applies.
@@ -53,7 +55,7 @@ func (c Config) String() string {
 // Validate reports an unusable configuration.
 func (c Config) Validate() error {
 	if !slices.Contains(Schemes(), c.Scheme) && c.Scheme != "" {
-		return fmt.Errorf("unknown quantization scheme %q (known: %s)", c.Scheme, strings.Join(Schemes(), ", "))
+		return fmt.Errorf("unknown quantization scheme %s (known: %s)", clip.Quote(c.Scheme), strings.Join(Schemes(), ", "))
 	}
 	if !c.Enabled() {
 		return nil
@@ -83,7 +85,7 @@ func FromMeta(meta map[string]string) (Config, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("bad %q metadata: %w", MetaKey, err)
+		return c, fmt.Errorf("bad %q metadata: %s", MetaKey, jsonerr.Describe(err))
 	}
 	return c, c.Validate()
 }
@@ -108,7 +110,7 @@ func Apply(b engine.Backend, m *models.Model, c Config) error {
 			known = known || s.Name == f
 		}
 		if !known {
-			return fmt.Errorf("--keep-float %q: neither a layer role nor a layer of %s", f, m.Config.Arch)
+			return fmt.Errorf("--keep-float %s: neither a layer role nor a layer of %s", clip.Quote(f), m.Config.Arch)
 		}
 	}
 	for _, s := range m.Sites {

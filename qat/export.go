@@ -12,6 +12,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // IntLayer describes one quantized layer of an integer export (the
@@ -108,13 +109,13 @@ func checkInt(f *safetensors.File, layers []IntLayer) error {
 	}
 	for _, il := range layers {
 		if s := float64(il.InputScale); math.IsNaN(s) || math.IsInf(s, 0) || s == 0 {
-			return fmt.Errorf("layer %q: input scale %v: must be a finite number other than 0 (was the quantizer ever initialised?)", il.Name, il.InputScale)
+			return fmt.Errorf("layer %s: input scale %v: must be a finite number other than 0 (was the quantizer ever initialised?)", clip.Quote(il.Name), il.InputScale)
 		}
 		if il.Bits < 1 || il.Bits > 8 {
-			return fmt.Errorf("layer %q: %d-bit weight codes (1 to 8 bits)", il.Name, il.Bits)
+			return fmt.Errorf("layer %s: %d-bit weight codes (1 to 8 bits)", clip.Quote(il.Name), il.Bits)
 		}
 		if il.InputLo > il.InputHi {
-			return fmt.Errorf("layer %q: input range [%d, %d] is empty", il.Name, il.InputLo, il.InputHi)
+			return fmt.Errorf("layer %s: input range [%d, %d] is empty", clip.Quote(il.Name), il.InputLo, il.InputHi)
 		}
 	}
 	return nil

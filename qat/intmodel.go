@@ -12,6 +12,8 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
+	"github.com/qmulgpu/qmulgpu/internal/jsonerr"
 )
 
 // LoadInt builds a model that runs an integer export on the CPU: each
@@ -24,11 +26,11 @@ func LoadInt(f *safetensors.File, b *cpu.Backend) (*models.Model, error) {
 		return nil, err
 	}
 	if f.Metadata[checkpoint.KeyFormat] != checkpoint.FormatInt {
-		return nil, fmt.Errorf("not an integer export (format %q)", f.Metadata[checkpoint.KeyFormat])
+		return nil, fmt.Errorf("not an integer export (format %s)", clip.Quote(f.Metadata[checkpoint.KeyFormat]))
 	}
 	var layers []IntLayer
 	if err := json.Unmarshal([]byte(f.Metadata[metaLayers]), &layers); err != nil {
-		return nil, fmt.Errorf("bad %q metadata: %w", metaLayers, err)
+		return nil, fmt.Errorf("bad %q metadata: %s", metaLayers, jsonerr.Describe(err))
 	}
 	if err := checkInt(f, layers); err != nil {
 		return nil, err
@@ -49,18 +51,18 @@ func LoadInt(f *safetensors.File, b *cpu.Backend) (*models.Model, error) {
 	for _, il := range layers {
 		s, ok := sites[il.Name]
 		if !ok {
-			return nil, fmt.Errorf("integer layer %q is not part of model %s", il.Name, cfg.Arch)
+			return nil, fmt.Errorf("integer layer %s is not part of model %s", clip.Quote(il.Name), cfg.Arch)
 		}
 		layer, err := newIntLayer(b, il, s, byName, used)
 		if err != nil {
-			return nil, fmt.Errorf("integer layer %q: %w", il.Name, err)
+			return nil, fmt.Errorf("integer layer %s: %w", clip.Quote(il.Name), err)
 		}
 		var old nn.Layer = s.Linear
 		if s.Conv != nil {
 			old = s.Conv
 		}
 		if !nn.Replace(m.Net, old, layer) {
-			return nil, fmt.Errorf("integer layer %q: not found in the network", il.Name)
+			return nil, fmt.Errorf("integer layer %s: not found in the network", clip.Quote(il.Name))
 		}
 	}
 	for _, p := range m.Params() {
@@ -88,7 +90,7 @@ func LoadInt(f *safetensors.File, b *cpu.Backend) (*models.Model, error) {
 	}
 	for name := range byName {
 		if !used[name] {
-			return nil, fmt.Errorf("tensor %q is not part of the integer model", name)
+			return nil, fmt.Errorf("tensor %s is not part of the integer model", clip.Quote(name))
 		}
 	}
 	return m, nil
@@ -129,12 +131,25 @@ func newIntLayer(b *cpu.Backend, il IntLayer, s models.Site, byName map[string]*
 		return nil, err
 	}
 	l := &intLayer{in: il, threads: b.Threads(), linear: s.Conv == nil}
-	w, err := l.setGeometry(s, byName, used)
-	if err != nil {
-		return nil, err
+	var w *nn.Param
+	if s.Conv != nil {
+		w = s.Conv.Weight
+		c := s.Conv
+		l.g = engine.ConvGeom{C: c.InC, K: c.OutC, R: c.Kernel, S: c.Kernel, Stride: c.Stride, Pad: c.Pad, Groups: c.Groups}
+	} else {
+		w = s.Linear.Weight
+		l.g = engine.ConvGeom{C: s.Linear.In, K: s.Linear.Out, R: 1, S: 1, Stride: 1, Groups: 1}
+		bias, ok := byName[s.Linear.Bias.Name]
+		if !ok {
+			return nil, fmt.Errorf("tensor %q is missing", s.Linear.Bias.Name)
+		}
+		used[s.Linear.Bias.Name] = true
+		if l.bias, err = safetensors.Float32s(bias.Data); err != nil || len(l.bias) != l.g.K {
+			return nil, fmt.Errorf("bias %q: want F32[%d]", s.Linear.Bias.Name, l.g.K)
+		}
 	}
 	n := w.Value.Numel()
-	codes, err := decodeCodes(ct, il, n)
+	codes, err := readCodes(il, ct, n)
 	if err != nil {
 		return nil, err
 	}
@@ -145,8 +160,21 @@ func newIntLayer(b *cpu.Backend, il IntLayer, s models.Site, byName map[string]*
 	if err != nil || len(zp) != len(l.scale) {
 		return nil, fmt.Errorf("weight zero points: want I32[%d]", len(l.scale))
 	}
-	if l.weights, err = internalWeights(b, il, w, codes, zp); err != nil {
+	// Back to the internal layout, through the float path that checkpoints use.
+	asFloat := make([]float32, n)
+	for i, c := range codes {
+		asFloat[i] = float32(c)
+	}
+	pt := safetensors.Tensor{Name: il.Name, DType: "F32", Shape: il.Shape, Data: safetensors.FromFloat32s(asFloat)}
+	tmp := b.Alloc(engine.Float32, w.Value.Shape...)
+	defer b.Free(tmp)
+	if err := checkpoint.LoadFloat(b, &pt, tmp, w.Layout); err != nil {
 		return nil, err
+	}
+	per := n / len(l.scale)
+	l.weights = make([]int32, n)
+	for i, v := range cpu.F32(tmp) {
+		l.weights[i] = int32(v) - zp[i/per]
 	}
 	if len(l.scale) == 1 {
 		s := l.scale[0]
@@ -158,29 +186,9 @@ func newIntLayer(b *cpu.Backend, il IntLayer, s models.Site, byName map[string]*
 	return l, nil
 }
 
-// setGeometry sets l's geometry from the model's convolution or linear
-// layer (reading a linear layer's float bias) and returns its weight.
-func (l *intLayer) setGeometry(s models.Site, byName map[string]*safetensors.Tensor, used map[string]bool) (*nn.Param, error) {
-	if c := s.Conv; c != nil {
-		l.g = engine.ConvGeom{C: c.InC, K: c.OutC, R: c.Kernel, S: c.Kernel, Stride: c.Stride, Pad: c.Pad, Groups: c.Groups}
-		return c.Weight, nil
-	}
-	l.g = engine.ConvGeom{C: s.Linear.In, K: s.Linear.Out, R: 1, S: 1, Stride: 1, Groups: 1}
-	bias, ok := byName[s.Linear.Bias.Name]
-	if !ok {
-		return nil, fmt.Errorf("tensor %q is missing", s.Linear.Bias.Name)
-	}
-	used[s.Linear.Bias.Name] = true
-	var err error
-	if l.bias, err = safetensors.Float32s(bias.Data); err != nil || len(l.bias) != l.g.K {
-		return nil, fmt.Errorf("bias %q: want F32[%d]", s.Linear.Bias.Name, l.g.K)
-	}
-	return s.Linear.Weight, nil
-}
-
-// decodeCodes returns the n weight codes of ct (packed 4-bit or one byte
-// each), refusing codes outside il's bit range.
-func decodeCodes(ct *safetensors.Tensor, il IntLayer, n int) ([]int32, error) {
+// readCodes decodes a layer's n weight codes from ct (4-bit packed in
+// U8, or one I8 each) and checks each lies in the layer's bit range.
+func readCodes(il IntLayer, ct *safetensors.Tensor, n int) ([]int32, error) {
 	var codes []int32
 	switch {
 	case il.Packed && ct.DType == "U8" && len(ct.Data) == (n+1)/2 && il.Bits <= 4:
@@ -203,29 +211,6 @@ func decodeCodes(ct *safetensors.Tensor, il IntLayer, n int) ([]int32, error) {
 		}
 	}
 	return codes, nil
-}
-
-// internalWeights converts codes in PyTorch's layout to w's internal
-// layout, through the float path that checkpoints use, and subtracts each
-// output channel's zero point.
-func internalWeights(b *cpu.Backend, il IntLayer, w *nn.Param, codes, zp []int32) ([]int32, error) {
-	n := len(codes)
-	asFloat := make([]float32, n)
-	for i, c := range codes {
-		asFloat[i] = float32(c)
-	}
-	pt := safetensors.Tensor{Name: il.Name, DType: "F32", Shape: il.Shape, Data: safetensors.FromFloat32s(asFloat)}
-	tmp := b.Alloc(engine.Float32, w.Value.Shape...)
-	defer b.Free(tmp)
-	if err := checkpoint.LoadFloat(b, &pt, tmp, w.Layout); err != nil {
-		return nil, err
-	}
-	per := n / len(zp)
-	weights := make([]int32, n)
-	for i, v := range cpu.F32(tmp) {
-		weights[i] = int32(v) - zp[i/per]
-	}
-	return weights, nil
 }
 
 // Forward implements nn.Layer.

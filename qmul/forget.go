@@ -14,6 +14,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
+	"github.com/qmulgpu/qmulgpu/internal/jsonerr"
 )
 
 // ForgetSpec is a parsed --forget value.
@@ -38,34 +41,35 @@ func (s ForgetSpec) String() string { return s.raw }
 func ParseForget(spec string) (ForgetSpec, error) {
 	kind, arg, ok := strings.Cut(spec, ":")
 	s := ForgetSpec{Kind: kind, raw: spec}
+	q := clip.Quote(spec)
 	if !ok || arg == "" {
-		return s, fmt.Errorf("--forget %q: want random:N, random:P%%, class:K or indices:FILE", spec)
+		return s, fmt.Errorf("--forget %s: want random:N, random:P%%, class:K or indices:FILE", q)
 	}
 	switch kind {
 	case "random":
 		if p, isPct := strings.CutSuffix(arg, "%"); isPct {
 			f, err := strconv.ParseFloat(p, 64)
 			if err != nil || math.IsNaN(f) || f <= 0 || f > 100 {
-				return s, fmt.Errorf("--forget %q: the percentage must be in (0, 100]", spec)
+				return s, fmt.Errorf("--forget %s: the percentage must be in (0, 100]", q)
 			}
 			s.Frac = f / 100
 			return s, nil
 		}
 		n, err := strconv.Atoi(arg)
 		if err != nil || n < 1 {
-			return s, fmt.Errorf("--forget %q: the count must be a positive integer", spec)
+			return s, fmt.Errorf("--forget %s: the count must be a positive integer", q)
 		}
 		s.N = n
 	case "class":
 		k, err := strconv.Atoi(arg)
 		if err != nil || k < 0 {
-			return s, fmt.Errorf("--forget %q: the class must be a non-negative integer", spec)
+			return s, fmt.Errorf("--forget %s: the class must be a non-negative integer", q)
 		}
 		s.Class = k
 	case "indices":
 		s.File = arg
 	default:
-		return s, fmt.Errorf("--forget %q: unknown kind %q (random, class or indices)", spec, kind)
+		return s, fmt.Errorf("--forget %s: unknown kind %s (random, class or indices)", q, clip.Quote(kind))
 	}
 	return s, nil
 }
@@ -114,35 +118,16 @@ func (s ForgetSpec) Select(labels []int32, classes int, trainIdx []int, seed uin
 	return nil, fmt.Errorf("--forget %s: unknown kind", s)
 }
 
-// readIndices reads one index per line (blank lines and # comments
-// allowed) or a JSON array, and checks each lies in the training split
-// exactly once.
+// readIndices reads an index file (see ParseIndices) and checks each index
+// lies in the training split exactly once.
 func (s ForgetSpec) readIndices(trainIdx []int) ([]int, error) {
 	raw, err := os.ReadFile(s.File)
 	if err != nil {
 		return nil, fmt.Errorf("--forget %s: %w", s, err)
 	}
-	var idx []int
-	text := strings.TrimSpace(string(raw))
-	if strings.HasPrefix(text, "[") {
-		if err := json.Unmarshal([]byte(text), &idx); err != nil {
-			return nil, fmt.Errorf("--forget %s: not a JSON array of integers: %w", s, err)
-		}
-	} else {
-		for n, line := range strings.Split(text, "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			v, err := strconv.Atoi(line)
-			if err != nil {
-				return nil, fmt.Errorf("--forget %s: line %d: %q is not an index", s, n+1, line)
-			}
-			idx = append(idx, v)
-		}
-	}
-	if len(idx) == 0 {
-		return nil, fmt.Errorf("--forget %s: the file lists no index", s)
+	idx, err := ParseIndices(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--forget %s: %w", s, err)
 	}
 	inSplit := make(map[int]bool, len(trainIdx))
 	for _, i := range trainIdx {
@@ -159,6 +144,35 @@ func (s ForgetSpec) readIndices(trainIdx []int) ([]int, error) {
 		seen[i] = true
 	}
 	sort.Ints(idx)
+	return idx, nil
+}
+
+// ParseIndices reads a forget set's index file: one index per line (blank
+// lines and # comments allowed) or a JSON array of integers. It returns
+// the indices in file order; there is at least one.
+func ParseIndices(raw []byte) ([]int, error) {
+	var idx []int
+	text := strings.TrimSpace(string(raw))
+	if strings.HasPrefix(text, "[") {
+		if err := json.Unmarshal([]byte(text), &idx); err != nil {
+			return nil, fmt.Errorf("not a JSON array of integers: %s", jsonerr.Describe(err))
+		}
+	} else {
+		for n, line := range strings.Split(text, "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			v, err := strconv.Atoi(line)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %s is not an index", n+1, clip.Quote(line))
+			}
+			idx = append(idx, v)
+		}
+	}
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("the file lists no index")
+	}
 	return idx, nil
 }
 

@@ -2,6 +2,7 @@ package qmul
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/rundir"
 	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/internal/jsonerr"
 	"github.com/qmulgpu/qmulgpu/qat"
 )
 
@@ -33,7 +35,7 @@ func ReadOrigin(meta map[string]string, dataDir string) (Origin, error) {
 	var job train.Job
 	if s, ok := meta["job"]; ok {
 		if err := json.Unmarshal([]byte(s), &job); err != nil {
-			return o, fmt.Errorf("bad %q metadata: %w", "job", err)
+			return o, fmt.Errorf("bad %q metadata: %s", "job", jsonerr.Describe(err))
 		}
 		o.Data, o.Model, o.Recipe = job.Data, job.Model, job.Recipe
 	} else {
@@ -437,18 +439,33 @@ func ReadMetrics(path string) (*Metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--reference: %w", err)
 	}
+	m, err := ParseMetrics(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--reference %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// ParseMetrics reads a results file's metrics: a JSON object whose fa, ra,
+// ta and mia are percentages.
+func ParseMetrics(raw []byte) (*Metrics, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &probe); err != nil {
-		return nil, fmt.Errorf("--reference %s: not a JSON object: %w", path, err)
+		return nil, fmt.Errorf("not a JSON object: %s", jsonerr.Describe(err))
 	}
 	for _, k := range []string{"fa", "ra", "ta", "mia"} {
 		if _, ok := probe[k]; !ok {
-			return nil, fmt.Errorf("--reference %s: no %q (want the metrics.json of an unlearn or eval run)", path, k)
+			return nil, fmt.Errorf("no %q (want the metrics.json of an unlearn or eval run)", k)
 		}
 	}
 	var m Metrics
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("--reference %s: %w", path, err)
+		return nil, errors.New(jsonerr.Describe(err))
+	}
+	for i, v := range []float64{m.FA, m.RA, m.TA, m.MIA} {
+		if !(v >= 0 && v <= 100) {
+			return nil, fmt.Errorf("%q is %g, not a percentage", []string{"fa", "ra", "ta", "mia"}[i], v)
+		}
 	}
 	return &m, nil
 }

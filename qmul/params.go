@@ -2,11 +2,15 @@ package qmul
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
+	"github.com/qmulgpu/qmulgpu/internal/jsonerr"
 )
 
 // Kind is the type of a method parameter's values.
@@ -281,7 +285,7 @@ func FormatValue(v any) string {
 func (p Param) Coerce(v any) (any, error) {
 	out, err := p.coerceKind(v)
 	if err != nil {
-		return nil, fmt.Errorf("--%s %v: %w", p.Name, v, err)
+		return nil, fmt.Errorf("--%s %s: %w", p.Name, jsonerr.Value(v), err)
 	}
 	if p.Check != nil {
 		if err := p.Check(out); err != nil {
@@ -407,13 +411,13 @@ func (ps Params) MarshalJSON() ([]byte, error) {
 func (ps *Params) UnmarshalJSON(raw []byte) error {
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return err
+		return errors.New(jsonerr.Describe(err))
 	}
 	out := make(Params, len(m))
 	for k, v := range m {
 		p, ok := LookupParam(k)
 		if !ok {
-			return fmt.Errorf("unknown method parameter %q", k)
+			return fmt.Errorf("unknown method parameter %s", clip.Quote(k))
 		}
 		c, err := p.Coerce(v)
 		if err != nil {

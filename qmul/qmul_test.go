@@ -626,3 +626,27 @@ func TestValidateRejectsForeignParams(t *testing.T) {
 		}
 	}
 }
+
+// TestParseMetrics: a --reference file holds fa, ra, ta and mia as
+// percentages; anything else is one line in a user's words.
+func TestParseMetrics(t *testing.T) {
+	m, err := ParseMetrics([]byte(`{"fa": 0, "ra": 100, "ta": 91.5, "mia": 14, "method": "retrain"}`))
+	if err != nil || m.TA != 91.5 || m.RA != 100 {
+		t.Fatalf("%+v, %v", m, err)
+	}
+	for doc, want := range map[string]string{
+		`[1, 2]`:                      "not a JSON object: the value is a list, want an object",
+		`{"fa": 1, "ra": 1, "ta": 1}`: "no \"mia\" (want the metrics.json of an unlearn or eval run)",
+		`{"fa": "x", "ra": 1, "ta": 1, "mia": 1}`:   `"fa" is text, want a number in range`,
+		`{"fa": 1, "ra": 1, "ta": 1, "mia": 100.5}`: `"mia" is 100.5, not a percentage`,
+		`{"fa": -1, "ra": 1, "ta": 1, "mia": 1}`:    `"fa" is -1, not a percentage`,
+		`{"fa": 1, "ra": 1e999, "ta": 1, "mia": 1}`: `"ra" is the number 1e999, want a number in range`,
+	} {
+		if _, err := ParseMetrics([]byte(doc)); err == nil || err.Error() != want {
+			t.Errorf("%s: error %v, want %q", doc, err, want)
+		}
+	}
+	if _, err := ParseIndices([]byte("[1, 2.5]")); err == nil || err.Error() != `not a JSON array of integers: the value is the number 2.5, want a whole number in range` {
+		t.Errorf("error %v, want the number named in words", err)
+	}
+}

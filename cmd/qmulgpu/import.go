@@ -61,7 +61,11 @@ func importCommand() *cli.Command {
 			if len(r.Filled) > 0 {
 				notes = append(notes, fmt.Sprintf("%d absent counters filled in", len(r.Filled)))
 			}
-			fmt.Printf("%s (%s format, %d tensors; %s) written to %s\n", j.Source, r.Format, r.Tensors, strings.Join(notes, ", "), j.Out)
+			what := fmt.Sprintf("%s format, %d tensors", r.Format, r.Tensors)
+			if len(notes) > 0 {
+				what += "; " + strings.Join(notes, ", ")
+			}
+			fmt.Printf("%s (%s) written to %s\n", j.Source, what, j.Out)
 			return nil
 		},
 	}

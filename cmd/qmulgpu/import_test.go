@@ -4,14 +4,17 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/qmulgpu/qmulgpu/bench/pytorchtest"
 	"github.com/qmulgpu/qmulgpu/data"
+	"github.com/qmulgpu/qmulgpu/engine/torchimport/torchtest"
 )
 
 // torchZipPickle packs a pickle as torch.save's zip format.
@@ -114,4 +117,85 @@ func TestImportThenUnlearn(t *testing.T) {
 	if err := json.Unmarshal(raw, &res); err != nil || res.Method != "qmul" || res.Quant != "lsq W4A4" {
 		t.Errorf("metrics.json: %+v %v", res, err)
 	}
+}
+
+// importArgs import a torchtest.SmallCNN checkpoint.
+var importArgs = []string{"--model", "smallcnn", "--dataset", "fashion-mnist", "--quant", "lsq", "--wbits", "4", "--abits", "4"}
+
+// maxImportRSS is the peak resident memory allowed to refusing a crafted
+// file: the runtime, the model and the Fashion-MNIST test split take about
+// 40 MB.
+const maxImportRSS = 100 << 20
+
+// TestImportHostileFiles runs `qmulgpu import` on the crafted files of
+// torchtest.Hostile (a stride-0 view of 2^40 elements, 4M nested tuples, a
+// 400k-dimension shape under 2000 names, NaN and int8 weights, damaged
+// legacy files, ...): each exits with status 1 and one line of at most
+// about 300 characters (past the file's name) saying what is wrong, with a
+// peak resident memory under 100 MB (the child's rusage), and leaves no
+// --out behind. The good file they are made from imports, and its line
+// says so without empty notes.
+func TestImportHostileFiles(t *testing.T) {
+	if _, err := data.Locate("fashion-mnist", ""); err != nil {
+		t.Skip("Fashion-MNIST not installed")
+	}
+	bin := buildCLI(t)
+	dir := t.TempDir()
+	for _, h := range torchtest.Hostile() {
+		t.Run(h.Name, func(t *testing.T) {
+			src := filepath.Join(dir, "hostile.pth")
+			if err := os.WriteFile(src, h.File, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "out")
+			cmd := exec.Command(bin, append([]string{"import", "--checkpoint", src, "--out", out}, importArgs...)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			msg := strings.TrimSuffix(stderr.String(), "\n")
+			if code := cmd.ProcessState.ExitCode(); code != 1 {
+				t.Errorf("exit status %d (%v), want 1", code, err)
+			}
+			body := strings.TrimPrefix(msg, "qmulgpu: "+src+": ")
+			if strings.Contains(msg, "\n") || len(body) > 300 || !strings.Contains(body, h.Want) {
+				t.Errorf("stderr %.400q, want one line of at most 300 characters containing %q", msg, h.Want)
+			}
+			if rss := peakRSS(cmd); rss > maxImportRSS {
+				t.Errorf("peak resident memory %d MB, want under %d MB", rss>>20, maxImportRSS>>20)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("--out %s was created", out)
+			}
+		})
+	}
+	src := filepath.Join(dir, "good.pth")
+	if err := os.WriteFile(src, torchtest.ZipStateDict(torchtest.SmallCNNTensors()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "good")
+	stdout, err := exec.Command(bin, append([]string{"import", "--checkpoint", src, "--out", out}, importArgs...)...).Output()
+	want := fmt.Sprintf("%s (zip format, %d tensors) written to %s\n", src, len(torchtest.SmallCNNTensors()), filepath.Join(out, "model.safetensors"))
+	if err != nil || string(stdout) != want {
+		t.Errorf("good file: %v, stdout %q, want %q", err, stdout, want)
+	}
+	// A write that fails (a 50 kB file size limit: EFBIG) removes the
+	// folders the import made for it.
+	out = filepath.Join(dir, "new", "folders")
+	cmd := exec.Command("sh", append([]string{"-c", `ulimit -f 100 && exec "$0" "$@"`, bin, "import", "--checkpoint", src, "--out", out}, importArgs...)...)
+	msg, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "file too large") {
+		t.Errorf("import under a 50 kB file size limit: %v, %s", err, msg)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new")); err == nil {
+		t.Errorf("the failed write left %s", filepath.Join(dir, "new"))
+	}
+}
+
+// peakRSS is a finished command's peak resident memory in bytes.
+func peakRSS(cmd *exec.Cmd) int64 {
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0
+	}
+	return ru.Maxrss << 10 // kilobytes on Linux
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // Metadata keys written into every checkpoint.
@@ -132,7 +133,7 @@ func Restore(f *safetensors.File, b engine.Storage, m *models.Model) (momentum [
 		}
 		if s.Count != nil {
 			if t.DType != "I64" || len(t.Shape) != 0 {
-				return nil, fmt.Errorf("tensor %q: want an I64 scalar, file has %s%v", t.Name, t.DType, t.Shape)
+				return nil, fmt.Errorf("tensor %q: want an I64 scalar, file has %s%s", t.Name, clip.String(t.DType, 10), clip.Shape(t.Shape))
 			}
 			v, err := safetensors.Int64s(t.Data)
 			if err != nil {
@@ -173,7 +174,7 @@ func Restore(f *safetensors.File, b engine.Storage, m *models.Model) (momentum [
 	}
 	if len(extra) > 0 {
 		sort.Strings(extra)
-		return nil, fmt.Errorf("tensor %q is not part of model %s", extra[0], m.Config.Arch)
+		return nil, fmt.Errorf("tensor %s is not part of model %s", clip.Quote(extra[0]), m.Config.Arch)
 	}
 	return momentum, nil
 }
@@ -201,7 +202,7 @@ func LoadFloat(b engine.Storage, t *safetensors.Tensor, dst *engine.Tensor, l nn
 		want = []int{dst.Shape[0], l.Dims[2], l.Dims[0], l.Dims[1]}
 	}
 	if t.DType != "F32" || !engine.SameShape(t.Shape, want) {
-		return fmt.Errorf("tensor %q: want F32%v, file has %s%v", t.Name, want, t.DType, t.Shape)
+		return fmt.Errorf("tensor %q: want F32%v, file has %s%s", t.Name, want, clip.String(t.DType, 10), clip.Shape(t.Shape))
 	}
 	v, err := safetensors.Float32s(t.Data)
 	if err != nil {

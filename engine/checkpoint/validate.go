@@ -10,6 +10,8 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
+	"github.com/qmulgpu/qmulgpu/internal/jsonerr"
 )
 
 // A checkpoint is untrusted input. Read checks, in this order and before
@@ -18,8 +20,10 @@ import (
 //  1. the format and the model configuration in the metadata, and that the
 //     configuration's sizes lie within models' bounds;
 //  2. that the tensors which pin those sizes (models.Config.Anchors) are in
-//     the file with the shapes the configuration implies, so that the model
-//     built from it is no larger than the file;
+//     the file with the shapes the configuration implies, and that the file
+//     holds at least half a byte for each of the model's parameters (the
+//     most compact layout, packed 4-bit codes), so that the model built
+//     from it is no larger than the file;
 //  3. that every float value is finite and lies in its role's domain
 //     (domainRules).
 //
@@ -50,6 +54,9 @@ func Check(f *safetensors.File) (models.Config, error) {
 	if err := checkAnchors(f, cfg); err != nil {
 		return cfg, err
 	}
+	if err := checkSize(f, cfg); err != nil {
+		return cfg, err
+	}
 	return cfg, CheckValues(f)
 }
 
@@ -62,12 +69,12 @@ func ModelConfig(f *safetensors.File) (models.Config, error) {
 	case "":
 		return cfg, fmt.Errorf("not a qmulgpu checkpoint (no %q metadata)", KeyFormat)
 	default:
-		return cfg, fmt.Errorf("unsupported checkpoint format %q", f.Metadata[KeyFormat])
+		return cfg, fmt.Errorf("unsupported checkpoint format %s", clip.Quote(f.Metadata[KeyFormat]))
 	}
 	dec := json.NewDecoder(strings.NewReader(f.Metadata[KeyModel]))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("bad %q metadata: %w", KeyModel, err)
+		return cfg, fmt.Errorf("bad %q metadata: %s", KeyModel, jsonerr.Describe(err))
 	}
 	if err := cfg.Check(); err != nil {
 		return cfg, fmt.Errorf("bad %q metadata: %w", KeyModel, err)
@@ -84,7 +91,7 @@ func checkAnchors(f *safetensors.File, cfg models.Config) error {
 		t, ok := f.Get(a.Name)
 		if ok {
 			if t.DType != "F32" || !engine.SameShape(t.Shape, a.Shape) {
-				return fmt.Errorf("tensor %q is %s%v but the %q metadata implies F32%v", a.Name, t.DType, t.Shape, KeyModel, a.Shape)
+				return fmt.Errorf("tensor %q is %s%s but the %q metadata implies F32%v", a.Name, t.DType, clip.Shape(t.Shape), KeyModel, a.Shape)
 			}
 			continue
 		}
@@ -99,6 +106,23 @@ func checkAnchors(f *safetensors.File, cfg models.Config) error {
 		if (codes.DType != "I8" || len(codes.Data) != n) && (codes.DType != "U8" || len(codes.Data) != (n+1)/2) {
 			return fmt.Errorf("tensor %q (%s, %d bytes) does not hold the %d codes of %v the %q metadata implies", codes.Name, codes.DType, len(codes.Data), n, a.Shape, KeyModel)
 		}
+	}
+	return nil
+}
+
+// checkSize checks that the file's tensors take at least half a byte for
+// each parameter of the model its configuration describes.
+func checkSize(f *safetensors.File, cfg models.Config) error {
+	params, err := models.ParamCount(cfg)
+	if err != nil {
+		return err
+	}
+	have := 0
+	for _, t := range f.Tensors {
+		have += len(t.Data)
+	}
+	if have < (params+1)/2 {
+		return fmt.Errorf("its tensors take %d bytes, but the %s it describes has %d parameters: tensors are missing", have, cfg.Arch, params)
 	}
 	return nil
 }
@@ -123,11 +147,16 @@ var domainRules = []domainRule{
 	{suffix: "_fn.s", what: "an LSQ step must not be zero", ok: func(v float64) bool { return v != 0 }, unlessZero: "_fn.initialized"},
 	{suffix: "_fn.alpha", what: "a PACT clip level must be positive", ok: func(v float64) bool { return v > 0 }},
 	{suffix: ".weight_scale", what: "an integer weight scale must not be zero", ok: func(v float64) bool { return v != 0 }},
+	{suffix: ".num_batches_tracked", what: "a count must not be negative", ok: nonNegative},
+	{suffix: "_fn.initialized", what: "a count must not be negative", ok: nonNegative},
+	{suffix: "_fn.observed", what: "a count must not be negative", ok: nonNegative},
 }
 
+func nonNegative(v float64) bool { return v >= 0 }
+
 // CheckValues checks that every float tensor holds finite values, and the
-// values of the tensors domainRules name lie in their domains. It reads the
-// data in place.
+// values of the tensors domainRules name (float tensors, and the I64
+// counters) lie in their domains. It reads the data in place.
 func CheckValues(f *safetensors.File) error {
 	for i := range f.Tensors {
 		t := &f.Tensors[i]
@@ -160,16 +189,22 @@ func checkTensor(t *safetensors.Tensor, rule *domainRule) error {
 	case "F64":
 		size = 8
 		at = func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:])) }
+	case "I64":
+		if rule == nil {
+			return nil
+		}
+		size = 8
+		at = func(i int) float64 { return float64(int64(binary.LittleEndian.Uint64(t.Data[8*i:]))) }
 	default:
 		return nil
 	}
 	for i := 0; i < len(t.Data)/size; i++ {
 		v := at(i)
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("tensor %q holds %v at element %d: the file is damaged or comes from a diverged run", t.Name, v, i)
+			return fmt.Errorf("tensor %s holds %v at element %d: the file is damaged or comes from a diverged run", clip.Quote(t.Name), v, i)
 		}
 		if rule != nil && !rule.ok(v) {
-			return fmt.Errorf("tensor %q holds %v at element %d: %s", t.Name, v, i, rule.what)
+			return fmt.Errorf("tensor %s holds %v at element %d: %s", clip.Quote(t.Name), v, i, rule.what)
 		}
 	}
 	return nil

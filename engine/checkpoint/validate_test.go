@@ -77,6 +77,19 @@ func TestCheckRefusesHostileFiles(t *testing.T) {
 		{"another architecture", func(f *safetensors.File) {
 			f.Metadata["model"] = `{"arch":"resnet18","classes":10,"h":28,"w":28,"c":1}`
 		}, `"conv1.weight"`},
+		{"only the anchors of a mobilenetv2 ×4", func(f *safetensors.File) {
+			// 55 kB of tensors for a model of 34M parameters.
+			f.Metadata["model"] = `{"arch":"mobilenetv2","classes":2,"h":32,"w":32,"c":1,"width":4}`
+			f.Tensors = []safetensors.Tensor{
+				{Name: "features.0.0.weight", DType: "F32", Shape: []int{128, 1, 3, 3}, Data: make([]byte, 4*128*9)},
+				{Name: "classifier.1.weight", DType: "F32", Shape: []int{2, 5120}, Data: make([]byte, 4*2*5120)},
+				{Name: "classifier.1.bias", DType: "F32", Shape: []int{2}, Data: make([]byte, 8)},
+			}
+		}, "its tensors take 45576 bytes, but the mobilenetv2 it describes has"},
+		{"a negative count", func(f *safetensors.File) {
+			tn, _ := f.Get("bn1.num_batches_tracked")
+			tn.Data = safetensors.FromInt64s([]int64{-1})
+		}, "a count must not be negative"},
 		{"NaN weight", func(f *safetensors.File) { setFloat(t, f, "fc.weight", 7, float32(math.NaN())) }, "NaN"},
 		{"infinite weight", func(f *safetensors.File) { setFloat(t, f, "conv2.weight", 0, float32(math.Inf(-1))) }, "-Inf"},
 		{"negative variance", func(f *safetensors.File) { setFloat(t, f, "bn2.running_var", 3, -1) }, "variance"},

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // Bounds on a configuration. A configuration read from a file is untrusted:
@@ -23,7 +25,7 @@ func (c Config) Check() error {
 	switch c.Arch {
 	case "smallcnn", "resnet18", "mobilenetv2":
 	default:
-		return fmt.Errorf("unknown model %q (known: %s)", c.Arch, strings.Join(Names(), ", "))
+		return fmt.Errorf("unknown model %s (known: %s)", clip.Quote(c.Arch), strings.Join(Names(), ", "))
 	}
 	if c.Classes < 2 || c.Classes > MaxClasses {
 		return fmt.Errorf("model %s: %d classes, need 2 to %d", c.Arch, c.Classes, MaxClasses)

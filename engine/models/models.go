@@ -68,17 +68,11 @@ func New(b engine.Backend, dt engine.DType, cfg Config, seed uint64) (*Model, er
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	bl := &builder{b: b, dt: dt}
-	var net nn.Layer
-	switch cfg.Arch {
-	case "smallcnn":
-		net = bl.smallCNN(cfg)
-	case "resnet18":
-		net = bl.resnet18(cfg)
-	case "mobilenetv2":
+	if cfg.Arch == "mobilenetv2" {
 		cfg.Width = cfg.width()
-		net = bl.mobileNetV2(cfg)
 	}
+	bl := &builder{b: b, dt: dt}
+	net := bl.build(cfg)
 	nn.Name(net, "")
 	nn.Init(b, net, rand.New(rand.NewPCG(seed, 0x6d6f64656c)))
 	m := &Model{Config: cfg, Net: net, Sites: bl.sites, DType: dt}
@@ -139,6 +133,17 @@ type builder struct {
 	b     engine.Backend
 	dt    engine.DType
 	sites []Site
+}
+
+// build makes the layers of a checked configuration (its Width resolved).
+func (bl *builder) build(cfg Config) nn.Layer {
+	switch cfg.Arch {
+	case "smallcnn":
+		return bl.smallCNN(cfg)
+	case "resnet18":
+		return bl.resnet18(cfg)
+	}
+	return bl.mobileNetV2(cfg)
 }
 
 func (bl *builder) conv(name string, role Role, inSigned bool, in, out, k, stride, pad, groups int) *nn.Conv2d {

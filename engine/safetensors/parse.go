@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // Parse decodes and validates a safetensors file held in memory. The Data of
@@ -59,7 +61,7 @@ func parse(b []byte) (*File, error) {
 	}
 	for i := range entries {
 		if err := entries[i].check(len(buf)); err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", entries[i].name, err)
+			return nil, fmt.Errorf("tensor %s: %w", clip.Quote(entries[i].name), err)
 		}
 	}
 	slices.SortFunc(entries, func(a, b entry) int {
@@ -92,23 +94,26 @@ type entry struct {
 func (e *entry) check(bufLen int) error {
 	size, ok := DTypeSize(e.dtype)
 	if !ok {
-		return fmt.Errorf("unknown dtype %q", e.dtype)
+		return fmt.Errorf("unknown dtype %s", clip.Quote(e.dtype))
+	}
+	if len(e.shape) > MaxDims {
+		return fmt.Errorf("shape has %d dimensions, more than the %d allowed", len(e.shape), MaxDims)
 	}
 	n, err := numBytes(size, e.shape)
 	if err != nil {
 		return err
 	}
 	if len(e.offsets) != 2 || e.offsets[0] < 0 || e.offsets[1] < 0 {
-		return fmt.Errorf("data_offsets %v is not two non-negative integers", e.offsets)
+		return fmt.Errorf("data_offsets %s is not two non-negative integers", clip.Shape(e.offsets))
 	}
 	begin, end := e.offsets[0], e.offsets[1]
 	switch {
 	case begin > end:
-		return fmt.Errorf("data_offsets %v begins after it ends", e.offsets)
+		return fmt.Errorf("data_offsets %s begins after it ends", clip.Shape(e.offsets))
 	case end > bufLen:
-		return fmt.Errorf("data_offsets %v ends beyond the %d-byte data buffer", e.offsets, bufLen)
+		return fmt.Errorf("data_offsets %s ends beyond the %d-byte data buffer", clip.Shape(e.offsets), bufLen)
 	case end-begin != n:
-		return fmt.Errorf("data_offsets %v span %d bytes, want %d for %s %v", e.offsets, end-begin, n, e.dtype, e.shape)
+		return fmt.Errorf("data_offsets %s span %d bytes, want %d for %s %s", clip.Shape(e.offsets), end-begin, n, e.dtype, clip.Shape(e.shape))
 	}
 	e.begin, e.end = begin, end
 	return nil
@@ -121,10 +126,10 @@ func checkTiling(entries []entry, bufLen int) error {
 	for i, e := range entries {
 		switch {
 		case e.begin < pos:
-			return fmt.Errorf("tensor %q (bytes %d to %d) overlaps tensor %q (bytes %d to %d)",
-				e.name, e.begin, e.end, entries[i-1].name, entries[i-1].begin, entries[i-1].end)
+			return fmt.Errorf("tensor %s (bytes %d to %d) overlaps tensor %s (bytes %d to %d)",
+				clip.Quote(e.name), e.begin, e.end, clip.Quote(entries[i-1].name), entries[i-1].begin, entries[i-1].end)
 		case e.begin > pos:
-			return fmt.Errorf("data buffer bytes %d to %d, before tensor %q, belong to no tensor", pos, e.begin, e.name)
+			return fmt.Errorf("data buffer bytes %d to %d, before tensor %s, belong to no tensor", pos, e.begin, clip.Quote(e.name))
 		}
 		pos = e.end
 	}
@@ -203,7 +208,7 @@ func (p *headerParser) object(what string, field func(key string) error) error {
 		}
 		key := tok.(string) // the decoder only accepts string keys
 		if seen[key] {
-			return fmt.Errorf("%s has duplicate key %q", what, key)
+			return fmt.Errorf("%s has duplicate key %s", what, clip.Quote(key))
 		}
 		seen[key] = true
 		if err := field(key); err != nil {
@@ -224,7 +229,7 @@ func (p *headerParser) metadata() (map[string]string, error) {
 		}
 		s, ok := tok.(string)
 		if !ok {
-			return fmt.Errorf("%s value of %q is not a string", metadataKey, key)
+			return fmt.Errorf("%s value of %s is not a string", metadataKey, clip.Quote(key))
 		}
 		meta[key] = s
 		return nil
@@ -239,7 +244,7 @@ var entryFields = []string{"dtype", "shape", "data_offsets"}
 // entry reads the description of the tensor called name.
 func (p *headerParser) entry(name string) (entry, error) {
 	e := entry{name: name}
-	what := fmt.Sprintf("tensor %q", name)
+	what := fmt.Sprintf("tensor %s", clip.Quote(name))
 	got := make(map[string]bool, len(entryFields))
 	err := p.object(what, func(key string) error {
 		got[key] = true
@@ -259,7 +264,7 @@ func (p *headerParser) entry(name string) (entry, error) {
 		case "data_offsets":
 			e.offsets, err = p.ints(what, key)
 		default:
-			return fmt.Errorf("%s has unknown field %q", what, key)
+			return fmt.Errorf("%s has unknown field %s", what, clip.Quote(key))
 		}
 		return err
 	})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -47,6 +48,9 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate tensor", rawFile(`{"a":`+u8(1, 0, 1)+`,"a":`+u8(1, 0, 1)+`}`, 1), `header has duplicate key "a"`},
 		{"duplicate metadata", rawFile(`{"__metadata__":{},"__metadata__":{}}`), `header has duplicate key "__metadata__"`},
 		{"empty name", rawFile(`{"":` + u8(0, 0, 0) + `}`), "tensor name is empty"},
+		{"65 dimensions", rawFile(`{"a":{"dtype":"U8","shape":[`+strings.Repeat("1,", 64)+`1],"data_offsets":[0,1]}}`, 1), `tensor "a": shape has 65 dimensions, more than the 64 allowed`},
+		{"a long name missing a field", rawFile(`{"` + strings.Repeat("m", 1000) + `":{"dtype":"U8","shape":[]}}`), `tensor "` + strings.Repeat("m", 45) + `"… is missing field "data_offsets"`},
+		{"a long name", rawFile(`{"` + strings.Repeat("n", 1000) + `":{"dtype":"X","shape":[],"data_offsets":[0,0]}}`), `tensor "` + strings.Repeat("n", 45) + `"…: unknown dtype "X"`},
 
 		// The metadata.
 		{"metadata array", rawFile(`{"__metadata__":[]}`), "__metadata__ is not an object"},

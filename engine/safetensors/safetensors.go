@@ -16,6 +16,8 @@ package safetensors
 import (
 	"fmt"
 	"math"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 const (
@@ -27,6 +29,10 @@ const (
 	// MaxFileSize is the largest file, in bytes, that ReadFile reads.
 	// Larger files are refused before any of their contents are read.
 	MaxFileSize int64 = 16 << 30
+
+	// MaxDims is the most dimensions a tensor may have in a file Parse
+	// accepts (a model's tensors have at most 4).
+	MaxDims = 64
 )
 
 // metadataKey is the header key that holds the file's metadata rather than
@@ -103,15 +109,15 @@ func numBytes(size int, shape []int) (int, error) {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			return 0, fmt.Errorf("shape %v has a negative dimension", shape)
+			return 0, fmt.Errorf("shape %s has a negative dimension", clip.Shape(shape))
 		}
 		if d != 0 && n > math.MaxInt/d {
-			return 0, fmt.Errorf("shape %v overflows", shape)
+			return 0, fmt.Errorf("shape %s overflows", clip.Shape(shape))
 		}
 		n *= d
 	}
 	if n > math.MaxInt/size {
-		return 0, fmt.Errorf("shape %v overflows", shape)
+		return 0, fmt.Errorf("shape %s overflows", clip.Shape(shape))
 	}
 	return n * size, nil
 }

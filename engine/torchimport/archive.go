@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -83,7 +85,7 @@ func parseZip(b []byte) (*Checkpoint, error) {
 	entries := map[string]*zip.File{}
 	for _, f := range zr.File {
 		if _, dup := entries[f.Name]; dup {
-			return nil, fmt.Errorf("zip entry %q appears twice", f.Name)
+			return nil, fmt.Errorf("zip entry %s appears twice", describe(f.Name))
 		}
 		entries[f.Name] = f
 		if dir, ok := strings.CutSuffix(f.Name, "/data.pkl"); ok && !strings.Contains(dir, "/") {
@@ -105,7 +107,7 @@ func parseZip(b []byte) (*Checkpoint, error) {
 			return nil, err
 		}
 		if string(order) != "little" {
-			return nil, fmt.Errorf("byte order %q (only little-endian checkpoints are read)", order)
+			return nil, fmt.Errorf("byte order %s (only little-endian checkpoints are read)", describe(string(order)))
 		}
 	}
 	refs := storageTable{}
@@ -117,7 +119,7 @@ func parseZip(b []byte) (*Checkpoint, error) {
 	for key := range refs {
 		f, ok := entries[prefix+"data/"+key]
 		if !ok {
-			return nil, fmt.Errorf("storage %q has no zip entry", key)
+			return nil, fmt.Errorf("storage %s has no zip entry", describe(key))
 		}
 		if data[key], err = entryBytes(b, f); err != nil {
 			return nil, err
@@ -130,19 +132,19 @@ func parseZip(b []byte) (*Checkpoint, error) {
 // that they lie inside the file and match their checksum.
 func entryBytes(b []byte, f *zip.File) ([]byte, error) {
 	if f.Method != zip.Store {
-		return nil, fmt.Errorf("zip entry %q is compressed (torch.save stores entries uncompressed)", f.Name)
+		return nil, fmt.Errorf("zip entry %s is compressed (torch.save stores entries uncompressed)", describe(f.Name))
 	}
 	off, err := f.DataOffset()
 	if err != nil {
-		return nil, fmt.Errorf("zip entry %q: %w", f.Name, err)
+		return nil, fmt.Errorf("zip entry %s: %w", describe(f.Name), err)
 	}
 	n := f.UncompressedSize64
 	if off < 0 || off > int64(len(b)) || n != f.CompressedSize64 || n > uint64(int64(len(b))-off) {
-		return nil, fmt.Errorf("zip entry %q: %d bytes at %d lie outside the file", f.Name, n, off)
+		return nil, fmt.Errorf("zip entry %s: %d bytes at %d lie outside the file (a truncated or damaged file)", describe(f.Name), n, off)
 	}
 	e := b[off : off+int64(n)]
 	if crc32.ChecksumIEEE(e) != f.CRC32 {
-		return nil, fmt.Errorf("zip entry %q: checksum mismatch (damaged file)", f.Name)
+		return nil, fmt.Errorf("zip entry %s: checksum mismatch (damaged file)", describe(f.Name))
 	}
 	return e, nil
 }
@@ -184,30 +186,41 @@ func parseLegacy(b []byte) (*Checkpoint, error) {
 	}
 	list, ok := keys.(*pyList)
 	if !ok {
-		return nil, fmt.Errorf("legacy format: storage keys are a %T", keys)
+		return nil, fmt.Errorf("legacy format: the storage keys are %s, not a list", describe(keys))
 	}
 	data := storages{}
 	for _, k := range list.items {
 		key, ok := k.(string)
 		s := refs[key]
 		if !ok || s == nil {
-			return nil, fmt.Errorf("legacy format: storage key %v is not referenced", describe(k))
+			return nil, fmt.Errorf("legacy format: storage key %s is not referenced", describe(k))
 		}
 		if _, dup := data[key]; dup {
-			return nil, fmt.Errorf("legacy format: storage %q listed twice", key)
+			return nil, fmt.Errorf("legacy format: storage %s listed twice", describe(key))
 		}
 		if len(b)-pos < 8 {
-			return nil, fmt.Errorf("legacy format: storage %q is cut short", key)
+			return nil, fmt.Errorf("legacy format: the file is truncated: it ends before storage %s", describe(key))
 		}
 		numel := binary.LittleEndian.Uint64(b[pos:])
 		pos += 8
+		if numel != uint64(s.numel) {
+			return nil, fmt.Errorf("legacy format: storage %s has %d elements, but the pickle declares %d", describe(key), numel, s.numel)
+		}
 		size, _ := dtypeSize(s.dtype)
-		if numel != uint64(s.numel) || numel > uint64(len(b)-pos)/uint64(size) {
-			return nil, fmt.Errorf("legacy format: storage %q holds %d elements of %d declared, %d bytes left", key, numel, s.numel, len(b)-pos)
+		if numel > uint64(len(b)-pos)/uint64(size) {
+			return nil, fmt.Errorf("legacy format: the file is truncated: storage %s needs %d bytes, %d are left", describe(key), numel*uint64(size), len(b)-pos)
 		}
 		n := int(numel) * size
 		data[key] = b[pos : pos+n]
 		pos += n
+	}
+	if pos != len(b) {
+		return nil, fmt.Errorf("legacy format: %d bytes follow the last storage (a damaged file, or two files joined)", len(b)-pos)
+	}
+	for _, key := range slices.Sorted(maps.Keys(refs)) {
+		if _, ok := data[key]; !ok {
+			return nil, fmt.Errorf("legacy format: storage %s is used by a tensor but not stored", describe(key))
+		}
 	}
 	return newCheckpoint(FormatLegacy, obj, refs, data)
 }
@@ -224,7 +237,7 @@ func (t storageTable) load(pid any) (any, error) {
 	}
 	if old, ok := t[s.key]; ok {
 		if old.dtype != s.dtype || old.numel != s.numel {
-			return nil, fmt.Errorf("storage %q declared twice differently", s.key)
+			return nil, fmt.Errorf("storage %s declared twice differently", describe(s.key))
 		}
 		return old, nil
 	}

@@ -6,7 +6,10 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // StateDictKeys are the entries of a checkpoint dict that may hold the
@@ -62,7 +65,7 @@ func newCheckpoint(format string, obj any, refs storageTable, data storages) (*C
 		s := refs[key]
 		size, _ := dtypeSize(s.dtype)
 		if uint64(len(data[key]))/uint64(size) != uint64(s.numel) || len(data[key])%size != 0 {
-			return nil, fmt.Errorf("storage %q: %d bytes for %d elements of %s", key, len(data[key]), s.numel, s.dtype)
+			return nil, fmt.Errorf("storage %s: %d bytes for %d elements of %s", describe(key), len(data[key]), s.numel, dtypeName(s.dtype))
 		}
 	}
 	top, ok := obj.(*pyDict)
@@ -77,22 +80,28 @@ func newCheckpoint(format string, obj any, refs storageTable, data storages) (*C
 			break
 		}
 	}
+	// A tensor shared by several names (through the memo) is one Tensor.
+	built := map[*tensorRef]*Tensor{}
 	for i, k := range sd.keys {
 		name, ok := k.(string)
 		if !ok {
-			return nil, fmt.Errorf("the state_dict has a key %s that is not a string", describe(k))
+			return nil, fmt.Errorf("the state_dict has a key that is %s, not a string", describe(k))
 		}
 		ref, ok := sd.values[i].(*tensorRef)
 		if !ok {
 			if c.Key == "" {
-				return nil, fmt.Errorf("no state_dict found: the checkpoint dict's entry %q is %s, and it has no %s entry",
-					name, describe(sd.values[i]), strings.Join(StateDictKeys, ", "))
+				return nil, fmt.Errorf("no state_dict found: the checkpoint dict's entry %s is %s, and it has no %s entry",
+					describe(name), describe(sd.values[i]), strings.Join(StateDictKeys, ", "))
 			}
-			return nil, fmt.Errorf("state_dict entry %q is %s, not a tensor", name, describe(sd.values[i]))
+			return nil, fmt.Errorf("state_dict entry %s is %s, not a tensor", describe(name), describe(sd.values[i]))
 		}
-		t, err := newTensor(ref, data[ref.storage.key])
-		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", name, err)
+		t, ok := built[ref]
+		if !ok {
+			var err error
+			if t, err = newTensor(ref, data[ref.storage.key]); err != nil {
+				return nil, fmt.Errorf("tensor %s: %w", describe(name), err)
+			}
+			built[ref] = t
 		}
 		if _, dup := c.Tensors[name]; !dup {
 			c.Names = append(c.Names, name)
@@ -102,7 +111,9 @@ func newCheckpoint(format string, obj any, refs storageTable, data storages) (*C
 	return c, nil
 }
 
-// newTensor checks that a view lies inside its storage.
+// newTensor checks that a view lies inside its storage. Nothing is
+// decoded: a view may repeat its storage's elements (a stride of 0), so
+// its element count is checked against the model before it is read.
 func newTensor(ref *tensorRef, data []byte) (*Tensor, error) {
 	numel := ref.storage.numel
 	t := &Tensor{DType: ref.storage.dtype, Shape: make([]int, len(ref.size)), data: data, offset: ref.offset, stride: ref.stride}
@@ -112,23 +123,42 @@ func newTensor(ref *tensorRef, data []byte) (*Tensor, error) {
 	elems, last := int64(1), ref.offset
 	for i, n := range ref.size {
 		if n > maxElements || (n > 0 && elems > maxElements/n) {
-			return nil, fmt.Errorf("shape %v is too large", ref.size)
+			return nil, fmt.Errorf("shape %s is too large", clip.Shape(ref.size))
 		}
 		elems *= n
 		t.Shape[i] = int(n)
 		if n > 0 && ref.stride[i] > 0 {
 			if ref.stride[i] > maxElements/n {
-				return nil, fmt.Errorf("stride %v is too large", ref.stride)
+				return nil, fmt.Errorf("stride %s is too large", clip.Shape(ref.stride))
 			}
 			if last += (n - 1) * ref.stride[i]; last > maxElements {
-				return nil, fmt.Errorf("view (offset %d, shape %v, stride %v) is too large", ref.offset, ref.size, ref.stride)
+				return nil, fmt.Errorf("view (offset %d, shape %s, stride %s) is too large", ref.offset, clip.Shape(ref.size), clip.Shape(ref.stride))
 			}
 		}
 	}
 	if elems > 0 && last >= numel {
-		return nil, fmt.Errorf("view (offset %d, shape %v, stride %v) reaches past its storage of %d elements", ref.offset, ref.size, ref.stride, numel)
+		return nil, fmt.Errorf("view (offset %d, shape %s, stride %s) reaches past its storage of %d elements",
+			ref.offset, clip.Shape(ref.size), clip.Shape(ref.stride), numel)
 	}
 	return t, nil
+}
+
+// dtypeNames are the dtypes in torch's words.
+var dtypeNames = map[string]string{
+	"F32": "float32", "F64": "float64", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+	"I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
+}
+
+// dtypeName names a dtype as torch does.
+func dtypeName(dtype string) string { return dtypeNames[dtype] }
+
+// IsFloat reports whether the tensor holds floating-point numbers.
+func (t *Tensor) IsFloat() bool {
+	switch t.DType {
+	case "F32", "F64", "F16", "BF16":
+		return true
+	}
+	return false
 }
 
 // Numel is the tensor's element count.
@@ -140,17 +170,19 @@ func (t *Tensor) Numel() int {
 	return n
 }
 
-// elements returns the storage indices of the tensor's elements in
+// each calls f with the storage index of every element of the tensor, in
 // row-major order.
-func (t *Tensor) elements() []int64 {
-	idx := make([]int64, t.Numel())
-	if len(idx) == 0 {
-		return idx
+func (t *Tensor) each(f func(i int, e int64) error) error {
+	n := t.Numel()
+	if n == 0 {
+		return nil
 	}
 	pos := make([]int, len(t.Shape))
 	at := t.offset
-	for i := range idx {
-		idx[i] = at
+	for i := range n {
+		if err := f(i, at); err != nil {
+			return err
+		}
 		for d := len(pos) - 1; d >= 0; d-- {
 			pos[d]++
 			at += t.stride[d]
@@ -161,36 +193,81 @@ func (t *Tensor) elements() []int64 {
 			pos[d] = 0
 		}
 	}
-	return idx
+	return nil
 }
 
-// Float32s returns the tensor's values in row-major order as float32.
-func (t *Tensor) Float32s() []float32 {
-	idx := t.elements()
-	out := make([]float32, len(idx))
-	for i, e := range idx {
-		out[i] = float32(t.value(e))
+// Float32s returns a float tensor's values in row-major order as float32.
+// float16 and bfloat16 values convert exactly, float64 ones to the nearest
+// float32; a finite float64 value beyond float32's range is an error. Call
+// it only once the element count is known to be what the model needs: a
+// view with zero strides can have many more elements than its storage.
+func (t *Tensor) Float32s() ([]float32, error) {
+	if !t.IsFloat() {
+		return nil, fmt.Errorf("holds %s, not floating-point numbers", dtypeName(t.DType))
 	}
-	return out
-}
-
-// Int64s returns the tensor's values in row-major order as int64; floats
-// are truncated.
-func (t *Tensor) Int64s() []int64 {
-	idx := t.elements()
-	out := make([]int64, len(idx))
-	for i, e := range idx {
-		switch t.DType {
-		case "I64":
-			out[i] = int64(binary.LittleEndian.Uint64(t.data[8*e:]))
-		default:
-			out[i] = int64(t.value(e))
+	out := make([]float32, t.Numel())
+	err := t.each(func(i int, e int64) error {
+		v := t.value(e)
+		out[i] = float32(v)
+		if math.IsInf(float64(out[i]), 0) && !math.IsInf(v, 0) {
+			return fmt.Errorf("holds %s at element %d, beyond float32's range", t.format(v), i)
 		}
-	}
-	return out
+		return nil
+	})
+	return out, err
 }
 
-// value decodes element e of the storage.
+// Count returns the value of a one-element tensor that holds a counter
+// (num_batches_tracked, an LSQ "initialized" flag): an integer of any
+// dtype, or a float holding a whole number. It must not be negative.
+func (t *Tensor) Count() (int64, error) {
+	if t.Numel() != 1 {
+		return 0, fmt.Errorf("has %d elements, not one", t.Numel())
+	}
+	var v int64
+	if t.IsFloat() {
+		f := t.value(t.offset)
+		// 2^63 is the first float beyond int64.
+		if math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f) || f < 0 || f >= 1<<63 {
+			return 0, fmt.Errorf("holds %s, not a count (a whole number from 0 to 2^63)", t.format(f))
+		}
+		v = int64(f)
+	} else {
+		v = t.integer(t.offset)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("holds %d, but a count cannot be negative", v)
+	}
+	return v, nil
+}
+
+// format writes a value decoded from the tensor as briefly as its dtype
+// allows.
+func (t *Tensor) format(v float64) string {
+	bits := 32
+	if t.DType == "F64" {
+		bits = 64
+	}
+	return strconv.FormatFloat(v, 'g', -1, bits)
+}
+
+// integer decodes element e of an integer storage.
+func (t *Tensor) integer(e int64) int64 {
+	b := t.data
+	switch t.DType {
+	case "I64":
+		return int64(binary.LittleEndian.Uint64(b[8*e:]))
+	case "I32":
+		return int64(int32(binary.LittleEndian.Uint32(b[4*e:])))
+	case "I16":
+		return int64(int16(binary.LittleEndian.Uint16(b[2*e:])))
+	case "I8":
+		return int64(int8(b[e]))
+	}
+	return int64(b[e]) // U8, BOOL
+}
+
+// value decodes element e of a float storage.
 func (t *Tensor) value(e int64) float64 {
 	b := t.data
 	switch t.DType {
@@ -200,19 +277,9 @@ func (t *Tensor) value(e int64) float64 {
 		return math.Float64frombits(binary.LittleEndian.Uint64(b[8*e:]))
 	case "F16":
 		return float64(halfToFloat(binary.LittleEndian.Uint16(b[2*e:])))
-	case "BF16":
-		return float64(math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*e:])) << 16))
-	case "I64":
-		return float64(int64(binary.LittleEndian.Uint64(b[8*e:])))
-	case "I32":
-		return float64(int32(binary.LittleEndian.Uint32(b[4*e:])))
-	case "I16":
-		return float64(int16(binary.LittleEndian.Uint16(b[2*e:])))
-	case "I8":
-		return float64(int8(b[e]))
-	default: // U8, BOOL
-		return float64(b[e])
 	}
+	// BF16: the high half of a float32.
+	return float64(math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*e:])) << 16))
 }
 
 // halfToFloat converts an IEEE binary16 value.

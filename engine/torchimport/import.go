@@ -6,12 +6,14 @@ package torchimport
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 
 	"github.com/qmulgpu/qmulgpu/engine"
 	"github.com/qmulgpu/qmulgpu/engine/checkpoint"
 	"github.com/qmulgpu/qmulgpu/engine/models"
+	"github.com/qmulgpu/qmulgpu/engine/safetensors"
 )
 
 // Metadata keys an imported checkpoint carries besides the usual ones.
@@ -38,7 +40,9 @@ type Job struct {
 	Meta map[string]string
 }
 
-// Run reads, maps and writes; on any error nothing is written.
+// Run reads, maps and writes. The checkpoint it writes passes the checks
+// of loading one (checkpoint.Check) before it is written; on any error
+// nothing is written and no directory is left behind.
 func (j *Job) Run(b engine.Backend) (*Report, error) {
 	if !j.Force {
 		if _, err := os.Stat(j.Out); err == nil {
@@ -67,14 +71,35 @@ func (j *Job) Run(b engine.Backend) (*Report, error) {
 		return nil, fmt.Errorf("%s: %w", j.Source, err)
 	}
 	meta := map[string]string{KeyImportedFrom: j.Source, KeyTorchFormat: c.Format}
-	for k, v := range j.Meta {
-		meta[k] = v
-	}
-	if err := os.MkdirAll(filepath.Dir(j.Out), 0o755); err != nil {
+	maps.Copy(meta, j.Meta)
+	f, err := checkpoint.Encode(b, m, checkpoint.Contents{Meta: meta})
+	if err != nil {
 		return nil, err
 	}
-	if err := checkpoint.Save(j.Out, b, m, checkpoint.Contents{Meta: meta}); err != nil {
-		return nil, err
+	if _, err := checkpoint.Check(f); err != nil {
+		return nil, fmt.Errorf("%s: the imported model would not load: %w", j.Source, err)
 	}
-	return r, nil
+	return r, write(j.Out, f)
+}
+
+// write writes f to path, creating its directory; if the write fails, the
+// directories it created are removed again.
+func write(path string, f *safetensors.File) error {
+	var created []string
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		if _, err := os.Lstat(dir); err == nil || dir == filepath.Dir(dir) {
+			break
+		}
+		created = append(created, dir)
+	}
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil {
+		err = safetensors.WriteFile(path, f)
+	}
+	if err != nil {
+		for _, dir := range created {
+			os.Remove(dir)
+		}
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package torchimport
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/nn"
 	"github.com/qmulgpu/qmulgpu/engine/safetensors"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 )
 
 // Name conventions of the PyTorch code bases this reads.
@@ -80,6 +82,10 @@ func expected(m *models.Model) []slot {
 // the file may omit, see Report.Filled) with PyTorch's shape, and the file
 // may hold nothing else; otherwise the error lists all missing, unexpected
 // and mis-shaped names on one line, as load_state_dict(strict=True) does.
+// Parameters and float states must come from float tensors, counters from
+// whole numbers; a tensor is decoded only once its shape is known to be the
+// model's. The values then pass the checks of loading a checkpoint
+// (checkpoint.CheckValues: finite, in their domains) before m is changed.
 func Load(c *Checkpoint, b engine.Storage, m *models.Model, norm Normalization) (*Report, error) {
 	r := &Report{Format: c.Format, Key: c.Key}
 	file, err := unwrap(c, r)
@@ -89,35 +95,62 @@ func Load(c *Checkpoint, b engine.Storage, m *models.Model, norm Normalization) 
 	if err := checkNormalization(file, norm, r); err != nil {
 		return nil, err
 	}
+	pairs, err := match(file, expected(m), m.Config.Arch, r)
+	if err != nil {
+		return nil, err
+	}
 	st := &safetensors.File{}
-	var missing, mismatched []string
+	for _, p := range pairs {
+		t, err := p.convert()
+		if err != nil {
+			return nil, err
+		}
+		st.Tensors = append(st.Tensors, t)
+	}
+	if err := checkpoint.CheckValues(st); err != nil {
+		return nil, err
+	}
+	if _, err := checkpoint.Restore(st, b, m); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// pair is a model slot and the file tensor for it (nil: filled with fill).
+type pair struct {
+	slot slot
+	file *Tensor
+	fill int64
+}
+
+// match pairs every slot with a file tensor of the right shape and kind,
+// without decoding any, or lists on one line everything that does not fit.
+func match(file map[string]*Tensor, slots []slot, arch string, r *Report) ([]pair, error) {
+	var pairs []pair
+	var missing, mismatched, wrongType []string
 	used := map[string]bool{}
-	for _, s := range expected(m) {
+	for _, s := range slots {
 		t, ok := file[s.name]
 		if !ok {
 			if v, ok := fill(s, file); ok {
 				r.Filled = append(r.Filled, s.name)
-				st.Tensors = append(st.Tensors, countTensor(s.name, v))
+				pairs = append(pairs, pair{slot: s, fill: v})
 				continue
 			}
 			missing = append(missing, s.name)
 			continue
 		}
 		used[s.name] = true
-		if s.count {
-			if t.Numel() != 1 {
-				mismatched = append(mismatched, fmt.Sprintf("%s: file %v, model a scalar", s.name, t.Shape))
-				continue
-			}
-			st.Tensors = append(st.Tensors, countTensor(s.name, t.Int64s()[0]))
-			continue
+		switch {
+		case s.count && t.Numel() != 1:
+			mismatched = append(mismatched, fmt.Sprintf("%s: file %s, model a scalar", s.name, clip.Shape(t.Shape)))
+		case s.count:
+		case !slices.Equal(t.Shape, s.shape) && !(isStep(s.name) && t.Numel() == numel(s.shape)):
+			mismatched = append(mismatched, fmt.Sprintf("%s: file %s, model %s", s.name, clip.Shape(t.Shape), clip.Shape(s.shape)))
+		case !t.IsFloat():
+			wrongType = append(wrongType, fmt.Sprintf("%s: %s", s.name, dtypeName(t.DType)))
 		}
-		if !slices.Equal(t.Shape, s.shape) && !(isStep(s.name) && t.Numel() == numel(s.shape)) {
-			mismatched = append(mismatched, fmt.Sprintf("%s: file %v, model %v", s.name, t.Shape, s.shape))
-			continue
-		}
-		st.Tensors = append(st.Tensors, safetensors.Tensor{Name: s.name, DType: "F32", Shape: s.shape,
-			Data: safetensors.FromFloat32s(t.Float32s())})
+		pairs = append(pairs, pair{slot: s, file: t})
 	}
 	var unexpected []string
 	for name := range file {
@@ -126,14 +159,32 @@ func Load(c *Checkpoint, b engine.Storage, m *models.Model, norm Normalization) 
 		}
 	}
 	slices.Sort(unexpected)
-	if len(missing)+len(unexpected)+len(mismatched) > 0 {
-		return nil, strictError(m.Config.Arch, missing, unexpected, mismatched)
-	}
-	if _, err := checkpoint.Restore(st, b, m); err != nil {
-		return nil, err
+	if len(missing)+len(unexpected)+len(mismatched)+len(wrongType) > 0 {
+		return nil, strictError(arch, missing, unexpected, mismatched, wrongType)
 	}
 	r.Tensors = len(used)
-	return r, nil
+	return pairs, nil
+}
+
+// convert decodes a pair into the tensor the model takes: an I64 scalar
+// for a counter, F32 in PyTorch's shape otherwise.
+func (p pair) convert() (safetensors.Tensor, error) {
+	s := p.slot
+	if p.file == nil {
+		return countTensor(s.name, p.fill), nil
+	}
+	if s.count {
+		v, err := p.file.Count()
+		if err != nil {
+			return safetensors.Tensor{}, fmt.Errorf("tensor %s %w", describe(s.name), err)
+		}
+		return countTensor(s.name, v), nil
+	}
+	v, err := p.file.Float32s()
+	if err != nil {
+		return safetensors.Tensor{}, fmt.Errorf("tensor %s %w", describe(s.name), err)
+	}
+	return safetensors.Tensor{Name: s.name, DType: "F32", Shape: s.shape, Data: safetensors.FromFloat32s(v)}, nil
 }
 
 // unwrap strips DataParallel prefixes.
@@ -148,7 +199,7 @@ func unwrap(c *Checkpoint, r *Report) (map[string]*Tensor, error) {
 			r.Unwrapped++
 		}
 		if _, dup := file[ours]; dup {
-			return nil, fmt.Errorf("tensors %q and %q of the file are both %q without their %q prefixes", name, dataParallelPrefix+ours, ours, dataParallelPrefix)
+			return nil, fmt.Errorf("two tensors of the file are both %s without their %q prefixes", describe(ours), dataParallelPrefix)
 		}
 		file[ours] = c.Tensors[name]
 	}
@@ -171,12 +222,20 @@ func checkNormalization(file map[string]*Tensor, norm Normalization, r *Report) 
 		file     *Tensor
 		datapipe []float32
 	}{{"mean", mean, norm.Mean}, {"std", std, norm.Std}} {
-		got := c.file.Float32s()
-		if len(got) != len(c.datapipe) {
-			return fmt.Errorf("%s%s has %d channels, the data set %d", normalizePrefix, c.what, len(got), len(c.datapipe))
+		if n := c.file.Numel(); n != len(c.datapipe) {
+			channels := fmt.Sprintf("%d channels", len(c.datapipe))
+			if len(c.datapipe) == 1 {
+				channels = "one channel"
+			}
+			return fmt.Errorf("%s%s has %d elements, but the data set has %s", normalizePrefix, c.what, n, channels)
+		}
+		got, err := c.file.Float32s()
+		if err != nil {
+			return fmt.Errorf("%s%s %w", normalizePrefix, c.what, err)
 		}
 		for i := range got {
-			if math.Abs(float64(got[i]-c.datapipe[i])) > normTolerance {
+			// Written so that NaN fails too.
+			if !(math.Abs(float64(got[i]-c.datapipe[i])) <= normTolerance) {
 				return fmt.Errorf("the model normalises its input with %s %v, but qmulgpu's data pipeline uses %v for this data set: the model would see different inputs",
 					c.what, got, c.datapipe)
 			}
@@ -222,22 +281,37 @@ func countTensor(name string, v int64) safetensors.Tensor {
 	return safetensors.Tensor{Name: name, DType: "I64", Shape: []int{}, Data: safetensors.FromInt64s([]int64{v})}
 }
 
-// strictError lists what did not match on one line.
-func strictError(arch string, missing, unexpected, mismatched []string) error {
+// strictError lists what did not match on one line: each kind with its
+// count and as many of its names as fit in about 70 characters, in a
+// message of at most maxMessage characters.
+func strictError(arch string, missing, unexpected, mismatched, wrongType []string) error {
 	var parts []string
 	for _, p := range []struct {
 		what  string
 		names []string
-	}{{"missing", missing}, {"unexpected", unexpected}, {"size mismatch", mismatched}} {
+	}{{"missing", missing}, {"unexpected", unexpected}, {"size mismatch", mismatched}, {"not floating-point", wrongType}} {
 		if len(p.names) == 0 {
 			continue
 		}
-		shown := p.names
+		var shown []string
+		width := 0
+		for _, n := range p.names {
+			n = clip.String(n, 70)
+			if len(shown) > 0 && width+len(n) > 70 {
+				break
+			}
+			shown = append(shown, n)
+			width += len(n) + 2
+		}
 		more := ""
-		if len(shown) > 6 {
-			shown, more = shown[:6], fmt.Sprintf(" and %d more", len(p.names)-6)
+		if len(shown) < len(p.names) {
+			more = fmt.Sprintf(" and %d more", len(p.names)-len(shown))
 		}
 		parts = append(parts, fmt.Sprintf("%s (%d): %s%s", p.what, len(p.names), strings.Join(shown, ", "), more))
 	}
-	return fmt.Errorf("the state_dict does not fit model %s: %s", arch, strings.Join(parts, "; "))
+	msg := fmt.Sprintf("the state_dict does not fit model %s: %s", arch, strings.Join(parts, "; "))
+	return errors.New(clip.String(msg, maxMessage))
 }
+
+// maxMessage bounds the length of an error about the file's contents.
+const maxMessage = 300

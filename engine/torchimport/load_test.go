@@ -25,6 +25,16 @@ func lsqSmallCNN(t *testing.T, b engine.Backend, seed uint64) *models.Model {
 	if err := qat.Apply(b, m, qat.Config{Scheme: "lsq", WBits: 4, ABits: 4, Float: qat.DefaultFloat()}); err != nil {
 		t.Fatal(err)
 	}
+	// Steps as LSQ initialises them: not zero.
+	for _, p := range m.Params() {
+		if strings.HasSuffix(p.Name, "_fn.s") {
+			v := make([]float32, p.Value.Numel())
+			for i := range v {
+				v[i] = 0.01 * float32(int(seed)+i+1)
+			}
+			b.Upload(p.Value, v)
+		}
+	}
 	return m
 }
 
@@ -127,5 +137,27 @@ func TestLoadRefusesOtherNormalization(t *testing.T) {
 	c.add("normalize.std", "F32", []int{1}, safetensors.FromFloat32s([]float32{0.5}))
 	if _, err := Load(c, b, lsqSmallCNN(t, b, 4), grayNorm); err == nil || !strings.Contains(err.Error(), "normalises its input with mean [0.5]") {
 		t.Errorf("error %v, want the different normalisation named", err)
+	}
+}
+
+// TestLoadRefusesBadValues: Load itself runs the value checks of loading
+// a checkpoint, before the model is changed.
+func TestLoadRefusesBadValues(t *testing.T) {
+	b := cpu.New(1)
+	src := lsqSmallCNN(t, b, 3)
+	c := asCheckpoint(t, b, src, func(n string) string { return n })
+	c.Tensors["bn2.running_var"].data = safetensors.FromFloat32s(make([]float32, 64))
+	copy(c.Tensors["bn2.running_var"].data, safetensors.FromFloat32s([]float32{-2}))
+	dst := lsqSmallCNN(t, b, 4)
+	before, _ := checkpoint.Encode(b, dst, checkpoint.Contents{})
+	_, err := Load(c, b, dst, grayNorm)
+	if err == nil || !strings.Contains(err.Error(), `"bn2.running_var" holds -2 at element 0: a BatchNorm variance must not be negative`) {
+		t.Fatalf("error %v, want the negative variance named", err)
+	}
+	after, _ := checkpoint.Encode(b, dst, checkpoint.Contents{})
+	for i := range before.Tensors {
+		if !slices.Equal(before.Tensors[i].Data, after.Tensors[i].Data) {
+			t.Fatalf("the refused load changed %s", before.Tensors[i].Name)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/rundir"
+	"github.com/qmulgpu/qmulgpu/internal/jsonerr"
 )
 
 // Job is a whole training run as `qmulgpu train` does it: load, split,
@@ -409,7 +410,7 @@ func (j *Job) restore(r *trainRun) error {
 		return fmt.Errorf("--resume: %s has no epoch", path)
 	}
 	if err := json.Unmarshal([]byte(f.Metadata["history"]), &r.history); err != nil {
-		return fmt.Errorf("--resume: %s: bad history: %w", path, err)
+		return fmt.Errorf("--resume: %s: bad history: %s", path, jsonerr.Describe(err))
 	}
 	mom, err := checkpoint.Restore(f, j.Backend, r.model)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine/models"
 	"github.com/qmulgpu/qmulgpu/engine/optim"
 	"github.com/qmulgpu/qmulgpu/engine/train"
+	"github.com/qmulgpu/qmulgpu/internal/clip"
 	"github.com/qmulgpu/qmulgpu/qat"
 	"github.com/qmulgpu/qmulgpu/qmul"
 )
@@ -252,13 +253,32 @@ func mergeParams(out qmul.Params, v *yaml.Node) error {
 // checkKeys reports the first key of a mapping node (and of the mappings
 // inside it) that the struct type t does not read, at its line.
 func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
+	c := keyChecker{seen: map[keyVisit]bool{}}
+	return c.check(n, t, where)
+}
+
+// keyChecker checks each node once for each type it is read as: aliases
+// and merge keys can name one mapping many times over, and a few hundred
+// bytes of them would otherwise take exponential time.
+type keyChecker struct{ seen map[keyVisit]bool }
+
+type keyVisit struct {
+	n *yaml.Node
+	t reflect.Type
+}
+
+func (c keyChecker) check(n *yaml.Node, t reflect.Type, where string) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	if c.seen[keyVisit{n, t}] {
+		return nil
+	}
+	c.seen[keyVisit{n, t}] = true
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
 			for _, item := range n.Content {
-				if err := checkKeys(item, t.Elem(), where); err != nil {
+				if err := c.check(item, t.Elem(), where); err != nil {
 					return err
 				}
 			}
@@ -276,34 +296,77 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if k.Tag == "!!merge" { // "<<: *anchor" merges another mapping's keys
-			if err := checkMerged(n.Content[i+1], t, where); err != nil {
+			if err := c.checkMerged(n.Content[i+1], t, where); err != nil {
 				return err
 			}
 			continue
 		}
 		ft, ok := keys[k.Value]
 		if !ok {
-			return fmt.Errorf("line %d: unknown key %q in %s (known: %s)", k.Line, k.Value, where, strings.Join(slices.Sorted(maps.Keys(keys)), ", "))
+			return fmt.Errorf("line %d: unknown key %s in %s (%s)", k.Line, clip.Quote(k.Value), where, knownKeys(k.Value, keys))
 		}
-		if err := checkKeys(n.Content[i+1], ft, where); err != nil {
+		if err := c.check(n.Content[i+1], ft, where); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// knownKeys lists the keys a part of the file takes, or, when they are
+// too many for one line, the nearest to the unknown one.
+func knownKeys(unknown string, keys map[string]reflect.Type) string {
+	names := slices.Sorted(maps.Keys(keys))
+	if list := strings.Join(names, ", "); len(list) <= 160 {
+		return "known: " + list
+	}
+	best, dist := "", len(unknown)/3+2
+	for _, n := range names {
+		if d := editDistance(unknown, n); d < dist {
+			best, dist = n, d
+		}
+	}
+	if best == "" {
+		return "docs/sweeps.md lists the keys"
+	}
+	return fmt.Sprintf("did you mean %q?", best)
+}
+
+// editDistance is the Levenshtein distance between two short strings.
+func editDistance(a, b string) int {
+	if len(a) > 100 {
+		return len(a)
+	}
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
 // checkMerged checks the mappings a merge key ("<<") names: one alias or
 // a list of them.
-func checkMerged(v *yaml.Node, t reflect.Type, where string) error {
+func (c keyChecker) checkMerged(v *yaml.Node, t reflect.Type, where string) error {
 	if v.Kind == yaml.SequenceNode {
 		for _, item := range v.Content {
-			if err := checkKeys(item, t, where); err != nil {
+			if err := c.check(item, t, where); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return checkKeys(v, t, where)
+	return c.check(v, t, where)
 }
 
 // yamlTypes turns the Go types in the YAML decoder's messages into words.
@@ -329,13 +392,18 @@ var yamlTypes = strings.NewReplacer(
 	"cannot unmarshal", "cannot read",
 )
 
-// yamlError rewrites a YAML decoder error in the file's terms: one line per
-// problem, without the decoder's prefix.
+// yamlError rewrites a YAML decoder error in the file's terms, without the
+// decoder's prefix: of several problems, the first and how many follow.
 func yamlError(err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
-	msg = strings.ReplaceAll(msg, "\n  ", "; ")
-	return errors.New(yamlTypes.Replace(msg))
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg := yamlTypes.Replace(te.Errors[0])
+		if more := len(te.Errors) - 1; more > 0 {
+			msg += fmt.Sprintf(" (and %d more problems)", more)
+		}
+		return errors.New(msg)
+	}
+	return errors.New(yamlTypes.Replace(strings.TrimPrefix(err.Error(), "yaml: ")))
 }
 
 // lineIndex maps dotted key paths ("methods.2.lr") to their line numbers.

@@ -56,6 +56,7 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n    lr: -1\n", "line 7"},
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods:\n  - method: ft\n  - method: ft\n", "line 7"},
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal: {epochs: x}\n", "line 3"},
+		{"models:\n  - {}\n  - {}\n  - {}\n", "line 2: cannot read mapping into a string (and 2 more problems)"},
 		{"datasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\noriginal: {lr: 0.1}\n", "line 5"},
 		{"original: {epochs: 1, lr: 0.1}\ndatasets: [fashion-mnist]\nmodels: [smallcnn]\nforget: [random:10]\nmethods: [{method: ft}]\nconv: fft\n", "line 6: conv: \"fft\": want auto, cudnn, im2col"},
 	}
@@ -416,6 +417,29 @@ func TestParseMergeKeys(t *testing.T) {
 	}
 }
 
+// TestParseMergeBomb: a kilobyte of merge keys naming mappings that merge
+// others, ten times over for twelve levels, is refused for its aliasing.
+// Each mapping's keys are checked once: checking them once per mention
+// took 10^12 steps.
+func TestParseMergeBomb(t *testing.T) {
+	_, err := Parse(mergeBomb(12))
+	if err == nil || !strings.Contains(err.Error(), "excessive aliasing") {
+		t.Errorf("error %v, want the aliasing refused", err)
+	}
+}
+
+// mergeBomb is a sweep file whose method entry i merges entry i-1 ten
+// times, for the given number of levels.
+func mergeBomb(levels int) []byte {
+	var b strings.Builder
+	b.WriteString("datasets: [mnist]\nmodels: [smallcnn]\nforget: [\"random:10\"]\nmethods:\n  - &m0 {method: ft, name: m0}\n")
+	for i := 1; i < levels; i++ {
+		prev := strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*m%d, ", i-1), 10), ", ")
+		fmt.Fprintf(&b, "  - &m%d {<<: [%s], name: m%d}\n", i, prev, i)
+	}
+	return []byte(b.String())
+}
+
 // TestMethodParamsInSweepFiles: a method parameter under unlearn reaches
 // the methods that read it, an entry's own overrides it, merged mappings
 // carry them, and each lands in the cell's key.
@@ -479,7 +503,7 @@ func TestParseRefusesAtLoad(t *testing.T) {
 		{"subset below classes", base + "subset: 5\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4", "fewer than the 10 classes"}},
 		{"negative width", base + "width: -1\nforget: [random:10]\nmethods: [{method: ft}]\n", []string{"line 4", "width"}},
 		{"unknown key", base + "forget: [random:10]\nsubsett: 5\nmethods: [{method: ft}]\n", []string{"line 5", `unknown key "subsett" in the sweep file (known: `, "subset"}},
-		{"unknown key in a method entry", base + "forget: [random:10]\nmethods:\n  - method: ft\n    lr: 0.01\n    epochs: 2\n    epohcs: 3\n", []string{"line 9", `unknown key "epohcs" in a method entry`}},
+		{"unknown key in a method entry", base + "forget: [random:10]\nmethods:\n  - method: ft\n    lr: 0.01\n    epochs: 2\n    epohcs: 3\n", []string{"line 9", `unknown key "epohcs" in a method entry (did you mean "epochs"?)`}},
 		{"unknown key in original", "datasets: [fashion-mnist]\nmodels: [smallcnn]\noriginal:\n  epochs: 1\n  learning_rate: 0.1\n", []string{"line 5", `"learning_rate" in original`}},
 		{"wrong type", base + "forget: [random:10]\nmethods:\n  - method: ft\n    epochs: many\n", []string{"line 7", "into an integer"}},
 	}
