@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qmulgpu/qmulgpu/internal/jsonerr"
 	"github.com/qmulgpu/qmulgpu/qmul"
 	"github.com/qmulgpu/qmulgpu/qmul/lrsearch"
 )
@@ -40,7 +41,7 @@ func readSearches(dir string) ([]*Search, error) {
 func parseSearch(raw []byte) (*Search, error) {
 	var s Search
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, fmt.Errorf("not a search record: %v", err)
+		return nil, fmt.Errorf("not a search record: %s", jsonerr.Describe(err))
 	}
 	n := 0
 	for _, r := range s.Rounds {
