@@ -2,34 +2,14 @@
 
 package cuda
 
-import (
-	"fmt"
+import "github.com/qmulgpu/qmulgpu/engine"
 
-	"github.com/qmulgpu/qmulgpu/engine"
-)
-
-// slopes returns PReLU's slope count, which must divide x's size.
-func slopes(op string, x, alpha *engine.Tensor) int {
-	if alpha == nil {
-		panic(fmt.Sprintf("cuda: %s: PReLU without slopes", op))
-	}
-	checkFloat(op, alpha)
-	na := alpha.Numel()
-	if na == 0 || x.Numel()%na != 0 {
-		panic(fmt.Sprintf("cuda: %s: %d PReLU slopes for %v", op, na, x))
-	}
-	return na
-}
-
-// Activate implements engine.Backend.
+// Activate implements engine.Backend (engine.CheckActivate refuses unknown
+// activations).
 func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
-	checkFloat("activate", x, y)
+	must(engine.CheckActivate(act, x, alpha, y))
+	checkFloat("activate", x, y, alpha)
 	n := x.Numel()
-	checkNumel("activate", y, n, "y")
-	na := 0
-	if act == engine.PReLU {
-		na = slopes("activate", x, alpha)
-	}
 	if b.err != nil {
 		return
 	}
@@ -39,14 +19,13 @@ func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
 	case engine.ReLU6:
 		b.launchN("Activate", n, qmRelu6F32(b.f32(x), b.f32(y), int64(n)))
 	case engine.PReLU:
+		na := alpha.Numel()
 		rows := n / na
 		if rows == 0 {
 			return
 		}
 		lanes := b.lanes(rows, na)
 		b.launchLanes("Activate", na, lanes, qmPreluF32(b.f32(x), b.f32(alpha), b.f32(y), int64(rows), narrow(na), int32(lanes)))
-	default:
-		panic(fmt.Sprintf("cuda: unknown activation %d", act))
 	}
 }
 
@@ -54,18 +33,9 @@ func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
 // reduction runs in double precision (qm_prelu_backward_f32 writes dx and
 // per-lane sums, qm_prelu_dalpha_final adds them).
 func (b *Backend) ActivateBackward(act engine.Activation, x, alpha, dy, dx, dalpha *engine.Tensor) {
-	checkFloat("activate backward", x, dy, dx)
+	must(engine.CheckActivateBackward(act, x, alpha, dy, dx, dalpha))
+	checkFloat("activate backward", x, dy, dx, alpha, dalpha)
 	n := x.Numel()
-	checkNumel("activate backward", dy, n, "dy")
-	checkNumel("activate backward", dx, n, "dx")
-	na := 0
-	if act == engine.PReLU {
-		na = slopes("activate backward", x, alpha)
-		if dalpha != nil {
-			checkFloat("activate backward", dalpha)
-			checkNumel("activate backward", dalpha, na, "dalpha")
-		}
-	}
 	if b.err != nil {
 		return
 	}
@@ -75,9 +45,7 @@ func (b *Backend) ActivateBackward(act engine.Activation, x, alpha, dy, dx, dalp
 	case engine.ReLU6:
 		b.launchN("ActivateBackward", n, qmRelu6BackwardF32(b.f32(x), b.f32(dy), b.f32(dx), int64(n)))
 	case engine.PReLU:
-		b.preluBackward(x, alpha, dy, dx, dalpha, n/na, na)
-	default:
-		panic(fmt.Sprintf("cuda: unknown activation %d", act))
+		b.preluBackward(x, alpha, dy, dx, dalpha, n/alpha.Numel(), alpha.Numel())
 	}
 }
 

@@ -331,19 +331,20 @@ func (b *Backend) gemm(op string, g gemmArgs) {
 	b.fail(op, b.x.gemm(g))
 }
 
+// must panics with err, a failed precondition of an op (engine's Check
+// functions), unless it is nil.
+func must(err error) {
+	if err != nil {
+		panic("cuda: " + err.Error())
+	}
+}
+
 // checkFloat panics unless every non-nil tensor is Float32.
 func checkFloat(op string, ts ...*engine.Tensor) {
 	for _, t := range ts {
 		if t != nil && t.DType != engine.Float32 {
 			panic(fmt.Sprintf("cuda: %s of %v: the CUDA backend computes in Float32", op, t))
 		}
-	}
-}
-
-// checkNumel panics unless t has n elements.
-func checkNumel(op string, t *engine.Tensor, n int, what string) {
-	if t.Numel() != n {
-		panic(fmt.Sprintf("cuda: %s: %s is %v, want %d elements", op, what, t, n))
 	}
 }
 

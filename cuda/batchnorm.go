@@ -2,54 +2,15 @@
 
 package cuda
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // checkBatchNorm validates the operands an op uses and returns the channel
 // count and the number of rows of the [rows, C] view.
 func checkBatchNorm(op string, a engine.BatchNormArgs, backward bool) (c, rows int) {
+	must(engine.CheckBatchNorm(a, backward))
+	checkFloat(op, a.X, a.Y, a.DY, a.DX, a.Gamma, a.Beta, a.DGamma, a.DBeta, a.RunMean, a.RunVar, a.Mean, a.InvStd)
 	c = a.Gamma.Numel()
-	if c == 0 || a.X.Numel()%c != 0 {
-		panic(fmt.Sprintf("cuda: %s of %v with %d channels", op, a.X, c))
-	}
-	n := a.X.Numel()
-	perChannel := []*engine.Tensor{a.Gamma, a.Mean, a.InvStd}
-	full := []*engine.Tensor{a.X}
-	required := []*engine.Tensor{a.Mean, a.InvStd}
-	if backward {
-		perChannel = append(perChannel, a.DGamma, a.DBeta)
-		full = append(full, a.DY, a.DX)
-		required = append(required, a.DY)
-		if fusedAct(a.Act) != 0 {
-			full = append(full, a.Y)
-			required = append(required, a.Y)
-		}
-	} else {
-		perChannel = append(perChannel, a.Beta, a.RunMean, a.RunVar)
-		full = append(full, a.Y)
-		required = append(required, a.Y, a.Beta, a.RunMean, a.RunVar)
-	}
-	for _, t := range required {
-		if t == nil {
-			panic(fmt.Sprintf("cuda: %s of %v: a required operand is nil", op, a.X))
-		}
-	}
-	for _, t := range perChannel {
-		if t != nil {
-			checkFloat(op, t)
-			checkNumel(op, t, c, "a per-channel operand")
-		}
-	}
-	for _, t := range full {
-		if t != nil {
-			checkFloat(op, t)
-			checkNumel(op, t, n, "an activation operand")
-		}
-	}
-	return c, n / c
+	return c, a.X.Numel() / c
 }
 
 // fusedAct is the activation code the kernels fuse into BatchNorm

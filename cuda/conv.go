@@ -25,14 +25,8 @@ var maxColBytes = 256 << 20
 // chunk's column buffer) has fewer than 2^31 elements.
 const maxWindow = 1 << 26
 
-func checkConv(op string, x, w, y *engine.Tensor, g engine.ConvGeom) {
-	if err := g.Validate(); err != nil {
-		panic("cuda: " + err.Error())
-	}
-	checkFloat(op, x, w, y)
-	checkNumel(op, x, g.N*g.H*g.W*g.C, "x")
-	checkNumel(op, w, g.K*g.R*g.S*(g.C/g.Groups), "w")
-	checkNumel(op, y, g.N*g.OutH()*g.OutW()*g.K, "y")
+// checkConvSize panics when g is past the CUDA backend's sizes.
+func checkConvSize(op string, g engine.ConvGeom) {
 	if g.N*g.H*g.W > maxPixels || g.N*g.OutH()*g.OutW() > maxPixels || g.R*g.S*(g.C/g.Groups) > maxWindow ||
 		g.R*g.S > maxGridY {
 		panic(fmt.Sprintf("cuda: %s %+v is too large for the CUDA backend", op, g))
@@ -55,7 +49,9 @@ func colRows(pixels, rsc, buffers int) int {
 
 // Conv2d implements engine.Backend.
 func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
-	checkConv("conv", x, w, y, g)
+	must(engine.CheckConv("conv", x, w, y, g))
+	checkFloat("conv", x, w, y)
+	checkConvSize("conv", g)
 	if g.N == 0 || b.err != nil {
 		return
 	}
@@ -97,12 +93,9 @@ func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
 
 // Conv2dBackward implements engine.Backend.
 func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvGeom) {
-	checkConv("conv backward", x, w, dy, g)
-	checkFloat("conv backward", dx, dw)
-	checkNumel("conv backward", dw, w.Numel(), "dw")
-	if dx != nil {
-		checkNumel("conv backward", dx, x.Numel(), "dx")
-	}
+	must(engine.CheckConvBackward(x, w, dy, dx, dw, g))
+	checkFloat("conv backward", x, w, dy, dx, dw)
+	checkConvSize("conv backward", g)
 	if g.N == 0 || b.err != nil {
 		return
 	}

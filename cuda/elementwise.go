@@ -3,7 +3,6 @@
 package cuda
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/qmulgpu/qmulgpu/engine"
@@ -29,9 +28,7 @@ func (b *Backend) Fill(x *engine.Tensor, v float64) {
 
 // Copy implements engine.Backend with cuMemcpyDtoDAsync.
 func (b *Backend) Copy(dst, src *engine.Tensor) {
-	if dst.DType != src.DType || dst.Numel() != src.Numel() {
-		panic(fmt.Sprintf("cuda: copy of %v into %v", src, dst))
-	}
+	must(engine.CheckLike("copy", "src", src, dst))
 	if dst.Numel() == 0 || b.err != nil {
 		return
 	}
@@ -51,8 +48,8 @@ func (b *Backend) Scale(x *engine.Tensor, a float64) {
 
 // Axpy implements engine.Backend.
 func (b *Backend) Axpy(a float64, x, y *engine.Tensor) {
+	must(engine.CheckLike("axpy", "y", y, x))
 	checkFloat("axpy", x, y)
-	checkNumel("axpy", y, x.Numel(), "y")
 	if b.err != nil {
 		return
 	}
@@ -62,10 +59,9 @@ func (b *Backend) Axpy(a float64, x, y *engine.Tensor) {
 
 // Add implements engine.Backend.
 func (b *Backend) Add(dst, x, y *engine.Tensor) {
+	must(engine.CheckAdd(dst, x, y))
 	checkFloat("add", dst, x, y)
 	n := dst.Numel()
-	checkNumel("add", x, n, "a")
-	checkNumel("add", y, n, "b")
 	if b.err != nil {
 		return
 	}
@@ -75,9 +71,7 @@ func (b *Backend) Add(dst, x, y *engine.Tensor) {
 // Gather implements engine.Backend for every type. An index out of range
 // is reported by Err.
 func (b *Backend) Gather(dst, src, index *engine.Tensor) {
-	if dst.DType != src.DType || index.DType != engine.Int32 || dst.Rows() != index.Numel() || dst.Cols() != src.Cols() {
-		panic(fmt.Sprintf("cuda: gather %v from %v by %v", dst, src, index))
-	}
+	must(engine.CheckGather(dst, src, index))
 	rows, cols := dst.Rows(), dst.Cols()
 	if rows*cols == 0 || b.err != nil {
 		return

@@ -2,21 +2,7 @@
 
 package cuda
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
-
-// quantChannels returns the channel count ch (the size of perChannel) and
-// the elements per channel of x, which ch must divide.
-func quantChannels(op string, x, perChannel *engine.Tensor) (ch, per int) {
-	ch = perChannel.Numel()
-	if ch == 0 || x.Numel()%ch != 0 {
-		panic(fmt.Sprintf("cuda: %s of %v with %d channels", op, x, ch))
-	}
-	return ch, x.Numel() / ch
-}
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // quantSplits is how many blocks each of ch channels of per elements takes
 // in a (ch, splits) launch: enough to fill the device, with at least eight
@@ -27,24 +13,9 @@ func (b *Backend) quantSplits(ch, per int) int {
 
 // checkQuant validates FakeQuantArgs for the forward or backward pass.
 func checkQuant(op string, a engine.FakeQuantArgs, backward bool) (ch, per int) {
+	must(engine.CheckFakeQuant(a, backward))
 	checkFloat(op, a.X, a.Y, a.DY, a.DX, a.Scale, a.ZeroPoint, a.DScale)
-	ch, per = quantChannels(op, a.X, a.Scale)
-	for _, t := range []*engine.Tensor{a.ZeroPoint, a.DScale} {
-		if t != nil {
-			checkNumel(op, t, ch, "a per-channel operand")
-		}
-	}
-	full := a.Y
-	if backward {
-		full = a.DY
-		if a.DX != nil {
-			checkNumel(op, a.DX, a.X.Numel(), "dx")
-		}
-	}
-	if full == nil {
-		panic(fmt.Sprintf("cuda: %s of %v: a required operand is nil", op, a.X))
-	}
-	checkNumel(op, full, a.X.Numel(), "an activation operand")
+	ch, per, _ = engine.QuantChannels(op, a.X, a.Scale)
 	return ch, per
 }
 
@@ -92,11 +63,9 @@ func (b *Backend) FakeQuantBackward(a engine.FakeQuantArgs) {
 
 // Observe implements engine.Backend.
 func (b *Backend) Observe(a engine.ObserveArgs) {
+	must(engine.CheckObserve(a))
 	checkFloat("observe", a.X, a.Min, a.Max, a.Scale, a.ZeroPoint)
-	ch, per := quantChannels("observe", a.X, a.Min)
-	for _, t := range []*engine.Tensor{a.Max, a.Scale, a.ZeroPoint} {
-		checkNumel("observe", t, ch, "a per-channel operand")
-	}
+	ch, per, _ := engine.QuantChannels("observe", a.X, a.Min)
 	if b.err != nil {
 		return
 	}
@@ -159,18 +128,15 @@ type dorefaResult struct {
 	arg   dptr[int64]
 }
 
-func checkDoReFa(op string, a engine.DoReFaArgs, out *engine.Tensor) {
-	if out == nil || a.Bits < 1 || a.Bits > 30 {
-		panic(fmt.Sprintf("cuda: %s of %v with %d bits", op, a.W, a.Bits))
-	}
+func checkDoReFa(op string, a engine.DoReFaArgs, backward bool) {
+	must(engine.CheckDoReFa(a, backward))
 	checkFloat(op, a.W, a.Y, a.DY, a.DW)
-	checkNumel(op, out, a.W.Numel(), "an operand")
 }
 
 // DoReFaWeights implements engine.Backend (tanh and the grid in double
 // precision, like the CPU backend).
 func (b *Backend) DoReFaWeights(a engine.DoReFaArgs) {
-	checkDoReFa("DoReFa weights", a, a.Y)
+	checkDoReFa("DoReFa weights", a, false)
 	n := a.W.Numel()
 	if n == 0 || b.err != nil {
 		return
@@ -185,8 +151,7 @@ func (b *Backend) DoReFaWeights(a engine.DoReFaArgs) {
 
 // DoReFaWeightsBackward implements engine.Backend.
 func (b *Backend) DoReFaWeightsBackward(a engine.DoReFaArgs) {
-	checkDoReFa("DoReFa weights backward", a, a.DW)
-	checkNumel("DoReFa weights backward", a.DY, a.W.Numel(), "dy")
+	checkDoReFa("DoReFa weights backward", a, true)
 	n := a.W.Numel()
 	if n == 0 || b.err != nil {
 		return

@@ -17,22 +17,12 @@ const maxChannels = 64
 // most maxChannels channels are supported. An image index out of range is
 // reported by Err.
 func (b *Backend) GatherImages(a engine.GatherArgs) {
-	if a.Src.DType != engine.Uint8 || len(a.Src.Shape) != 4 || a.Index.DType != engine.Int32 {
-		panic(fmt.Sprintf("cuda: gather images from %v by %v", a.Src, a.Index))
-	}
+	must(engine.CheckGatherImages(a))
 	nsrc, h, w, c := a.Src.Shape[0], a.Src.Shape[1], a.Src.Shape[2], a.Src.Shape[3]
 	batch := a.Index.Numel()
 	checkFloat("gather images", a.Out)
-	checkNumel("gather images", a.Out, batch*h*w*c, "out")
-	if len(a.Mean) != c || len(a.Std) != c || c > maxChannels {
-		panic(fmt.Sprintf("cuda: gather images: %d channels with %d means and %d deviations (at most %d channels)",
-			c, len(a.Mean), len(a.Std), maxChannels))
-	}
-	if a.Crop != nil {
-		checkNumel("gather images", a.Crop, 2*batch, "crop")
-	}
-	if a.Flip != nil {
-		checkNumel("gather images", a.Flip, batch, "flip")
+	if c > maxChannels {
+		panic(fmt.Sprintf("cuda: gather images: %d channels, at most %d", c, maxChannels))
 	}
 	if batch == 0 || b.err != nil {
 		return

@@ -2,18 +2,12 @@
 
 package cuda
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // Gemm implements engine.Backend with cublasSgemm_v2 (TF32 tensor-op math
 // unless switched off, see SetTF32).
 func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float64, a, bm *engine.Tensor, beta float64, c *engine.Tensor) {
-	if a.Numel() != m*k || bm.Numel() != k*n || c.Numel() != m*n {
-		panic(fmt.Sprintf("cuda: gemm %dx%dx%d with %v, %v, %v", m, n, k, a, bm, c))
-	}
+	must(engine.CheckGemm(m, n, k, a, bm, c))
 	checkFloat("gemm", a, bm, c)
 	if b.err != nil {
 		return
@@ -32,11 +26,9 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float64, a, bm *e
 
 // AddBias implements engine.Backend.
 func (b *Backend) AddBias(y, bias *engine.Tensor) {
+	must(engine.CheckBias("add bias", y, bias))
 	checkFloat("add bias", y, bias)
 	cols := bias.Numel()
-	if cols == 0 || y.Numel()%cols != 0 {
-		panic(fmt.Sprintf("cuda: add bias %v to %v", bias, y))
-	}
 	rows := y.Numel() / cols
 	if rows == 0 || b.err != nil {
 		return
@@ -48,11 +40,9 @@ func (b *Backend) AddBias(y, bias *engine.Tensor) {
 // BiasGrad implements engine.Backend: a column reduction in double
 // precision (qm_colsum_partial, then qm_bias_grad_final per column).
 func (b *Backend) BiasGrad(dy, db *engine.Tensor) {
+	must(engine.CheckBias("bias grad", dy, db))
 	checkFloat("bias grad", dy, db)
 	cols := db.Numel()
-	if cols == 0 || dy.Numel()%cols != 0 {
-		panic(fmt.Sprintf("cuda: bias grad %v from %v", db, dy))
-	}
 	if b.err != nil {
 		return
 	}

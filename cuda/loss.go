@@ -2,29 +2,14 @@
 
 package cuda
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // SoftmaxCrossEntropy implements engine.Backend: one warp per row, sums in
 // double precision. A label out of range is reported by Err.
 func (b *Backend) SoftmaxCrossEntropy(a engine.LossArgs) {
+	must(engine.CheckSoftmaxCrossEntropy(a))
 	checkFloat("softmax cross-entropy", a.Logits, a.Weights, a.DLogits, a.Loss, a.Conf, a.Entropy)
 	n, k := a.Logits.Rows(), a.Logits.Cols()
-	if a.Labels == nil || a.Labels.DType != engine.Int32 || (n > 0 && k == 0) {
-		panic(fmt.Sprintf("cuda: softmax cross-entropy of %v with labels %v", a.Logits, a.Labels))
-	}
-	checkNumel("softmax cross-entropy", a.Labels, n, "labels")
-	for _, t := range []*engine.Tensor{a.Weights, a.Loss, a.Pred, a.Conf, a.Entropy} {
-		if t != nil {
-			checkNumel("softmax cross-entropy", t, n, "a per-sample operand")
-		}
-	}
-	if a.DLogits != nil {
-		checkNumel("softmax cross-entropy", a.DLogits, n*k, "dlogits")
-	}
 	if n == 0 || b.err != nil {
 		return
 	}

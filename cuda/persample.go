@@ -24,13 +24,8 @@ func ghostCheaper(pixels, rsc, k int) bool { return pixels*(rsc+k) < rsc*k }
 
 // checkPerSample validates the operands of ConvPerSampleSqNorm.
 func checkPerSample(x, dy, out *engine.Tensor, g engine.ConvGeom) {
-	if err := g.Validate(); err != nil {
-		panic("cuda: " + err.Error())
-	}
+	must(engine.CheckConvPerSample(x, dy, out, g))
 	checkFloat("per-sample norm", x, dy, out)
-	checkNumel("per-sample norm", x, g.N*g.H*g.W*g.C, "x")
-	checkNumel("per-sample norm", dy, g.N*g.OutH()*g.OutW()*g.K, "dy")
-	checkNumel("per-sample norm", out, g.N, "out")
 	if g.N*g.H*g.W > maxPixels || g.N*g.OutH()*g.OutW() > maxPixels || g.R*g.S*(g.C/g.Groups) > maxWindow {
 		panic(fmt.Sprintf("cuda: per-sample norm %+v is too large for the CUDA backend", g))
 	}
@@ -142,22 +137,12 @@ func (b *Backend) depthwisePerSample(xp, dyp, out dptr[float32], g engine.ConvGe
 // activation is flat; qm_bn_persample_partial, in double precision), then
 // per sample the sums of their squares.
 func (b *Backend) BatchNormPerSampleSqNorm(a engine.BatchNormArgs, n int, outGamma, outBeta *engine.Tensor) {
+	must(engine.CheckBatchNormPerSample(a, n, outGamma, outBeta))
 	checkFloat("batch norm per-sample norm", a.X, a.DY, a.Mean, a.InvStd, outGamma, outBeta)
-	c := a.Mean.Numel()
-	checkNumel("batch norm per-sample norm", a.InvStd, c, "invstd")
-	checkNumel("batch norm per-sample norm", a.DY, a.X.Numel(), "dy")
-	checkNumel("batch norm per-sample norm", outGamma, n, "outGamma")
-	checkNumel("batch norm per-sample norm", outBeta, n, "outBeta")
 	if fusedAct(a.Act) != 0 {
-		if a.Y == nil {
-			panic(fmt.Sprintf("cuda: batch norm per-sample norm of %v: a fused activation needs Y", a.X))
-		}
 		checkFloat("batch norm per-sample norm", a.Y)
-		checkNumel("batch norm per-sample norm", a.Y, a.X.Numel(), "y")
 	}
-	if n <= 0 || c == 0 || a.X.Numel()%(c*n) != 0 {
-		panic(fmt.Sprintf("cuda: batch norm per-sample norm of %v with %d channels and %d samples", a.X, c, n))
-	}
+	c := a.Mean.Numel()
 	if b.err != nil {
 		return
 	}

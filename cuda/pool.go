@@ -9,26 +9,11 @@ import (
 )
 
 func checkPool(op string, kind engine.PoolKind, x, y, argmax *engine.Tensor, g engine.PoolGeom) {
-	if g.N < 0 || g.H <= 0 || g.W <= 0 || g.C <= 0 || g.Kernel <= 0 || g.Stride <= 0 || g.Pad < 0 ||
-		g.OutH() <= 0 || g.OutW() <= 0 {
-		panic(fmt.Sprintf("cuda: %s geometry %+v", op, g))
-	}
+	must(engine.CheckPool(op, kind, x, y, argmax, g))
 	if g.N*g.H*g.W > maxPixels || g.N*g.OutH()*g.OutW() > maxPixels {
 		panic(fmt.Sprintf("cuda: %s %+v is too large for the CUDA backend", op, g))
 	}
 	checkFloat(op, x, y)
-	checkNumel(op, x, g.N*g.H*g.W*g.C, "the input")
-	checkNumel(op, y, g.N*g.OutH()*g.OutW()*g.C, "the output")
-	switch kind {
-	case engine.MaxPool:
-		if argmax == nil || argmax.DType != engine.Int32 {
-			panic(fmt.Sprintf("cuda: %s: max pooling needs an Int32 argmax, not %v", op, argmax))
-		}
-		checkNumel(op, argmax, y.Numel(), "argmax")
-	case engine.AvgPool:
-	default:
-		panic(fmt.Sprintf("cuda: %s: unknown pooling %d", op, kind))
-	}
 }
 
 // poolGeom is the geometry parameters of the pooling kernels.
@@ -73,14 +58,9 @@ func (b *Backend) Pool2dBackward(kind engine.PoolKind, dy, argmax, dx *engine.Te
 
 // globalPoolDims returns N, H·W and C for x [N,H,W,C] and y [N,C].
 func globalPoolDims(op string, x, y *engine.Tensor) (n, hw, c int) {
+	must(engine.CheckGlobalAvgPool(op, x, y))
 	checkFloat(op, x, y)
-	if len(x.Shape) == 0 || len(y.Shape) == 0 {
-		panic(fmt.Sprintf("cuda: %s of %v and %v", op, x, y))
-	}
 	n, c = x.Rows(), y.Cols()
-	if y.Rows() != n || n*c == 0 || x.Numel()%(n*c) != 0 {
-		panic(fmt.Sprintf("cuda: %s of %v and %v", op, x, y))
-	}
 	return n, x.Numel() / (n * c), c
 }
 

@@ -2,11 +2,7 @@
 
 package cuda
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // dotMax is how many tensor pairs one qm_dot_partial launch covers
 // (QM_DOT_MAX in kernels/reduce.cu).
@@ -14,15 +10,14 @@ const dotMax = 160
 
 // SumSquares implements engine.Backend: Dot of each tensor with itself.
 func (b *Backend) SumSquares(ts []*engine.Tensor, out *engine.Tensor) {
+	must(engine.CheckDot("sum of squares", ts, ts, out))
 	b.dot("SumSquares", ts, ts, out)
 }
 
 // Dot implements engine.Backend: out[i] = Σ as[i]·bs[i], accumulated in
 // double precision.
 func (b *Backend) Dot(as, bs []*engine.Tensor, out *engine.Tensor) {
-	if len(as) != len(bs) {
-		panic(fmt.Sprintf("cuda: dot of %d and %d tensors", len(as), len(bs)))
-	}
+	must(engine.CheckDot("dot", as, bs, out))
 	b.dot("Dot", as, bs, out)
 }
 
@@ -32,11 +27,9 @@ func (b *Backend) Dot(as, bs []*engine.Tensor, out *engine.Tensor) {
 // partial sums.
 func (b *Backend) dot(op string, as, bs []*engine.Tensor, out *engine.Tensor) {
 	checkFloat(op, out)
-	checkNumel(op, out, len(as), "out")
 	longest := 0
 	for i, a := range as {
 		checkFloat(op, a, bs[i])
-		checkNumel(op, bs[i], a.Numel(), "an operand")
 		longest = max(longest, a.Numel())
 	}
 	if len(as) == 0 || b.err != nil {
@@ -67,9 +60,9 @@ func (b *Backend) dot(op string, as, bs []*engine.Tensor, out *engine.Tensor) {
 // RowSqNorm implements engine.Backend: one block per row, in double
 // precision.
 func (b *Backend) RowSqNorm(x, out *engine.Tensor) {
+	must(engine.CheckRowSqNorm(x, out))
 	checkFloat("row norm", x, out)
 	rows, cols := x.Rows(), x.Cols()
-	checkNumel("row norm", out, rows, "out")
 	if rows == 0 || b.err != nil {
 		return
 	}

@@ -6,13 +6,9 @@ import "github.com/qmulgpu/qmulgpu/engine"
 
 // SGD implements engine.Backend with one fused kernel per parameter.
 func (b *Backend) SGD(a engine.SGDArgs) {
+	must(engine.CheckSGD(a))
 	checkFloat("sgd", a.Param, a.Grad, a.Buf, a.Mask)
 	n := a.Param.Numel()
-	for _, t := range []*engine.Tensor{a.Grad, a.Buf, a.Mask} {
-		if t != nil {
-			checkNumel("sgd", t, n, "an operand")
-		}
-	}
 	if b.err != nil {
 		return
 	}

@@ -2,17 +2,13 @@
 
 package cuda
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // AddSign implements engine.Backend.
 func (b *Backend) AddSign(a float64, x, y *engine.Tensor) {
+	must(engine.CheckLike("add sign", "y", y, x))
 	checkFloat("add sign", x, y)
 	n := x.Numel()
-	checkNumel("add sign", y, n, "y")
 	if b.err != nil {
 		return
 	}
@@ -21,9 +17,9 @@ func (b *Backend) AddSign(a float64, x, y *engine.Tensor) {
 
 // AddSqrt implements engine.Backend.
 func (b *Backend) AddSqrt(dst, src *engine.Tensor) {
+	must(engine.CheckLike("add sqrt", "src", src, dst))
 	checkFloat("add sqrt", dst, src)
 	n := dst.Numel()
-	checkNumel("add sqrt", src, n, "src")
 	if b.err != nil {
 		return
 	}
@@ -33,16 +29,9 @@ func (b *Backend) AddSqrt(dst, src *engine.Tensor) {
 // SoftmaxEntropy implements engine.Backend: one warp per row, sums in
 // double precision.
 func (b *Backend) SoftmaxEntropy(a engine.LossArgs) {
+	must(engine.CheckSoftmaxEntropy(a))
 	checkFloat("softmax entropy", a.Logits, a.Weights, a.DLogits, a.Entropy)
 	n, k := a.Logits.Rows(), a.Logits.Cols()
-	for _, t := range []*engine.Tensor{a.Weights, a.Entropy} {
-		if t != nil {
-			checkNumel("softmax entropy", t, n, "a per-sample operand")
-		}
-	}
-	if a.DLogits != nil {
-		checkNumel("softmax entropy", a.DLogits, n*k, "dlogits")
-	}
 	if n == 0 || k == 0 || b.err != nil {
 		return
 	}
@@ -53,13 +42,9 @@ func (b *Backend) SoftmaxEntropy(a engine.LossArgs) {
 // SimilarLabels implements engine.Backend: one warp per row. A label out
 // of range is reported by Err.
 func (b *Backend) SimilarLabels(logits, labels, out *engine.Tensor) {
+	must(engine.CheckSimilarLabels(logits, labels, out))
 	checkFloat("similar labels", logits)
 	n, k := logits.Rows(), logits.Cols()
-	if labels.DType != engine.Int32 || out.DType != engine.Int32 || (n > 0 && k == 0) {
-		panic(fmt.Sprintf("cuda: similar labels of %v with labels %v into %v", logits, labels, out))
-	}
-	checkNumel("similar labels", labels, n, "labels")
-	checkNumel("similar labels", out, n, "out")
 	if n == 0 || b.err != nil {
 		return
 	}

@@ -95,36 +95,36 @@ func (s Split) String() string {
 	return "Split(" + strconv.Itoa(int(s)) + ")"
 }
 
-// names lists the supported data sets in the order Names reports them.
-var names = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "svhn", "folder"}
-
 // Names lists the supported data set names: "mnist", "fashion-mnist",
 // "cifar10", "cifar100", "svhn" and "folder".
 func Names() []string {
-	return append([]string(nil), names...)
+	names := make([]string, len(sets))
+	for i, s := range sets {
+		names[i] = s.name
+	}
+	return names
 }
 
 // Classes returns the number of classes of the named data set without
 // loading it: a constant for the built-in sets, and for "folder" the
 // number of class directories under train/ where [Locate] finds it.
 func Classes(name, dir string) (int, error) {
-	switch name {
-	case "mnist", "fashion-mnist", "cifar10", "svhn":
-		return 10, nil
-	case "cifar100":
-		return 100, nil
-	case "folder":
-		root, err := Locate(name, dir)
-		if err != nil {
-			return 0, err
-		}
-		classes, err := subdirs(filepath.Join(root, "train"))
-		if err != nil {
-			return 0, fmt.Errorf("folder: %w", err)
-		}
-		return len(classes), nil
+	set, ok := lookup(name)
+	switch {
+	case !ok:
+		return 0, unknownName(name)
+	case set.classes > 0:
+		return set.classes, nil
 	}
-	return 0, unknownName(name)
+	root, err := Locate(name, dir)
+	if err != nil {
+		return 0, err
+	}
+	classes, err := subdirs(filepath.Join(root, "train"))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return len(classes), nil
 }
 
 // defaultFolderSize is the side length folder images are resized to when
@@ -157,18 +157,8 @@ func Load(name, dir string, split Split, size int) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch name {
-	case "mnist", "fashion-mnist":
-		return loadIDX(name, root, split)
-	case "cifar10":
-		return loadCIFAR10(root, split)
-	case "cifar100":
-		return loadCIFAR100(root, split)
-	case "svhn":
-		return loadSVHN(root, split)
-	default: // "folder"; Locate refused unknown names.
-		return loadFolder(root, split, size)
-	}
+	set, _ := lookup(name) // Locate refused unknown names.
+	return set.load(root, split, size)
 }
 
 // Stats returns the per-channel normalisation constants of the named data
@@ -176,21 +166,11 @@ func Load(name, dir string, split Split, size int) (*Dataset, error) {
 // pixel units. For "folder" they are the usual ImageNet constants. For an
 // unknown name both results are nil. Each call returns fresh slices.
 func Stats(name string) (mean, std []float32) {
-	switch name {
-	case "mnist":
-		return []float32{0.1307}, []float32{0.3081}
-	case "fashion-mnist":
-		return []float32{0.2860}, []float32{0.3530}
-	case "cifar10":
-		return []float32{0.4914, 0.4822, 0.4465}, []float32{0.2470, 0.2435, 0.2616}
-	case "cifar100":
-		return []float32{0.5071, 0.4865, 0.4409}, []float32{0.2673, 0.2564, 0.2762}
-	case "svhn":
-		return []float32{0.4377, 0.4438, 0.4728}, []float32{0.1980, 0.2010, 0.1970}
-	case "folder":
-		return []float32{0.485, 0.456, 0.406}, []float32{0.229, 0.224, 0.225}
+	set, ok := lookup(name)
+	if !ok {
+		return nil, nil
 	}
-	return nil, nil
+	return append([]float32(nil), set.mean...), append([]float32(nil), set.std...)
 }
 
 // Augmentation describes the default training augmentation of a data set:
@@ -206,11 +186,8 @@ type Augmentation struct {
 // "cifar100", "folder") and none for digits and clothing ("mnist",
 // "fashion-mnist", "svhn", and unknown names).
 func DefaultAugmentation(name string) Augmentation {
-	switch name {
-	case "cifar10", "cifar100", "folder":
-		return Augmentation{Pad: 4, Flip: true}
-	}
-	return Augmentation{}
+	set, _ := lookup(name)
+	return set.aug
 }
 
 // digitNames returns the class names "0" to "n-1".
@@ -224,7 +201,7 @@ func digitNames(n int) []string {
 
 // unknownName returns the error for an unsupported data set name.
 func unknownName(name string) error {
-	return fmt.Errorf("%q: unknown data set (supported: %s)", name, strings.Join(names, ", "))
+	return fmt.Errorf("%q: unknown data set (supported: %s)", name, strings.Join(Names(), ", "))
 }
 
 // AugmentationNames lists the values ParseAugmentation accepts.

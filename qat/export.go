@@ -48,7 +48,7 @@ const (
 // quantized layers' weights as codes with scales and zero points, their
 // input quantizers' parameters, and everything else (float layers,
 // BatchNorm) as float tensors under their PyTorch names.
-func Export(b engine.Backend, m *models.Model, cfg Config, meta map[string]string) (*safetensors.File, error) {
+func Export(b engine.Storage, m *models.Model, cfg Config, meta map[string]string) (*safetensors.File, error) {
 	if !cfg.Enabled() {
 		return nil, fmt.Errorf("export: the model is not quantized")
 	}
@@ -130,7 +130,7 @@ func siteQuant(s models.Site) (*nn.Param, nn.Quantizer, nn.Quantizer) {
 }
 
 // exportSite computes one layer's integer weights.
-func exportSite(b engine.Backend, name string, w *nn.Param, wq, aq nn.Quantizer) (IntLayer, []safetensors.Tensor, error) {
+func exportSite(b engine.Storage, name string, w *nn.Param, wq, aq nn.Quantizer) (IntLayer, []safetensors.Tensor, error) {
 	vals := make([]float32, w.Value.Numel())
 	b.Download(w.Value, vals)
 	k := w.Value.Shape[0]
@@ -176,7 +176,7 @@ func exportSite(b engine.Backend, name string, w *nn.Param, wq, aq nn.Quantizer)
 
 // weightCodes reproduces each weight quantizer's forward pass in integers,
 // with the same float32 arithmetic as the backend's fake quantization.
-func weightCodes(b engine.Backend, q nn.Quantizer, w []float32, k int) (codes []int32, scale []float32, zp []int32, bits int, signed bool, err error) {
+func weightCodes(b engine.Storage, q nn.Quantizer, w []float32, k int) (codes []int32, scale []float32, zp []int32, bits int, signed bool, err error) {
 	codes = make([]int32, len(w))
 	switch q := q.(type) {
 	case *LSQ:
@@ -227,7 +227,7 @@ func uniformCodes(w []float32, codes []int32, scale []float32, lo, hi float32) {
 }
 
 // inputParams returns an input quantizer's grid in integer form.
-func inputParams(b engine.Backend, q nn.Quantizer) (scale float32, zp, lo, hi int32, err error) {
+func inputParams(b engine.Storage, q nn.Quantizer) (scale float32, zp, lo, hi int32, err error) {
 	switch q := q.(type) {
 	case *LSQ:
 		return download32(b, q.Step.Value)[0], 0, int32(q.lo), int32(q.hi), nil
@@ -244,7 +244,7 @@ func inputParams(b engine.Backend, q nn.Quantizer) (scale float32, zp, lo, hi in
 	return 0, 0, 0, 0, fmt.Errorf("input quantizer %T cannot be exported", q)
 }
 
-func download32(b engine.Backend, t *engine.Tensor) []float32 {
+func download32(b engine.Storage, t *engine.Tensor) []float32 {
 	v := make([]float32, t.Numel())
 	b.Download(t, v)
 	return v

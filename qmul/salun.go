@@ -63,7 +63,7 @@ func (u *unlearner) saliencyMask() error {
 // elements of all parameters jointly: those of largest gradient magnitude,
 // ties broken by position (parameters in order, then elements), as a
 // stable argsort of −|g| ranks them — the reference's rank < k rule.
-func topMasks(b engine.Backend, ps []*nn.Param, keep float64) ([]*engine.Tensor, error) {
+func topMasks(b engine.Storage, ps []*nn.Param, keep float64) ([]*engine.Tensor, error) {
 	var all []float32
 	for _, p := range ps {
 		v := make([]float32, p.Grad.Numel())

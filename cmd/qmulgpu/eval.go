@@ -29,38 +29,38 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if j.Forget != "" {
+			if j.Forget == "" {
+				return runJob(c, nil, nil, j.Accuracy, accuracyText)
+			}
+			unlearning := func() (*qmul.UnlearningReport, error) {
 				r, err := j.Unlearning()
-				if err != nil {
-					return err
+				if err == nil {
+					warnMIA(r.Metrics)
 				}
-				warnMIA(r.Metrics)
-				if c.Bool("json") {
-					return printJSON(r)
-				}
-				gap := ""
-				if r.AvgGap != nil {
-					gap = fmt.Sprintf(", avg gap %.2f", *r.AvgGap)
-				}
-				fmt.Printf("%s on %s: FA %.2f RA %.2f TA %.2f MIA %.2f%s\n", r.Checkpoint, r.Forget, r.FA, r.RA, r.TA, r.MIA, gap)
-				fmt.Println(miaFeaturesLine(r.Metrics))
-				return nil
+				return r, err
 			}
-			r, err := j.Accuracy()
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return printJSON(r)
-			}
-			val := ""
-			if r.HasVal {
-				val = fmt.Sprintf(", val %.2f%%", r.ValAcc)
-			}
-			fmt.Printf("%s on %s: train %.2f%%%s, test %.2f%%\n", r.Checkpoint, r.Dataset, r.TrainAcc, val, r.TestAcc)
-			return nil
+			return runJob(c, nil, nil, unlearning, unlearningText)
 		},
 	}
+}
+
+// accuracyText is eval's line without --forget.
+func accuracyText(r *qmul.AccuracyReport) string {
+	val := ""
+	if r.HasVal {
+		val = fmt.Sprintf(", val %.2f%%", r.ValAcc)
+	}
+	return fmt.Sprintf("%s on %s: train %.2f%%%s, test %.2f%%", r.Checkpoint, r.Dataset, r.TrainAcc, val, r.TestAcc)
+}
+
+// unlearningText is eval's two lines with --forget.
+func unlearningText(r *qmul.UnlearningReport) string {
+	gap := ""
+	if r.AvgGap != nil {
+		gap = fmt.Sprintf(", avg gap %.2f", *r.AvgGap)
+	}
+	return fmt.Sprintf("%s on %s: FA %.2f RA %.2f TA %.2f MIA %.2f%s\n%s", r.Checkpoint, r.Forget, r.FA, r.RA, r.TA, r.MIA, gap,
+		miaFeaturesLine(r.Metrics))
 }
 
 func evalJob(c *cli.Context) (*qmul.EvalJob, error) {

@@ -81,11 +81,7 @@ func importJob(c *cli.Context, b engine.Backend) (*torchimport.Job, error) {
 			return nil, fmt.Errorf("--%s is required", f)
 		}
 	}
-	ds, err := dataSpec(c)
-	if err != nil {
-		return nil, err
-	}
-	mc, err := modelConfig(c)
+	ds, mc, err := dataAndModel(c)
 	if err != nil {
 		return nil, err
 	}

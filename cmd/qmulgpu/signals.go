@@ -16,7 +16,8 @@ type lineBreaker interface {
 }
 
 // onSignal makes SIGINT and SIGTERM end the process with one line on
-// stderr — the signal, then what abandon says was kept and how to go on —
+// stderr — the signal, then what abandon (when not nil) says was kept and
+// how to go on —
 // after ending the progress display's open line, with the shell's status
 // for the signal (130, 143). The returned function stops listening.
 func onSignal(p train.Progress, abandon func() string) (stop func()) {
@@ -29,7 +30,11 @@ func onSignal(p train.Progress, abandon func() string) (stop func()) {
 			if lb, ok := p.(lineBreaker); ok {
 				lb.Break()
 			}
-			fmt.Fprintf(os.Stderr, "qmulgpu: stopped by %s; %s\n", signalName(sig), abandon())
+			if abandon != nil {
+				fmt.Fprintf(os.Stderr, "qmulgpu: stopped by %s; %s\n", signalName(sig), abandon())
+			} else {
+				fmt.Fprintf(os.Stderr, "qmulgpu: stopped by %s\n", signalName(sig))
+			}
 			os.Exit(128 + int(sig.(syscall.Signal)))
 		case <-done:
 		}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -77,6 +75,16 @@ func recipe(c *cli.Context, dataset, arch string) (train.Recipe, error) {
 	return r, r.Validate()
 }
 
+// dataAndModel reads the data set's and the model's flags.
+func dataAndModel(c *cli.Context) (train.DataSpec, models.Config, error) {
+	ds, err := dataSpec(c)
+	if err != nil {
+		return ds, models.Config{}, err
+	}
+	mc, err := modelConfig(c)
+	return ds, mc, err
+}
+
 func modelFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "model", Usage: "architecture: " + strings.Join(models.Names(), ", ")},
@@ -119,18 +127,10 @@ func trainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			stop := onSignal(job.Progress, job.Abandon)
-			res, err := job.Run()
-			stop()
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			fmt.Printf("%s %s on %s: test accuracy %.2f%% (train %.2f%%) in %.1fs on %s\n",
-				res.Model.Arch, res.Data.Dataset, res.Backend, res.TestAcc, res.TrainAcc, res.Phases["total"], res.Device)
-			return nil
+			return runJob(c, job.Progress, job.Abandon, job.Run, func(res *train.Result) string {
+				return fmt.Sprintf("%s %s on %s: test accuracy %.2f%% (train %.2f%%) in %.1fs on %s",
+					res.Model.Arch, res.Data.Dataset, res.Backend, res.TestAcc, res.TrainAcc, res.Phases["total"], res.Device)
+			})
 		},
 	}
 }
@@ -139,11 +139,7 @@ func trainJob(c *cli.Context) (*train.Job, error) {
 	if c.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", c.Args().First())
 	}
-	ds, err := dataSpec(c)
-	if err != nil {
-		return nil, err
-	}
-	mc, err := modelConfig(c)
+	ds, mc, err := dataAndModel(c)
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +176,4 @@ func trainJob(c *cli.Context) (*train.Job, error) {
 		Meta:          map[string]string{qat.MetaKey: q.Meta()},
 		Prepare:       func(m *models.Model) error { return qat.Apply(b, m, q) },
 		Command:       commandLine(), Backend: b, Threads: c.Int("threads"), Progress: newProgress(c.Bool("quiet"))}, nil
-}
-
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

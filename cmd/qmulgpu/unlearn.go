@@ -49,28 +49,31 @@ func unlearnCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			stop := onSignal(j.Progress, j.Abandon)
-			res, err := j.Run()
-			stop()
-			if err != nil {
-				return err
+			run := func() (*qmul.Result, error) {
+				res, err := j.Run()
+				if err == nil {
+					warnMIA(res.Metrics)
+				}
+				return res, err
 			}
-			warnMIA(res.Metrics)
-			if c.Bool("json") {
-				return printJSON(res)
-			}
-			gap := ""
-			if res.AvgGap != nil {
-				gap = fmt.Sprintf(", avg gap %.2f", *res.AvgGap)
-			}
-			if s := res.Search; s != nil {
-				fmt.Printf("lr %g chosen by %s among %d rates tried%s (all in metrics.json)\n", s.Chosen, s.Select, len(s.Candidates), plateauWarning(s.Plateau))
-			}
-			fmt.Printf("%s on %s (%s): FA %.2f RA %.2f TA %.2f MIA %.2f%s, RTE %.1fs\n",
-				res.Method, res.Forget, res.Quant, res.FA, res.RA, res.TA, res.MIA, gap, res.RTE)
-			return nil
+			return runJob(c, j.Progress, j.Abandon, run, unlearnText)
 		},
 	}
+}
+
+// unlearnText is unlearn's line, after the learning rate's when --lr auto
+// searched it.
+func unlearnText(res *qmul.Result) string {
+	gap, search := "", ""
+	if res.AvgGap != nil {
+		gap = fmt.Sprintf(", avg gap %.2f", *res.AvgGap)
+	}
+	if s := res.Search; s != nil {
+		search = fmt.Sprintf("lr %g chosen by %s among %d rates tried%s (all in metrics.json)\n",
+			s.Chosen, s.Select, len(s.Candidates), plateauWarning(s.Plateau))
+	}
+	return fmt.Sprintf("%s%s on %s (%s): FA %.2f RA %.2f TA %.2f MIA %.2f%s, RTE %.1fs",
+		search, res.Method, res.Forget, res.Quant, res.FA, res.RA, res.TA, res.MIA, gap, res.RTE)
 }
 
 func unlearnJob(c *cli.Context) (*qmul.Job, error) {

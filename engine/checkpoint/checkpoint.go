@@ -46,7 +46,7 @@ type Contents struct {
 var Version = "dev"
 
 // Encode turns a model into a safetensors file.
-func Encode(b engine.Backend, m *models.Model, c Contents) (*safetensors.File, error) {
+func Encode(b engine.Storage, m *models.Model, c Contents) (*safetensors.File, error) {
 	meta := map[string]string{}
 	for k, v := range c.Meta {
 		meta[k] = v
@@ -86,7 +86,7 @@ func Encode(b engine.Backend, m *models.Model, c Contents) (*safetensors.File, e
 }
 
 // Save writes a model atomically to path.
-func Save(path string, b engine.Backend, m *models.Model, c Contents) error {
+func Save(path string, b engine.Storage, m *models.Model, c Contents) error {
 	f, err := Encode(b, m, c)
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ func Save(path string, b engine.Backend, m *models.Model, c Contents) error {
 // holds them (parallel to the parameters; nil entries for missing ones).
 // Every parameter and state must be present with the right type and shape,
 // and the file may hold nothing else.
-func Restore(f *safetensors.File, b engine.Backend, m *models.Model) (momentum [][]float32, err error) {
+func Restore(f *safetensors.File, b engine.Storage, m *models.Model) (momentum [][]float32, err error) {
 	byName := map[string]*safetensors.Tensor{}
 	for i := range f.Tensors {
 		byName[f.Tensors[i].Name] = &f.Tensors[i]
@@ -180,7 +180,7 @@ func Restore(f *safetensors.File, b engine.Backend, m *models.Model) (momentum [
 }
 
 // FloatTensor downloads a float tensor and lays it out as PyTorch does.
-func FloatTensor(b engine.Backend, name string, t *engine.Tensor, l nn.Layout) safetensors.Tensor {
+func FloatTensor(b engine.Storage, name string, t *engine.Tensor, l nn.Layout) safetensors.Tensor {
 	v := make([]float32, t.Numel())
 	b.Download(t, v)
 	shape := append([]int(nil), t.Shape...)
@@ -196,7 +196,7 @@ func FloatTensor(b engine.Backend, name string, t *engine.Tensor, l nn.Layout) s
 
 // LoadFloat checks a file tensor against a model tensor and uploads it,
 // converting from PyTorch's layout.
-func LoadFloat(b engine.Backend, t *safetensors.Tensor, dst *engine.Tensor, l nn.Layout) error {
+func LoadFloat(b engine.Storage, t *safetensors.Tensor, dst *engine.Tensor, l nn.Layout) error {
 	want := append([]int(nil), dst.Shape...)
 	if l.Kind == nn.ConvKRSC {
 		want = []int{dst.Shape[0], l.Dims[2], l.Dims[0], l.Dims[1]}

@@ -14,14 +14,13 @@ type activationArgs struct {
 
 // Activate implements engine.Backend.
 func (b *Backend) Activate(act engine.Activation, x, alpha, y *engine.Tensor) {
-	checkSame("activate", x, y)
+	must(engine.CheckActivate(act, x, alpha, y))
 	dispatch(b, opActivation, x.DType, activationArgs{act: act, x: x, alpha: alpha, y: y}, activate[float32], activate[float64])
 }
 
 // ActivateBackward implements engine.Backend.
 func (b *Backend) ActivateBackward(act engine.Activation, x, alpha, dy, dx, dalpha *engine.Tensor) {
-	checkSame("activate backward", x, dy)
-	checkSame("activate backward", x, dx)
+	must(engine.CheckActivateBackward(act, x, alpha, dy, dx, dalpha))
 	dispatch(b, opActivation, x.DType, activationArgs{act: act, x: x, alpha: alpha, dy: dy, dx: dx, dalpha: dalpha},
 		activateBackward[float32], activateBackward[float64])
 }

@@ -8,11 +8,13 @@ import (
 
 // BatchNorm implements engine.Backend.
 func (b *Backend) BatchNorm(a engine.BatchNormArgs) {
+	must(engine.CheckBatchNorm(a, false))
 	dispatch(b, opBatchNorm, a.X.DType, a, batchNorm[float32], batchNorm[float64])
 }
 
 // BatchNormBackward implements engine.Backend.
 func (b *Backend) BatchNormBackward(a engine.BatchNormArgs) {
+	must(engine.CheckBatchNorm(a, true))
 	dispatch(b, opBatchNorm, a.X.DType, a, batchNormBackward[float32], batchNormBackward[float64])
 }
 

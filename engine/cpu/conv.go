@@ -52,18 +52,6 @@ func (b *Backend) winograd(g engine.ConvGeom) *winograd {
 	return winogradFor(g)
 }
 
-func checkConv(x, w, y *engine.Tensor, g engine.ConvGeom) {
-	if err := g.Validate(); err != nil {
-		panic("cpu: " + err.Error())
-	}
-	want := [][]int{{g.N, g.H, g.W, g.C}, {g.K, g.R, g.S, g.C / g.Groups}, {g.N, g.OutH(), g.OutW(), g.K}}
-	for i, t := range []*engine.Tensor{x, w, y} {
-		if t != nil && engine.Numel(t.Shape) != engine.Numel(want[i]) {
-			panic(fmt.Sprintf("cpu: conv %+v: operand %d is %v, want %v", g, i, t, want[i]))
-		}
-	}
-}
-
 func isDepthwise(g engine.ConvGeom) bool {
 	return g.Groups > 1 && g.Groups == g.C && g.Groups == g.K
 }
@@ -82,15 +70,14 @@ type convArgs struct {
 
 // Conv2d implements engine.Backend.
 func (b *Backend) Conv2d(x, w, y *engine.Tensor, g engine.ConvGeom) {
-	checkConv(x, w, y, g)
+	must(engine.CheckConv("conv", x, w, y, g))
 	dispatch(b, opConvForward, x.DType, convArgs{x: x, w: w, y: y, g: g}, convForward[float32], convForward[float64])
 }
 
 // Conv2dBackward implements engine.Backend: the input gradient (when dx is
 // given) and the weight gradient are two passes, timed as two op families.
 func (b *Backend) Conv2dBackward(x, w, dy, dx, dw *engine.Tensor, g engine.ConvGeom) {
-	checkConv(x, w, dy, g)
-	checkConv(dx, dw, nil, g)
+	must(engine.CheckConvBackward(x, w, dy, dx, dw, g))
 	a := convArgs{x: x, w: w, dy: dy, dx: dx, dw: dw, g: g}
 	if dx != nil {
 		dispatch(b, opConvData, x.DType, a, convData[float32], convData[float64])

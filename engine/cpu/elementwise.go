@@ -38,7 +38,7 @@ func fill[T any](b *Backend, x []T, v T) {
 
 // Copy implements engine.Backend.
 func (b *Backend) Copy(dst, src *engine.Tensor) {
-	checkSame("copy", dst, src)
+	must(engine.CheckLike("copy", "src", src, dst))
 	defer b.span(opElementwise)()
 	switch dst.DType {
 	case engine.Float32:
@@ -90,7 +90,7 @@ func scaleRows[T float](c []T, m, n, ld int, beta T) {
 
 // Axpy implements engine.Backend.
 func (b *Backend) Axpy(a float64, x, y *engine.Tensor) {
-	checkSame("axpy", x, y)
+	must(engine.CheckLike("axpy", "y", y, x))
 	dispatch(b, opElementwise, x.DType, vectorArgs{a: a, x: x, y: y}, axpy[float32], axpy[float64])
 }
 
@@ -106,8 +106,7 @@ func axpy[T float](b *Backend, v vectorArgs) {
 
 // Add implements engine.Backend.
 func (b *Backend) Add(dst, x, y *engine.Tensor) {
-	checkSame("add", dst, x)
-	checkSame("add", dst, y)
+	must(engine.CheckAdd(dst, x, y))
 	dispatch(b, opElementwise, dst.DType, vectorArgs{dst: dst, x: x, y: y}, add[float32], add[float64])
 }
 
@@ -123,10 +122,8 @@ func add[T float](b *Backend, v vectorArgs) {
 
 // Gather implements engine.Backend.
 func (b *Backend) Gather(dst, src, index *engine.Tensor) {
+	must(engine.CheckGather(dst, src, index))
 	idx := I32(index)
-	if dst.DType != src.DType || dst.Rows() != len(idx) || dst.Cols() != src.Cols() {
-		panic(fmt.Sprintf("cpu: gather %v from %v by %v", dst, src, index))
-	}
 	defer b.span(opGather)()
 	switch dst.DType {
 	case engine.Float32:
@@ -149,9 +146,11 @@ func gatherRows[T any](dst, src []T, idx []int32, cols, rows int) {
 	}
 }
 
-func checkSame(op string, a, b *engine.Tensor) {
-	if a.DType != b.DType || a.Numel() != b.Numel() {
-		panic(fmt.Sprintf("cpu: %s of %v and %v", op, a, b))
+// must panics with err, a failed precondition of an op (engine's Check
+// functions), unless it is nil.
+func must(err error) {
+	if err != nil {
+		panic("cpu: " + err.Error())
 	}
 }
 

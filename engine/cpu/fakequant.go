@@ -51,11 +51,13 @@ func (b *Backend) channels(n, ch int, fn func(w, c, lo, hi int)) int {
 
 // FakeQuant implements engine.Backend.
 func (b *Backend) FakeQuant(a engine.FakeQuantArgs) {
+	must(engine.CheckFakeQuant(a, false))
 	dispatch(b, opQuant, a.X.DType, a, fakeQuant[float32], fakeQuant[float64])
 }
 
 // FakeQuantBackward implements engine.Backend.
 func (b *Backend) FakeQuantBackward(a engine.FakeQuantArgs) {
+	must(engine.CheckFakeQuant(a, true))
 	dispatch(b, opQuant, a.X.DType, a, fakeQuantBackward[float32], fakeQuantBackward[float64])
 }
 
@@ -172,6 +174,7 @@ func fakeQuantGrad[T float](x, dy, dx []T, s, z, lo, hi T, accumulate bool) (in,
 
 // Observe implements engine.Backend.
 func (b *Backend) Observe(a engine.ObserveArgs) {
+	must(engine.CheckObserve(a))
 	dispatch(b, opQuant, a.X.DType, a, observe[float32], observe[float64])
 }
 
@@ -216,11 +219,13 @@ func observe[T float](b *Backend, a engine.ObserveArgs) {
 
 // DoReFaWeights implements engine.Backend.
 func (b *Backend) DoReFaWeights(a engine.DoReFaArgs) {
+	must(engine.CheckDoReFa(a, false))
 	dispatch(b, opQuant, a.W.DType, a, dorefa[float32], dorefa[float64])
 }
 
 // DoReFaWeightsBackward implements engine.Backend.
 func (b *Backend) DoReFaWeightsBackward(a engine.DoReFaArgs) {
+	must(engine.CheckDoReFa(a, true))
 	dispatch(b, opQuant, a.W.DType, a, dorefaBackward[float32], dorefaBackward[float64])
 }
 

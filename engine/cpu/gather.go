@@ -8,6 +8,7 @@ import (
 
 // GatherImages implements engine.Backend.
 func (b *Backend) GatherImages(a engine.GatherArgs) {
+	must(engine.CheckGatherImages(a))
 	defer b.span(opGather)()
 	src := U8(a.Src)
 	idx := I32(a.Index)
@@ -19,9 +20,6 @@ func (b *Backend) GatherImages(a engine.GatherArgs) {
 		flip = I32(a.Flip)
 	}
 	h, w, c := a.Src.Shape[1], a.Src.Shape[2], a.Src.Shape[3]
-	if a.Out.Numel() != len(idx)*h*w*c || len(a.Mean) != c || len(a.Std) != c {
-		panic(fmt.Sprintf("cpu: gather images %v into %v", a.Src, a.Out))
-	}
 	// Normalisation as one multiply-add per pixel: v·scale + shift.
 	scale, shift := make([]float32, 256*c), make([]float32, c)
 	for ch := 0; ch < c; ch++ {

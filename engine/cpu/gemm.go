@@ -1,10 +1,6 @@
 package cpu
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // gemm dispatches to sgemm or dgemm.
 func gemm[T float](ta, tb bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
@@ -27,9 +23,7 @@ type gemmArgs struct {
 // Gemm implements engine.Backend. Large products are split by rows of c
 // across goroutines.
 func (b *Backend) Gemm(ta, tb bool, m, n, k int, alpha float64, a, bm *engine.Tensor, beta float64, c *engine.Tensor) {
-	if a.Numel() != m*k || bm.Numel() != k*n || c.Numel() != m*n {
-		panic(fmt.Sprintf("cpu: gemm %dx%dx%d with %v, %v, %v", m, n, k, a, bm, c))
-	}
+	must(engine.CheckGemm(m, n, k, a, bm, c))
 	dispatch(b, opLinear, c.DType, gemmArgs{ta: ta, tb: tb, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: bm, c: c},
 		gemmRows[float32], gemmRows[float64])
 }
@@ -57,6 +51,7 @@ func gemmRows[T float](b *Backend, g gemmArgs) {
 
 // AddBias implements engine.Backend.
 func (b *Backend) AddBias(y, bias *engine.Tensor) {
+	must(engine.CheckBias("add bias", y, bias))
 	dispatch(b, opLinear, y.DType, vectorArgs{y: y, x: bias}, addBias[float32], addBias[float64])
 }
 
@@ -76,6 +71,7 @@ func addBias[T float](b *Backend, v vectorArgs) {
 
 // BiasGrad implements engine.Backend.
 func (b *Backend) BiasGrad(dy, db *engine.Tensor) {
+	must(engine.CheckBias("bias grad", dy, db))
 	dispatch(b, opLinear, dy.DType, vectorArgs{x: dy, y: db}, biasGrad[float32], biasGrad[float64])
 }
 

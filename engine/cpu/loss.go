@@ -9,6 +9,7 @@ import (
 
 // SoftmaxCrossEntropy implements engine.Backend.
 func (b *Backend) SoftmaxCrossEntropy(a engine.LossArgs) {
+	must(engine.CheckSoftmaxCrossEntropy(a))
 	dispatch(b, opLoss, a.Logits.DType, a, softmaxCrossEntropy[float32], softmaxCrossEntropy[float64])
 }
 

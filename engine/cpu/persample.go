@@ -16,7 +16,7 @@ func ghostCheaper(pixels, rsc, k int) bool { return pixels*(rsc+k) < rsc*k }
 
 // ConvPerSampleSqNorm implements engine.Backend.
 func (b *Backend) ConvPerSampleSqNorm(x, dy, out *engine.Tensor, g engine.ConvGeom) {
-	checkConv(x, nil, dy, g)
+	must(engine.CheckConvPerSample(x, dy, out, g))
 	res := make([]float64, g.N)
 	dispatch(b, opPerSample, x.DType, convArgs{x: x, dy: dy, g: g, norms: res}, convPerSample[float32], convPerSample[float64])
 	storeFloats(out, res)
@@ -74,6 +74,7 @@ func convPerSample[T float](b *Backend, a convArgs) {
 
 // BatchNormPerSampleSqNorm implements engine.Backend.
 func (b *Backend) BatchNormPerSampleSqNorm(a engine.BatchNormArgs, n int, outGamma, outBeta *engine.Tensor) {
+	must(engine.CheckBatchNormPerSample(a, n, outGamma, outBeta))
 	p := bnPerSampleArgs{BatchNormArgs: a, gamma: make([]float64, n), beta: make([]float64, n)}
 	dispatch(b, opPerSample, a.X.DType, p, bnPerSample[float32], bnPerSample[float64])
 	storeFloats(outGamma, p.gamma)

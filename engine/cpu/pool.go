@@ -1,21 +1,16 @@
 package cpu
 
-import (
-	"fmt"
-
-	"github.com/qmulgpu/qmulgpu/engine"
-)
+import "github.com/qmulgpu/qmulgpu/engine"
 
 // Pool2d implements engine.Backend.
 func (b *Backend) Pool2d(kind engine.PoolKind, x, y, argmax *engine.Tensor, g engine.PoolGeom) {
-	if x.Numel() != g.N*g.H*g.W*g.C || y.Numel() != g.N*g.OutH()*g.OutW()*g.C {
-		panic(fmt.Sprintf("cpu: pool %+v with %v, %v", g, x, y))
-	}
+	must(engine.CheckPool("pool", kind, x, y, argmax, g))
 	dispatch(b, opPool, x.DType, poolArgs{kind: kind, x: x, y: y, argmax: argmax, g: g}, pool[float32], pool[float64])
 }
 
 // Pool2dBackward implements engine.Backend.
 func (b *Backend) Pool2dBackward(kind engine.PoolKind, dy, argmax, dx *engine.Tensor, g engine.PoolGeom) {
+	must(engine.CheckPool("pool backward", kind, dx, dy, argmax, g))
 	dispatch(b, opPool, dy.DType, poolArgs{kind: kind, dy: dy, argmax: argmax, dx: dx, g: g}, poolBackward[float32], poolBackward[float64])
 }
 
@@ -131,11 +126,13 @@ func poolBackward[T float](b *Backend, a poolArgs) {
 
 // GlobalAvgPool implements engine.Backend.
 func (b *Backend) GlobalAvgPool(x, y *engine.Tensor) {
+	must(engine.CheckGlobalAvgPool("global average pool", x, y))
 	dispatch(b, opPool, x.DType, poolArgs{x: x, y: y}, globalAvgPool[float32], globalAvgPool[float64])
 }
 
 // GlobalAvgPoolBackward implements engine.Backend.
 func (b *Backend) GlobalAvgPoolBackward(dy, dx *engine.Tensor) {
+	must(engine.CheckGlobalAvgPool("global average pool backward", dx, dy))
 	dispatch(b, opPool, dy.DType, poolArgs{dy: dy, dx: dx}, globalAvgPoolBackward[float32], globalAvgPoolBackward[float64])
 }
 

@@ -11,6 +11,7 @@ type reduceArgs struct {
 
 // SumSquares implements engine.Backend.
 func (b *Backend) SumSquares(ts []*engine.Tensor, out *engine.Tensor) {
+	must(engine.CheckDot("sum of squares", ts, ts, out))
 	res := make([]float64, len(ts))
 	for i, t := range ts {
 		dispatch(b, opReduce, t.DType, reduceArgs{x: t, out: res[i : i+1]}, sumSquares[float32], sumSquares[float64])
@@ -38,9 +39,9 @@ func sumSquares[T float](b *Backend, a reduceArgs) {
 
 // Dot implements engine.Backend.
 func (b *Backend) Dot(as, bs []*engine.Tensor, out *engine.Tensor) {
+	must(engine.CheckDot("dot", as, bs, out))
 	res := make([]float64, len(as))
 	for i := range as {
-		checkSame("dot", as[i], bs[i])
 		dispatch(b, opReduce, as[i].DType, reduceArgs{x: as[i], y: bs[i], out: res[i : i+1]}, dot[float32], dot[float64])
 	}
 	storeFloats(out, res)
@@ -78,6 +79,7 @@ func storeFloats(out *engine.Tensor, v []float64) {
 
 // RowSqNorm implements engine.Backend.
 func (b *Backend) RowSqNorm(x, out *engine.Tensor) {
+	must(engine.CheckRowSqNorm(x, out))
 	res := make([]float64, x.Rows())
 	dispatch(b, opReduce, x.DType, reduceArgs{x: x, out: res}, rowSqNorm[float32], rowSqNorm[float64])
 	storeFloats(out, res)

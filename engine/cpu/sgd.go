@@ -4,6 +4,7 @@ import "github.com/qmulgpu/qmulgpu/engine"
 
 // SGD implements engine.Backend.
 func (b *Backend) SGD(a engine.SGDArgs) {
+	must(engine.CheckSGD(a))
 	dispatch(b, opSGD, a.Param.DType, a, sgd[float32], sgd[float64])
 }
 

@@ -9,7 +9,7 @@ import (
 
 // AddSign implements engine.Backend.
 func (b *Backend) AddSign(a float64, x, y *engine.Tensor) {
-	checkSame("add sign", x, y)
+	must(engine.CheckLike("add sign", "y", y, x))
 	dispatch(b, opElementwise, x.DType, vectorArgs{a: a, x: x, y: y}, addSign[float32], addSign[float64])
 }
 
@@ -29,7 +29,7 @@ func addSign[T float](b *Backend, v vectorArgs) {
 
 // AddSqrt implements engine.Backend.
 func (b *Backend) AddSqrt(dst, src *engine.Tensor) {
-	checkSame("add sqrt", dst, src)
+	must(engine.CheckLike("add sqrt", "src", src, dst))
 	dispatch(b, opElementwise, dst.DType, vectorArgs{dst: dst, x: src}, addSqrt[float32], addSqrt[float64])
 }
 
@@ -60,6 +60,7 @@ func softmaxRow[T float](z []T, p []float64) (logSum, zmax float64) {
 
 // SimilarLabels implements engine.Backend.
 func (b *Backend) SimilarLabels(logits, labels, out *engine.Tensor) {
+	must(engine.CheckSimilarLabels(logits, labels, out))
 	dispatch(b, opLoss, logits.DType, engine.LossArgs{Logits: logits, Labels: labels, Pred: out}, similarLabels[float32], similarLabels[float64])
 }
 
@@ -90,6 +91,7 @@ func similarLabels[T float](b *Backend, a engine.LossArgs) {
 
 // SoftmaxEntropy implements engine.Backend.
 func (b *Backend) SoftmaxEntropy(a engine.LossArgs) {
+	must(engine.CheckSoftmaxEntropy(a))
 	dispatch(b, opLoss, a.Logits.DType, a, softmaxEntropy[float32], softmaxEntropy[float64])
 }
 

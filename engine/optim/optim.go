@@ -24,7 +24,7 @@ type SGD struct {
 }
 
 // NewSGD makes an optimiser over params; momentum buffers start at zero.
-func NewSGD(b engine.Backend, params []*nn.Param, momentum, weightDecay float64, nesterov bool) *SGD {
+func NewSGD(b engine.Storage, params []*nn.Param, momentum, weightDecay float64, nesterov bool) *SGD {
 	o := &SGD{Momentum: momentum, WeightDecay: weightDecay, Nesterov: nesterov, params: params}
 	o.bufs = make([]*engine.Tensor, len(params))
 	o.masks = make([]*engine.Tensor, len(params))
@@ -51,11 +51,11 @@ func (o *SGD) SetMask(i int, mask *engine.Tensor) { o.masks[i] = mask }
 
 // Step applies one update with learning rate lr and leaves the gradients
 // untouched.
-func (o *SGD) Step(b engine.Backend, lr float64) { o.ScaledStep(b, lr, 1) }
+func (o *SGD) Step(b engine.SGDOps, lr float64) { o.ScaledStep(b, lr, 1) }
 
 // ScaledStep is Step with the gradients multiplied by scale (weight decay
 // unscaled), as if the loss had been multiplied by scale.
-func (o *SGD) ScaledStep(b engine.Backend, lr, scale float64) {
+func (o *SGD) ScaledStep(b engine.SGDOps, lr, scale float64) {
 	for i, p := range o.params {
 		b.SGD(engine.SGDArgs{Param: p.Value, Grad: p.Grad, Buf: o.bufs[i], Mask: o.masks[i],
 			LR: lr, Momentum: o.Momentum, WeightDecay: o.WeightDecay, GradScale: scale, Nesterov: o.Nesterov})

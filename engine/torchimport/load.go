@@ -86,7 +86,7 @@ func expected(m *models.Model) []slot {
 // whole numbers; a tensor is decoded only once its shape is known to be the
 // model's. The values then pass the checks of loading a checkpoint
 // (checkpoint.CheckValues: finite, in their domains) before m is changed.
-func Load(c *Checkpoint, b engine.Backend, m *models.Model, norm Normalization) (*Report, error) {
+func Load(c *Checkpoint, b engine.Storage, m *models.Model, norm Normalization) (*Report, error) {
 	r := &Report{Format: c.Format, Key: c.Key}
 	file, err := unwrap(c, r)
 	if err != nil {

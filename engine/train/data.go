@@ -10,6 +10,13 @@ import (
 	"github.com/qmulgpu/qmulgpu/engine"
 )
 
+// BatchOps are the ops that assemble minibatches on a backend.
+type BatchOps interface {
+	engine.Storage
+	engine.ElementwiseOps
+	engine.GatherOps
+}
+
 // DeviceData is a data set resident on a backend: uint8 images, int32
 // labels and the normalisation constants.
 type DeviceData struct {
@@ -23,7 +30,7 @@ type DeviceData struct {
 }
 
 // Upload copies a data set to the backend.
-func Upload(b engine.Backend, ds *data.Dataset) *DeviceData {
+func Upload(b engine.Storage, ds *data.Dataset) *DeviceData {
 	mean, std := data.Stats(ds.Name)
 	d := &DeviceData{Name: ds.Name, HostLabels: ds.Labels, N: ds.N, H: ds.H, W: ds.W, C: ds.C,
 		Classes: ds.Classes, Mean: mean, Std: std}
@@ -35,7 +42,7 @@ func Upload(b engine.Backend, ds *data.Dataset) *DeviceData {
 }
 
 // Free releases the backend memory.
-func (d *DeviceData) Free(b engine.Backend) {
+func (d *DeviceData) Free(b engine.Storage) {
 	b.Free(d.Images)
 	b.Free(d.Labels)
 }
@@ -88,14 +95,14 @@ type Batch struct {
 }
 
 // Free releases the batch's tensors.
-func (bt *Batch) Free(b engine.Backend) {
+func (bt *Batch) Free(b engine.Storage) {
 	b.Free(bt.X)
 	b.Free(bt.Y)
 }
 
 // Load assembles the batch of a plan on the backend; labels overrides the
 // data set's labels when non-nil (an Int32 [N] tensor, for relabelled sets).
-func (d *DeviceData) Load(b engine.Backend, p Plan, aug data.Augmentation, labels *engine.Tensor) *Batch {
+func (d *DeviceData) Load(b BatchOps, p Plan, aug data.Augmentation, labels *engine.Tensor) *Batch {
 	n := len(p.Index)
 	upload := func(v []int32, shape ...int) *engine.Tensor {
 		if v == nil {
@@ -129,7 +136,7 @@ func (d *DeviceData) Load(b engine.Backend, p Plan, aug data.Augmentation, label
 // works on the current one; otherwise Next assembles it.
 type Batches struct {
 	d      *DeviceData
-	b      engine.Backend
+	b      BatchOps
 	plans  []Plan
 	aug    data.Augmentation
 	labels *engine.Tensor
@@ -140,7 +147,7 @@ type Batches struct {
 
 // Iterate starts an iteration over plans; labels overrides the data set's
 // labels when non-nil. The caller frees each batch and calls Close.
-func (d *DeviceData) Iterate(b engine.Backend, plans []Plan, aug data.Augmentation, labels *engine.Tensor) *Batches {
+func (d *DeviceData) Iterate(b BatchOps, plans []Plan, aug data.Augmentation, labels *engine.Tensor) *Batches {
 	it := &Batches{d: d, b: b, plans: plans, aug: aug, labels: labels}
 	if c, ok := b.(engine.Concurrent); ok && c.ConcurrentSafe() {
 		it.ahead = make(chan *Batch, 1)

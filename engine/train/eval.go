@@ -96,12 +96,12 @@ type lossOutputs struct {
 	loss, conf, entropy, pred *engine.Tensor
 }
 
-func newLossOutputs(b engine.Backend, n int) lossOutputs {
+func newLossOutputs(b engine.Storage, n int) lossOutputs {
 	return lossOutputs{loss: b.Alloc(engine.Float32, n), conf: b.Alloc(engine.Float32, n),
 		entropy: b.Alloc(engine.Float32, n), pred: b.Alloc(engine.Int32, n)}
 }
 
-func (l lossOutputs) download(b engine.Backend, o *Outputs, at int) {
+func (l lossOutputs) download(b engine.Storage, o *Outputs, at int) {
 	k := l.loss.Numel()
 	b.Download(l.loss, o.Loss[at:at+k])
 	b.Download(l.conf, o.Conf[at:at+k])
@@ -109,7 +109,7 @@ func (l lossOutputs) download(b engine.Backend, o *Outputs, at int) {
 	b.Download(l.pred, o.Pred[at:at+k])
 }
 
-func (l lossOutputs) free(b engine.Backend) {
+func (l lossOutputs) free(b engine.Storage) {
 	b.Free(l.loss)
 	b.Free(l.conf)
 	b.Free(l.entropy)

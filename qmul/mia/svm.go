@@ -125,35 +125,9 @@ func (s SVC) Fit(x [][]float64, y []int) (*Model, error) {
 
 // fit is Fit with errors not prefixed by the function.
 func (s SVC) fit(x [][]float64, y []int) (*Model, error) {
-	if len(x) == 0 {
-		return nil, errors.New("no training samples")
-	}
-	if len(x) != len(y) {
-		return nil, fmt.Errorf("%d samples but %d labels", len(x), len(y))
-	}
-	if !(s.C > 0) || math.IsInf(s.C, 0) {
-		return nil, fmt.Errorf("C = %v, want a positive finite value", s.C)
-	}
-	if !(s.Gamma >= 0) || math.IsInf(s.Gamma, 0) {
-		return nil, fmt.Errorf("gamma = %v, want a nonnegative finite value", s.Gamma)
-	}
-	if !(s.Tol >= 0) || math.IsInf(s.Tol, 0) {
-		return nil, fmt.Errorf("tol = %v, want a nonnegative finite value", s.Tol)
-	}
-	if s.CacheBytes < 0 || s.MaxIter < 0 {
-		return nil, fmt.Errorf("negative cache size %d or iteration limit %d", s.CacheBytes, s.MaxIter)
-	}
-	d := len(x[0])
-	if d == 0 {
-		return nil, errors.New("samples have no features")
-	}
-	if err := checkSamples(x, d); err != nil {
+	d, err := s.check(x, y)
+	if err != nil {
 		return nil, err
-	}
-	for i, l := range y {
-		if l != 0 && l != 1 {
-			return nil, fmt.Errorf("label %d of sample %d, want 0 or 1", l, i)
-		}
 	}
 	gamma := s.Gamma
 	if gamma == 0 {
@@ -184,19 +158,65 @@ func (s SVC) fit(x [][]float64, y []int) (*Model, error) {
 	sol := newSolver(newKernelCache(p.x, d, gamma, cacheBytes), p.y, bound)
 	converged := sol.solve(tol, maxIter)
 
-	// Share each variable's α equally among its samples. The solver's
-	// labels are libsvm's, +1 for label 0, so the dual coefficients and
-	// the intercept of scikit-learn's convention are the negated ones.
 	m := &Model{Intercept: -sol.intercept(p.count), Gamma: gamma, NFeatures: d, NIter: sol.iter}
+	m.setSupport(x, y, p, sol.alpha, bound, s.C)
+	if !converged {
+		return m, fmt.Errorf("%w after %d iterations", ErrNotConverged, sol.iter)
+	}
+	return m, nil
+}
+
+// check reports parameters or samples Fit cannot use, and returns the
+// number of features.
+func (s SVC) check(x [][]float64, y []int) (int, error) {
+	if len(x) == 0 {
+		return 0, errors.New("no training samples")
+	}
+	if len(x) != len(y) {
+		return 0, fmt.Errorf("%d samples but %d labels", len(x), len(y))
+	}
+	if !(s.C > 0) || math.IsInf(s.C, 0) {
+		return 0, fmt.Errorf("C = %v, want a positive finite value", s.C)
+	}
+	if !(s.Gamma >= 0) || math.IsInf(s.Gamma, 0) {
+		return 0, fmt.Errorf("gamma = %v, want a nonnegative finite value", s.Gamma)
+	}
+	if !(s.Tol >= 0) || math.IsInf(s.Tol, 0) {
+		return 0, fmt.Errorf("tol = %v, want a nonnegative finite value", s.Tol)
+	}
+	if s.CacheBytes < 0 || s.MaxIter < 0 {
+		return 0, fmt.Errorf("negative cache size %d or iteration limit %d", s.CacheBytes, s.MaxIter)
+	}
+	d := len(x[0])
+	if d == 0 {
+		return 0, errors.New("samples have no features")
+	}
+	if err := checkSamples(x, d); err != nil {
+		return 0, err
+	}
+	for i, l := range y {
+		if l != 0 && l != 1 {
+			return 0, fmt.Errorf("label %d of sample %d, want 0 or 1", l, i)
+		}
+	}
+	return d, nil
+}
+
+// setSupport fills m's support vectors and dual coefficients from the
+// solution alpha of the merged problem p: each variable's α is shared
+// equally among its samples. The solver's labels are libsvm's, +1 for
+// label 0, so the dual coefficients of scikit-learn's convention are the
+// negated ones; label-0 support vectors come first, as libsvm orders them.
+func (m *Model) setSupport(x [][]float64, y []int, p merged, alpha, bound []float64, c float64) {
 	for _, label := range []int{0, 1} {
 		for i, v := range p.variable {
-			a := sol.alpha[v]
+			a := alpha[v]
 			if y[i] != label || a == 0 {
 				continue
 			}
 			switch a {
 			case bound[v]:
-				a = s.C
+				a = c
 			default:
 				a /= p.count[v]
 			}
@@ -204,16 +224,13 @@ func (s SVC) fit(x [][]float64, y []int) (*Model, error) {
 			m.DualCoef = append(m.DualCoef, -p.y[v]*a)
 		}
 	}
+	d := m.NFeatures
 	svs := make([]float64, len(m.Support)*d)
 	m.SupportVectors = make([][]float64, len(m.Support))
 	for k, i := range m.Support {
 		m.SupportVectors[k] = svs[k*d : (k+1)*d : (k+1)*d]
 		copy(m.SupportVectors[k], x[i])
 	}
-	if !converged {
-		return m, fmt.Errorf("%w after %d iterations", ErrNotConverged, sol.iter)
-	}
-	return m, nil
 }
 
 // merged is a training set in which the samples equal in features and
