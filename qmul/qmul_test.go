@@ -396,14 +396,17 @@ func TestGradientAscentRaisesForgetLoss(t *testing.T) {
 	trainData := train.Upload(b, s.Splits.Train)
 	before := train.Evaluate(b, m, trainData, s.ForgetI, 256, false, nil).MeanLoss()
 	h := Defaults("ga")
-	h.LR, h.Epochs = 1e-3, 2
+	// Small batches, so that the 100-image forget set gives 14 ascent
+	// steps: the fixture fits it to a loss of about 0.003, where a couple
+	// of steps move it less than the drift of BatchNorm's statistics.
+	h.LR, h.Epochs, h.Batch = 1e-2, 2, 16
 	st := &Study{B: b, Model: m, Sets: Sets{Train: trainData, Forget: s.ForgetI, Retain: s.Retain}, Classes: 10}
 	if err := Unlearn(st, "ga", h); err != nil {
 		t.Fatal(err)
 	}
 	after := train.Evaluate(b, m, trainData, s.ForgetI, 256, false, nil).MeanLoss()
-	if after <= before {
-		t.Errorf("GA: forget loss %.4f → %.4f, want an increase", before, after)
+	if after < 3*before {
+		t.Errorf("GA: forget loss %.4f → %.4f, want at least a threefold increase", before, after)
 	}
 }
 
