@@ -21,8 +21,8 @@ import (
 // docs/study/fmnist-random.yaml, seed 1): a 5,000-image subset trained 15
 // epochs (long enough for the original to remember its training images
 // better than unseen ones) and 5 epochs per method at the learning rate
-// the study's search chose. They finish in about ten minutes on a 2-core
-// CPU.
+// the study's search chose. They finish in about five minutes on an idle
+// 2-core CPU (README.md).
 type DemoConfig struct {
 	Out, DataDir string
 	// Subset and TestSubset are the class-balanced training and test
