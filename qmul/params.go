@@ -144,7 +144,7 @@ func checkMilestones(v any) error {
 	ms := v.([]int)
 	for i, m := range ms {
 		if m < 1 || i > 0 && m <= ms[i-1] {
-			return fmt.Errorf("%s must be increasing epochs ≥ 1", FormatValue(ms))
+			return fmt.Errorf("%s must be increasing epochs ≥ 1", clip.String(FormatValue(ms), 60))
 		}
 	}
 	return nil
