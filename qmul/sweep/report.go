@@ -258,6 +258,9 @@ type Row struct {
 	// Selection compares the rates the two criteria would choose (nil
 	// without two rates or without the original's evaluation).
 	Selection *Selection
+	// gapBySeed is the Avg. Gap of each seed's run at the chosen rate,
+	// for the paired comparisons.
+	gapBySeed map[uint64]float64
 }
 
 // lrSearch describes a record's part in its row's learning-rate search
@@ -355,6 +358,10 @@ func table(recs []Record, searches []*Search) Table {
 		row.MIA = statOf(collect(chosen, func(r Record) float64 { return r.MIA }))
 		row.Gap = statOf(collect(chosen, func(r Record) float64 { return *r.AvgGap }))
 		row.RTE = statOf(collect(chosen, func(r Record) float64 { return r.RTE }))
+		row.gapBySeed = map[uint64]float64{}
+		for _, r := range chosen {
+			row.gapBySeed[r.Seed] = *r.AvgGap
+		}
 		t.Rows = append(t.Rows, row)
 	}
 	return t
@@ -551,6 +558,7 @@ func writeMarkdown(w io.Writer, tables []Table, plots map[string][]string, finis
 		writeSearchRounds(&b, t)
 		writeSearch(&b, t)
 		writeSelection(&b, t)
+		writePaired(&b, t)
 		writeNotes(&b, t)
 		for _, p := range plots[t.slug()] {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", p, p)
