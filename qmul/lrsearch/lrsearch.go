@@ -74,21 +74,33 @@ func Round(lr float64) float64 {
 	return v
 }
 
+// roundingSlack is how far, as a ratio, two rates that Round made equal
+// can lie apart: three significant digits move a rate by at most 0.5%.
+const roundingSlack = 1.01
+
 // Coarse is the first round: Lo·Factor^k for k = 0, 1, … while not above
-// Hi (Hi itself when it lies on the grid, to rounding).
+// Hi. When Hi lies on that grid to rounding (Around's ends are each
+// rounded, so Hi/Lo may miss Factor^k by up to 1%), the grid runs
+// geometrically from Lo to Hi, so that it ends at Hi and passes through
+// the centre: Around(0.0005) is 3.13e-05, 0.000125, 0.0005, 0.002, 0.008.
 // A grid longer than MaxBudget is cut there (Validate refuses it).
 func (s Spec) Coarse() []float64 {
 	if !(s.Lo > 0 && s.Hi >= s.Lo && s.Factor > 1) {
 		return nil
 	}
-	steps := math.Floor(math.Log(s.Hi/s.Lo)/math.Log(s.Factor) + 1e-9)
+	logF := math.Log(s.Factor)
+	steps := math.Floor(math.Log(s.Hi*roundingSlack/s.Lo) / logF)
 	n := MaxBudget + 1
 	if steps < float64(MaxBudget) { // also false for NaN and +Inf
 		n = int(steps) + 1
 	}
+	ratio := s.Factor
+	if exact := math.Log(s.Hi/s.Lo) / logF; n > 1 && math.Abs(exact-steps)*logF <= math.Log(roundingSlack) {
+		ratio = math.Pow(s.Hi/s.Lo, 1/steps)
+	}
 	grid := make([]float64, 0, n)
 	for k := range n {
-		grid = append(grid, Round(s.Lo*math.Pow(s.Factor, float64(k))))
+		grid = append(grid, Round(s.Lo*math.Pow(ratio, float64(k))))
 	}
 	return grid
 }

@@ -19,6 +19,18 @@ func TestCoarseAndRound(t *testing.T) {
 	if got, want := (Spec{Lo: 0.001, Hi: 0.1, Factor: 10}).Coarse(), []float64{0.001, 0.01, 0.1}; !reflect.DeepEqual(got, want) {
 		t.Errorf("factor 10: %v, want %v", got, want)
 	}
+	// Rounded ends: 0.0005/16 rounds up to 3.13e-05, and 3.13e-05·4⁴ is
+	// above 0.008, which must stay in the grid, and so must the centre.
+	if got, want := Around(0.0005).Coarse(), []float64{3.13e-05, 0.000125, 0.0005, 0.002, 0.008}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Around(0.0005).Coarse() = %v, want %v", got, want)
+	}
+	if got, want := Around(0.013).Coarse(), []float64{0.000812, 0.00325, 0.013, 0.052, 0.208}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Around(0.013).Coarse() = %v, want %v", got, want)
+	}
+	// Hi off the grid: the grid stops below it.
+	if got, want := (Spec{Lo: 0.001, Hi: 0.05, Factor: 4}).Coarse(), []float64{0.001, 0.004, 0.016}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Hi off the grid: %v, want %v", got, want)
+	}
 	if got := Round(0.16000000000000003); got != 0.16 {
 		t.Errorf("Round(0.16000000000000003) = %v", got)
 	}
