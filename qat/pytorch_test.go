@@ -22,7 +22,7 @@ import (
 // TestCheckpointsLoadIntoPyTorch trains each model briefly (so BatchNorm
 // statistics and LSQ steps are non-trivial), saves it, loads the file into
 // the PyTorch twin in bench/torch_models.py with strict names and shapes,
-// and compares evaluation logits.
+// and compares evaluation logits sample by sample (compareLogits).
 func TestCheckpointsLoadIntoPyTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
@@ -95,15 +95,53 @@ func TestCheckpointsLoadIntoPyTorch(t *testing.T) {
 			if len(theirs) != len(ours) {
 				t.Fatalf("PyTorch gave %d logits, we %d", len(theirs), len(ours))
 			}
-			var scale, worst float64
-			for i := range ours {
-				scale = math.Max(scale, math.Abs(float64(theirs[i])))
-				worst = math.Max(worst, math.Abs(float64(ours[i]-theirs[i])))
-			}
-			if worst > 1e-3*math.Max(1, scale) {
-				t.Errorf("logits differ by up to %.3g (scale %.3g)\nours   %v\ntheirs %v", worst, scale, ours[:min(10, len(ours))], theirs[:min(10, len(theirs))])
-			}
+			compareLogits(t, ours, theirs, n, tc.quant.Scheme != "none")
 		})
+	}
+}
+
+// Tolerances of compareLogits, relative to max(1, the largest |logit|).
+const (
+	// logitsTight bounds float summation-order differences.
+	logitsTight = 1e-3
+	// logitsFlipped bounds a sample whose fake-quantized activations
+	// rounded differently somewhere: an activation within rounding error
+	// of a quantizer's rounding boundary lands one step apart on the two
+	// sides (the same inputs and weights, different summation orders).
+	logitsFlipped = 5e-2
+)
+
+// compareLogits checks our evaluation logits against PyTorch's, sample by
+// sample. Every sample of a float model must agree to logitsTight. In a
+// fake-quantized model a sample may instead agree only to logitsFlipped,
+// since in evaluation mode a rounding flip stays inside its own sample,
+// but at least half the samples must agree tightly: a wrong name, layout
+// or quantizer step would move every sample.
+func compareLogits(t *testing.T, ours, theirs []float32, n int, quantized bool) {
+	t.Helper()
+	var scale float64
+	for _, v := range theirs {
+		scale = math.Max(scale, math.Abs(float64(v)))
+	}
+	scale = math.Max(1, scale)
+	per := len(ours) / n
+	tight := 0
+	for i := range n {
+		var worst float64
+		for j := i * per; j < (i+1)*per; j++ {
+			worst = math.Max(worst, math.Abs(float64(ours[j]-theirs[j])))
+		}
+		switch {
+		case worst <= logitsTight*scale:
+			tight++
+		case !quantized || worst > logitsFlipped*scale:
+			t.Errorf("sample %d: logits differ by up to %.3g (scale %.3g)\nours   %v\ntheirs %v", i, worst, scale, ours[i*per:(i+1)*per], theirs[i*per:(i+1)*per])
+		default:
+			t.Logf("sample %d: logits differ by %.3g (scale %.3g): a quantizer rounded one activation differently", i, worst, scale)
+		}
+	}
+	if 2*tight < n {
+		t.Errorf("%d of %d samples agree to %g: a rounding flip explains one sample, not most", tight, n, logitsTight)
 	}
 }
 
