@@ -642,6 +642,12 @@ func writeSearch(b *bytes.Buffer, t Table) {
 	}
 }
 
+// unlearns reports a row that unlearns: not the original model and not
+// a method that trains from scratch (Retrain).
+func unlearns(r Row) bool {
+	return r.Method != originalMethod && !qmul.FromScratch(r.Method)
+}
+
 // bestPerColumn returns, per column (FA, RA, TA, MIA, gap, RTE), the row
 // index of the best non-Retrain method (−1 when none).
 func bestPerColumn(t Table) [6]int {
@@ -668,7 +674,7 @@ func bestPerColumn(t Table) [6]int {
 	for c := range best {
 		bv := math.Inf(1)
 		for i, r := range t.Rows {
-			if qmul.FromScratch(r.Method) || r.Method == originalMethod {
+			if !unlearns(r) {
 				continue
 			}
 			if v := score(r, c); v < bv {

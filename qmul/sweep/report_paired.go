@@ -9,8 +9,6 @@ import (
 
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
-
-	"github.com/qmulgpu/qmulgpu/qmul"
 )
 
 // pairedAlpha is the significance level below which a paired comparison
@@ -49,12 +47,6 @@ func pairedTest(d []float64) (mean, std, p float64) {
 	t := mean / (std / math.Sqrt(float64(len(d))))
 	dist := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(d) - 1)}
 	return mean, std, 2 * dist.Survival(math.Abs(t))
-}
-
-// unlearns reports a row that unlearns: not the original model and not
-// a method that trains from scratch (Retrain).
-func unlearns(r Row) bool {
-	return r.Method != originalMethod && !qmul.FromScratch(r.Method)
 }
 
 // pairedComparisons compares every unlearning row with the one of
