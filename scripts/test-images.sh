@@ -353,7 +353,10 @@ check_image() { # kind base added-budget-MB total-budget-MB
 
 # ---- running them as a user would ----
 RUN_UID=${QMUL_IMAGES_UID:-4242}
-as_user() { setpriv --reuid="$RUN_UID" --regid="$RUN_UID" --clear-groups -- "$@"; }
+# as_user runs a command as the run user from /, since the user may not
+# enter the working directory (a private checkout: find then fails to
+# restore it and says so on stderr).
+as_user() { (cd / && setpriv --reuid="$RUN_UID" --regid="$RUN_UID" --clear-groups -- "$@"); }
 
 use_image() { # kind step args...: runs one command, output in $T/kind/step.{out,err}
 	local kind=$1 step=$2
