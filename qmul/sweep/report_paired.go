@@ -96,21 +96,21 @@ func writePaired(b *bytes.Buffer, t Table) {
 	var beaten, tied []string
 	for _, p := range ps {
 		verdict := "not distinguishable"
-		switch {
-		case p.P < pairedAlpha && p.Diff > 0:
+		if p.P < pairedAlpha && p.Diff > 0 {
 			verdict = best + " better"
 			beaten = append(beaten, p.Name)
-		default:
+		} else {
 			tied = append(tied, p.Name)
 		}
 		fmt.Fprintf(b, "| %s | %d | %+.2f ± %.2f | %.3f | %s |\n", p.Name, p.Seeds, p.Diff, p.Std, p.P, verdict)
 	}
-	fmt.Fprintf(b, "\n%s beats %s; it cannot be told apart from %s.\n", best, listOr(beaten, "none"), listOr(tied, "none"))
+	fmt.Fprintf(b, "\n%s beats %s; it cannot be told apart from %s.\n", best, listOrNone(beaten), listOrNone(tied))
 }
 
-func listOr(names []string, none string) string {
+// listOrNone joins names with commas, or says "none".
+func listOrNone(names []string) string {
 	if len(names) == 0 {
-		return none
+		return "none"
 	}
 	return strings.Join(names, ", ")
 }
