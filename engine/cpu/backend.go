@@ -138,8 +138,10 @@ func (b *Backend) parallel(n, minChunk int, fn func(w, lo, hi int)) int {
 		}
 		return chunks
 	}
+	// The calling goroutine runs the last chunk itself: one handoff fewer,
+	// and its thread does not sit idle while the others work.
 	var wg sync.WaitGroup
-	for w := 0; w < chunks; w++ {
+	for w := 0; w < chunks-1; w++ {
 		lo, hi := w*n/chunks, (w+1)*n/chunks
 		wg.Add(1)
 		go func() {
@@ -147,6 +149,7 @@ func (b *Backend) parallel(n, minChunk int, fn func(w, lo, hi int)) int {
 			fn(w, lo, hi)
 		}()
 	}
+	fn(chunks-1, (chunks-1)*n/chunks, n)
 	wg.Wait()
 	return chunks
 }

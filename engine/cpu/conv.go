@@ -125,12 +125,21 @@ func convFilter[T float](b *Backend, a convArgs) {
 }
 
 // addChunks adds the chunks' partial sums into dst in chunk order and
-// returns their buffers.
+// returns their buffers. The elements are split across the threads; each
+// element still sums its chunks in order, so the bits do not depend on the
+// split.
 func addChunks[T float](b *Backend, dst []T, partial [][]T) {
+	if len(partial) > 0 {
+		b.parallel(len(dst), minElems, func(_, lo, hi int) {
+			d := dst[lo:hi]
+			for _, p := range partial {
+				for i, v := range p[lo:hi] {
+					d[i] += v
+				}
+			}
+		})
+	}
 	for _, p := range partial {
-		for i, v := range p {
-			dst[i] += v
-		}
 		putScratch(b, p)
 	}
 }

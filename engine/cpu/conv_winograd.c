@@ -173,10 +173,10 @@ void wino_grad_output(const float *a, const float *dy, int k, const wino_geom *g
 }
 
 CLONES
-void wino_weights(const float *gm, int a, const float *w9, int cin, int kout, float *u) {
+void wino_weights(const float *gm, int a, const float *w9, int cin, int kout, int ci0, int ci1, float *u) {
 	const float *in[9];
 	float *out[WINO_MAX_A * WINO_MAX_A];
-	for (int ci = 0; ci < cin; ci++) {
+	for (int ci = ci0; ci < ci1; ci++) {
 		for (int p = 0; p < 9; p++) {
 			in[p] = w9 + ((long)p * cin + ci) * kout;
 		}
@@ -188,10 +188,10 @@ void wino_weights(const float *gm, int a, const float *w9, int cin, int kout, fl
 }
 
 CLONES
-void wino_weight_grad(const float *gt, int a, const float *dwh, int k, int c, float *dw) {
+void wino_weight_grad(const float *gt, int a, const float *dwh, int k, int c, int k0, int k1, float *dw) {
 	const float *in[WINO_MAX_A * WINO_MAX_A];
 	float *out[9];
-	for (int kk = 0; kk < k; kk++) {
+	for (int kk = k0; kk < k1; kk++) {
 		for (int p = 0; p < a * a; p++) {
 			in[p] = dwh + ((long)p * k + kk) * c;
 		}

@@ -133,16 +133,20 @@ func (wg *winograd) weights(b *Backend, w []float32, k, c int, flip bool) []floa
 	// [3][3][K][C] from [K][3][3][C]: whole channel vectors move.
 	w9 := getScratch[float32](b, 9*k*c)
 	defer putScratch(b, w9)
-	for kk := 0; kk < k; kk++ {
-		for p := 0; p < 9; p++ {
-			src := p
-			if flip {
-				src = 8 - p
+	b.parallel(k, 1, func(_, lo, hi int) {
+		for kk := lo; kk < hi; kk++ {
+			for p := 0; p < 9; p++ {
+				src := p
+				if flip {
+					src = 8 - p
+				}
+				copy(w9[(p*k+kk)*c:(p*k+kk+1)*c], w[(kk*9+src)*c:])
 			}
-			copy(w9[(p*k+kk)*c:(p*k+kk+1)*c], w[(kk*9+src)*c:])
 		}
-	}
-	C.wino_weights(ptr(wg.g), C.int(wg.a), ptr(w9), C.int(k), C.int(c), ptr(u))
+	})
+	b.parallel(k, 1, func(_, lo, hi int) {
+		C.wino_weights(ptr(wg.g), C.int(wg.a), ptr(w9), C.int(k), C.int(c), C.int(lo), C.int(hi), ptr(u))
+	})
 	return u
 }
 
@@ -226,13 +230,10 @@ func (wg *winograd) filter(b *Backend, x, dy, dw []float32, g engine.ConvGeom) {
 		}
 	})
 	sum := partial[0]
-	for _, p := range partial[1:chunks] {
-		for i, v := range p {
-			sum[i] += v
-		}
-		putScratch(b, p)
-	}
-	C.wino_weight_grad(ptr(wg.gt), C.int(wg.a), ptr(sum), C.int(k), C.int(c), ptr(dw))
+	addChunks(b, sum, partial[1:chunks])
+	b.parallel(k, 1, func(_, lo, hi int) {
+		C.wino_weight_grad(ptr(wg.gt), C.int(wg.a), ptr(sum), C.int(k), C.int(c), C.int(lo), C.int(hi), ptr(dw))
+	})
 	putScratch(b, sum)
 }
 

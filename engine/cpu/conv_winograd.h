@@ -23,8 +23,9 @@ void wino_output(const float *at, const float *mm, int k, const wino_geom *g, lo
 void wino_grad_output(const float *a, const float *dy, int k, const wino_geom *g, long t0, long t1, float *dyh);
 
 // wino_weights writes G·w·Gᵀ of w9 ([3][3][cin][kout]) into u
-// ([a·a][cin][kout]).
-void wino_weights(const float *gm, int a, const float *w9, int cin, int kout, float *u);
+// ([a·a][cin][kout]) for the input channels [ci0, ci1).
+void wino_weights(const float *gm, int a, const float *w9, int cin, int kout, int ci0, int ci1, float *u);
 
-// wino_weight_grad adds Gᵀ·Ŵ·G of dwh ([a·a][k][c]) into dw ([k][3][3][c]).
-void wino_weight_grad(const float *gt, int a, const float *dwh, int k, int c, float *dw);
+// wino_weight_grad adds Gᵀ·Ŵ·G of dwh ([a·a][k][c]) into dw ([k][3][3][c])
+// for the output channels [k0, k1).
+void wino_weight_grad(const float *gt, int a, const float *dwh, int k, int c, int k0, int k1, float *dw);
