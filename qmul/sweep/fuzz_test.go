@@ -21,7 +21,7 @@ import (
 // (of several problems, the first and how many follow), and a
 // configuration that, written again as YAML, parses to the same.
 func FuzzParseConfig(f *testing.F) {
-	for _, path := range []string{"testdata/tiny.yaml", "testdata/slurm.yaml", "../../docs/study/fmnist-class.yaml", "../../docs/study/search-mnist-random.yaml"} {
+	for _, path := range []string{"testdata/tiny.yaml", "testdata/slurm.yaml", "../../docs/study/auto-fmnist-class.yaml", "../../docs/study/auto-mnist-random.yaml"} {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)

@@ -37,17 +37,17 @@ type AutoLR struct {
 	Auto bool `yaml:"auto"`
 	// Range is the coarse grid's ends (default: the method's default rate
 	// /16 and ·16).
-	Range []float64 `yaml:"range"`
+	Range []float64 `yaml:"range,omitempty"`
 	// Factor spaces the coarse grid (default 4).
-	Factor float64 `yaml:"factor"`
+	Factor float64 `yaml:"factor,omitempty"`
 	// Budget is the most rates tried (default 12); each costs a cell per
 	// seed searched on.
-	Budget int `yaml:"budget"`
+	Budget int `yaml:"budget,omitempty"`
 	// Select is the criterion: gap (default) or proxy.
-	Select string `yaml:"select"`
+	Select string `yaml:"select,omitempty"`
 	// Seeds are the seeds the search runs on (default: all the sweep's);
 	// the chosen rate then runs on the others.
-	Seeds []uint64 `yaml:"seeds"`
+	Seeds []uint64 `yaml:"seeds,omitempty"`
 }
 
 // UnmarshalYAML accepts a number, a list of numbers, `auto`, or a mapping
