@@ -18,11 +18,11 @@ import (
 
 // DemoConfig sizes the demo study. The defaults (DefaultDemo) are the
 // setting of the study's Fashion-MNIST random-10% table (docs/results.md,
-// docs/study/fmnist-random.yaml, seed 1): a 5,000-image subset trained 15
+// docs/study/auto-fmnist-random.yaml, seed 1): a 5,000-image subset trained 15
 // epochs (long enough for the original to remember its training images
 // better than unseen ones) and 5 epochs per method at the learning rate
-// the study's search chose. They finish in about five minutes on an idle
-// 2-core CPU (README.md).
+// the study's search chose. They finish in 5–10 minutes on an idle
+// 2-core CPU, depending on the CPU (README.md).
 type DemoConfig struct {
 	Out, DataDir string
 	// Subset and TestSubset are the class-balanced training and test
