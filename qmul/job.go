@@ -467,6 +467,14 @@ func ParseMetrics(raw []byte) (*Metrics, error) {
 			return nil, fmt.Errorf("%q is %g, not a percentage", []string{"fa", "ra", "ta", "mia"}[i], v)
 		}
 	}
+	// An empty map or list says what an absent one does (the writer omits
+	// both), so both read as absent.
+	if len(m.MIAFeatures) == 0 {
+		m.MIAFeatures = nil
+	}
+	if len(m.MIAWarnings) == 0 {
+		m.MIAWarnings = nil
+	}
 	return &m, nil
 }
 
