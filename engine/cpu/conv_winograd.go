@@ -130,7 +130,8 @@ func ptr(v []float32) *C.float { return (*C.float)(unsafe.Pointer(&v[0])) }
 // of w ([K][3][3][C]), or of w flipped in both spatial dimensions.
 func (wg *winograd) weights(b *Backend, w []float32, k, c int, flip bool) []float32 {
 	u := getScratch[float32](b, wg.a*wg.a*k*c)
-	// [3][3][K][C] from [K][3][3][C]: whole channel vectors move.
+	// [3][3][K][C] from [K][3][3][C]: whole channel vectors move. Each
+	// chunk of output channels rearranges and then transforms its own.
 	w9 := getScratch[float32](b, 9*k*c)
 	defer putScratch(b, w9)
 	b.parallel(k, 1, func(_, lo, hi int) {
@@ -143,8 +144,6 @@ func (wg *winograd) weights(b *Backend, w []float32, k, c int, flip bool) []floa
 				copy(w9[(p*k+kk)*c:(p*k+kk+1)*c], w[(kk*9+src)*c:])
 			}
 		}
-	})
-	b.parallel(k, 1, func(_, lo, hi int) {
 		C.wino_weights(ptr(wg.g), C.int(wg.a), ptr(w9), C.int(k), C.int(c), C.int(lo), C.int(hi), ptr(u))
 	})
 	return u
