@@ -124,6 +124,13 @@ func (wg *winograd) block(c, k int) int {
 	return max(16, winoBlockElems/(wg.a*wg.a*max(c, k)))
 }
 
+// channelsPerChunk is the fewest output channels a chunk of the weight
+// transforms takes, each channel being a·a·c transformed values, by the
+// element-wise ops' rule (minElems).
+func (wg *winograd) channelsPerChunk(c int) int {
+	return max(1, minElems/(wg.a*wg.a*c))
+}
+
 func ptr(v []float32) *C.float { return (*C.float)(unsafe.Pointer(&v[0])) }
 
 // weights writes the transformed weights G·w·Gᵀ, laid out [a·a][K][C],
@@ -134,7 +141,7 @@ func (wg *winograd) weights(b *Backend, w []float32, k, c int, flip bool) []floa
 	// chunk of output channels rearranges and then transforms its own.
 	w9 := getScratch[float32](b, 9*k*c)
 	defer putScratch(b, w9)
-	b.parallel(k, 1, func(_, lo, hi int) {
+	b.parallel(k, wg.channelsPerChunk(c), func(_, lo, hi int) {
 		for kk := lo; kk < hi; kk++ {
 			for p := 0; p < 9; p++ {
 				src := p
@@ -230,7 +237,7 @@ func (wg *winograd) filter(b *Backend, x, dy, dw []float32, g engine.ConvGeom) {
 	})
 	sum := partial[0]
 	addChunks(b, sum, partial[1:chunks])
-	b.parallel(k, 1, func(_, lo, hi int) {
+	b.parallel(k, wg.channelsPerChunk(c), func(_, lo, hi int) {
 		C.wino_weight_grad(ptr(wg.gt), C.int(wg.a), ptr(sum), C.int(k), C.int(c), C.int(lo), C.int(hi), ptr(dw))
 	})
 	putScratch(b, sum)
